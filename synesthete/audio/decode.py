@@ -1,0 +1,222 @@
+"""Decode any audio file to mono float32 at 22,050 Hz, in chunks of bounded size.
+
+libsndfile (``soundfile``) reads wav, flac, ogg/vorbis, opus, mp3 and aiff fast; PyAV (FFmpeg) reads the
+rest (m4a/aac, webm from browsers, wma...). Channels are averaged with a matrix product, and soxr
+resamples as a stream, so a 2-hour file never sits in memory whole: callers get chunks of at most
+``chunk_seconds`` (plus a short tail folded into the last chunk).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile as sf
+import soxr
+
+from synesthete.audio.validate import LevelMeter, check_chunk, check_declared_duration
+from synesthete.exceptions import DecodeError
+
+SR = 22050
+CHUNK_SECONDS = 300.0
+MIN_TAIL_SECONDS = 30.0
+BLOCK_FRAMES = 1 << 16
+# Extensions libsndfile cannot read; PyAV handles them directly.
+FFMPEG_FIRST = {".m4a", ".mp4", ".aac", ".alac", ".wma", ".webm", ".mka", ".ac3", ".ape", ".wv", ".3gp"}
+AUDIO_EXTENSIONS = frozenset(
+    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".aif", ".aiff", ".aifc"} | FFMPEG_FIRST
+)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the container says, before decoding."""
+
+    duration: float | None
+    samplerate: int
+    channels: int
+    backend: str
+
+
+def _check_readable(path: str) -> None:
+    """Turn the common filesystem failures into reasons a person can act on."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DecodeError(path, "file not found (moved or deleted?)") from None
+    except OSError as e:
+        raise DecodeError(path, f"cannot read: {e.strerror or e}") from None
+    if not os.path.isfile(path):
+        raise DecodeError(path, "not a regular file")
+    if st.st_size == 0:
+        raise DecodeError(path, "empty file (0 bytes)")
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except PermissionError:
+        raise DecodeError(path, "cannot read: permission denied") from None
+    except OSError as e:
+        reason = "is a directory" if e.errno == errno.EISDIR else (e.strerror or str(e))
+        raise DecodeError(path, f"cannot read: {reason}") from None
+
+
+def _downmix(block: np.ndarray) -> np.ndarray:
+    """(frames, channels) -> (frames,), averaging channels with one matrix product."""
+    if block.ndim == 1:
+        return block.astype(np.float32, copy=False)
+    ch = block.shape[1]
+    return (block @ np.full(ch, 1.0 / ch, dtype=np.float32)).astype(np.float32, copy=False)
+
+
+def _soundfile_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    f = sf.SoundFile(path)  # raises sf.LibsndfileError on unknown formats
+    duration = f.frames / f.samplerate if f.frames > 0 else None
+    info = AudioInfo(duration, f.samplerate, f.channels, "soundfile")
+
+    def blocks() -> Iterator[np.ndarray]:
+        with f:
+            read = 0
+            while True:
+                try:
+                    block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError) as e:
+                    raise DecodeError(
+                        path, f"corrupt or truncated audio data after {read / f.samplerate:.1f} s ({e})"
+                    ) from None
+                if len(block) == 0:
+                    break
+                read += len(block)
+                yield _downmix(block)
+            if f.frames > 0 and read < 0.9 * f.frames:
+                raise DecodeError(
+                    path,
+                    f"truncated: the header promises {f.frames / f.samplerate:.1f} s but only {read / f.samplerate:.1f} s decode",
+                )
+
+    return info, blocks()
+
+
+def _pyav_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    try:
+        container = av.open(path)
+    except av.error.FFmpegError as e:
+        raise DecodeError(path, _av_reason(e)) from None
+    if not container.streams.audio:
+        container.close()
+        raise DecodeError(path, "no audio stream in the file")
+    stream = container.streams.audio[0]
+    rate = stream.rate or stream.codec_context.sample_rate
+    if not rate:
+        container.close()
+        raise DecodeError(path, "no decodable audio stream")
+    duration = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / av.time_base
+    info = AudioInfo(duration, rate, stream.codec_context.channels or 0, "pyav")
+    # Normalise every sample format to planar float at the native rate and layout; we downmix ourselves.
+    resampler = av.AudioResampler(format="fltp", rate=rate)
+
+    def blocks() -> Iterator[np.ndarray]:
+        read = 0.0
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    planes = out.to_ndarray()  # (channels, samples)
+                    read += planes.shape[1] / rate
+                    yield _downmix(planes.T)
+        except av.error.FFmpegError as e:
+            raise DecodeError(
+                path, f"corrupt or truncated audio data after {read:.1f} s ({_av_reason(e)})"
+            ) from None
+        finally:
+            container.close()
+
+    return info, blocks()
+
+
+def _av_reason(e: Exception) -> str:
+    return getattr(e, "strerror", None) or str(e)
+
+
+def _open(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    _check_readable(path)
+    if Path(path).suffix.lower() in FFMPEG_FIRST:
+        return _pyav_blocks(path)
+    try:
+        return _soundfile_blocks(path)
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        try:
+            return _pyav_blocks(path)
+        except DecodeError as e:  # neither decoder could open it: say so, with FFmpeg's detail
+            raise DecodeError(
+                path, f"not an audio file, or a corrupt or unsupported one ({e.reason})"
+            ) from None
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """The container's view of the file (duration may be None when the header does not say)."""
+    info, blocks = _open(str(path))
+    blocks.close()
+    return info
+
+
+def iter_chunks(
+    path: str | Path, *, sr: int = SR, chunk_seconds: float = CHUNK_SECONDS
+) -> Iterator[np.ndarray]:
+    """Yield the file as validated mono float32 chunks at ``sr``.
+
+    Raises ``DecodeError`` for unreadable or corrupt files and ``AudioError`` subclasses for signals
+    that are too short, silent, non-finite or absurdly long.
+    """
+    path = str(path)
+    info, blocks = _open(path)
+    check_declared_duration(path, info.duration)
+    resampler = (
+        None if info.samplerate == sr else soxr.ResampleStream(info.samplerate, sr, 1, dtype="float32")
+    )
+    chunk_len = int(chunk_seconds * sr)
+    hold = chunk_len + int(MIN_TAIL_SECONDS * sr)
+    meter = LevelMeter()
+    pending: list[np.ndarray] = []
+    buffered = 0
+
+    def emit(chunk: np.ndarray) -> np.ndarray:
+        check_chunk(path, chunk)
+        meter.add(chunk)
+        return chunk
+
+    for block in _resampled(blocks, resampler):
+        pending.append(block)
+        buffered += block.size
+        if buffered >= hold:
+            joined = np.concatenate(pending)
+            yield emit(joined[:chunk_len])
+            pending, buffered = [joined[chunk_len:]], joined.size - chunk_len
+    if buffered:
+        yield emit(np.concatenate(pending))
+    meter.check(path, sr)
+
+
+def _resampled(blocks: Iterator[np.ndarray], resampler: soxr.ResampleStream | None) -> Iterator[np.ndarray]:
+    if resampler is None:
+        yield from blocks
+        return
+    for block in blocks:
+        out = resampler.resample_chunk(block)
+        if out.size:
+            yield out
+    tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+    if tail.size:
+        yield tail
+
+
+def decode(path: str | Path, *, sr: int = SR) -> np.ndarray:
+    """The whole file as one mono float32 array at ``sr`` (for short clips; scans use ``iter_chunks``)."""
+    return np.concatenate(list(iter_chunks(path, sr=sr)))

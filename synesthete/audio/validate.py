@@ -1,0 +1,46 @@
+"""Checks that turn unusable signals into typed errors before any analysis is spent on them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from synesthete.exceptions import AudioError, TooShortError
+
+MIN_SECONDS = 1.0
+MAX_SECONDS = 4 * 3600.0
+SILENCE_DBFS = -70.0
+
+
+def check_declared_duration(path: str, seconds: float | None) -> None:
+    """Refuse absurd lengths from the header before decoding hours of audio."""
+    if seconds is not None and seconds > MAX_SECONDS:
+        raise AudioError(path, f"too long: {seconds / 3600:.1f} h (the limit is {MAX_SECONDS / 3600:.0f} h)")
+
+
+def check_chunk(path: str, chunk: np.ndarray) -> None:
+    """Every decoded chunk must be finite: NaN or infinity would poison every statistic."""
+    if not np.isfinite(chunk).all():
+        raise AudioError(path, "the audio contains non-finite samples (NaN or infinity)")
+
+
+class LevelMeter:
+    """Accumulates length and energy over chunks, to judge the whole signal at the end."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self.energy = 0.0
+
+    def add(self, chunk: np.ndarray) -> None:
+        self.samples += chunk.size
+        self.energy += float(np.dot(chunk, chunk))
+
+    def check(self, path: str, sr: int) -> None:
+        seconds = self.samples / sr
+        if self.samples == 0:
+            raise TooShortError(path, "no audio samples (empty stream)")
+        if seconds < MIN_SECONDS:
+            raise TooShortError(path, f"too short: {seconds:.2f} s (at least {MIN_SECONDS:g} s is needed)")
+        rms = np.sqrt(self.energy / self.samples)
+        if rms <= 10 ** (SILENCE_DBFS / 20):
+            level = "digital silence" if rms == 0 else f"{20 * np.log10(rms):.0f} dBFS"
+            raise AudioError(path, f"silent: the level is {level} (below {SILENCE_DBFS:g} dBFS)")

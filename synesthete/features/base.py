@@ -1,0 +1,159 @@
+"""The shape every extractor has, and the spectral views they share.
+
+An extractor turns a track into one fixed-length vector. Tracks are decoded in chunks (a 2-hour file must
+fit in bounded memory), so an extractor summarises each chunk into a small *partial* and then combines the
+partials of all chunks into the track vector. ``extract(y)`` runs both steps on one in-memory signal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import librosa
+import numpy as np
+
+SR = 22050
+N_FFT = 2048
+HOP = 512
+N_MELS = 128
+N_MFCC = 20
+
+
+class Spectra:
+    """One chunk of mono float32 audio at ``SR`` and the views of it extractors share.
+
+    Each view is computed on first use and cached, so the STFT is taken once however many extractors
+    read it.
+    """
+
+    def __init__(self, y: np.ndarray, sr: int = SR) -> None:
+        self.y = y
+        self.sr = sr
+
+    @cached_property
+    def stft_power(self) -> np.ndarray:
+        """Power spectrogram, shape (1 + N_FFT // 2, frames)."""
+        s = librosa.stft(self.y, n_fft=N_FFT, hop_length=HOP)
+        return (s.real**2 + s.imag**2).astype(np.float32)
+
+    @cached_property
+    def magnitude(self) -> np.ndarray:
+        """Magnitude spectrogram (square root of ``stft_power``)."""
+        return np.sqrt(self.stft_power)
+
+    @cached_property
+    def mel_power(self) -> np.ndarray:
+        """Mel power spectrogram, shape (N_MELS, frames)."""
+        return _mel_basis(self.sr) @ self.stft_power
+
+    @cached_property
+    def log_mel(self) -> np.ndarray:
+        """Mel spectrogram in dB (absolute reference, so level differences between tracks survive)."""
+        return librosa.power_to_db(self.mel_power, ref=1.0, top_db=None).astype(np.float32)
+
+    @cached_property
+    def mfcc(self) -> np.ndarray:
+        """MFCCs, shape (N_MFCC, frames)."""
+        return librosa.feature.mfcc(S=self.log_mel, n_mfcc=N_MFCC).astype(np.float32)
+
+    @cached_property
+    def chroma(self) -> np.ndarray:
+        """Chroma from the STFT, shape (12, frames), each frame max-normalised.
+
+        Tuned to A440 (``tuning=0``): librosa's tuning estimate (piptrack) cost ~40 ms per 30 s, more
+        than the STFT itself.
+        """
+        return librosa.feature.chroma_stft(S=self.stft_power, sr=self.sr, n_fft=N_FFT, tuning=0.0).astype(
+            np.float32
+        )
+
+    @property
+    def n_frames(self) -> int:
+        return self.stft_power.shape[1]
+
+
+_MEL_CACHE: dict[int, np.ndarray] = {}
+
+
+def _mel_basis(sr: int) -> np.ndarray:
+    if sr not in _MEL_CACHE:
+        _MEL_CACHE[sr] = librosa.filters.mel(sr=sr, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)
+    return _MEL_CACHE[sr]
+
+
+@dataclass
+class RunningStats:
+    """Mean, standard deviation, minimum and maximum of frame vectors, mergeable across chunks."""
+
+    count: int = 0
+    total: np.ndarray | None = None
+    total_sq: np.ndarray | None = None
+    low: np.ndarray | None = None
+    high: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, frames: np.ndarray) -> RunningStats:
+        """Statistics of ``frames``, shape (dims, n_frames)."""
+        f = np.asarray(frames, dtype=np.float64)
+        return cls(f.shape[1], f.sum(axis=1), (f * f).sum(axis=1), f.min(axis=1), f.max(axis=1))
+
+    def merge(self, other: RunningStats) -> RunningStats:
+        if self.count == 0:
+            return other
+        if other.count == 0:
+            return self
+        return RunningStats(
+            self.count + other.count,
+            self.total + other.total,
+            self.total_sq + other.total_sq,
+            np.minimum(self.low, other.low),
+            np.maximum(self.high, other.high),
+        )
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.total / self.count
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.sqrt(np.maximum(self.total_sq / self.count - self.mean**2, 0.0))
+
+
+@runtime_checkable
+class Extractor(Protocol):
+    """An analysis plugin: ``name``, ``version`` and ``dim`` identify and size its vectors.
+
+    ``weights`` (shape (dim,), or None for all ones) scales each dimension after the vectors are
+    standardised over the collection, so a group of many dimensions does not drown a group of few.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    dim: ClassVar[int]
+
+    @property
+    def weights(self) -> np.ndarray | None: ...
+
+    def partial(self, spectra: Spectra) -> Any:
+        """A small summary of one chunk."""
+        ...
+
+    def finish(self, partials: list[Any]) -> np.ndarray:
+        """The track vector, float32 of shape (dim,), from the partials of all its chunks."""
+        ...
+
+
+def extract(extractor: Extractor, y: np.ndarray, sr: int = SR) -> np.ndarray:
+    """Run ``extractor`` on one in-memory signal."""
+    return extractor.finish([extractor.partial(Spectra(y, sr))])
+
+
+@dataclass
+class Analysis:
+    """What ``analyze`` returns for one track: a vector per extractor, plus anything else worth keeping."""
+
+    duration: float
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)

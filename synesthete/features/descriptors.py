@@ -1,0 +1,44 @@
+"""``descriptors``: the handcrafted vector, one block per musical dimension.
+
+The blocks (timbre, tonal, rhythm, loudness) come from their modules in the order of ``GROUPS``.
+``weights`` gives every group the same total weight once the collection is z-scored: each dimension of
+a group of d dimensions is weighted 1 / sqrt(d), so the group contributes the same expected squared
+norm whatever its size. ``names`` and ``groups`` label each dimension, for explanations.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+
+from synesthete.features import loudness, rhythm, timbre, tonal
+from synesthete.features.base import Spectra
+
+MODULES: tuple[ModuleType, ...] = (timbre, tonal, rhythm, loudness)
+GROUPS: tuple[str, ...] = tuple(m.GROUP for m in MODULES)
+GROUP_WEIGHTS: dict[str, float] = dict.fromkeys(GROUPS, 1.0)
+
+
+class Descriptors:
+    """Timbre, tonal, rhythm and loudness descriptors, equally weighted per group."""
+
+    name: ClassVar[str] = "descriptors"
+    version: ClassVar[int] = 1
+    dim: ClassVar[int] = sum(m.DIM for m in MODULES)
+    names: ClassVar[np.ndarray] = np.array([n for m in MODULES for n in m.NAMES])
+    groups: ClassVar[np.ndarray] = np.array([m.GROUP for m in MODULES for _ in m.NAMES])
+
+    @property
+    def weights(self) -> np.ndarray:
+        w = np.concatenate([np.full(m.DIM, GROUP_WEIGHTS[m.GROUP] / np.sqrt(m.DIM)) for m in MODULES])
+        return w.astype(np.float32)
+
+    def partial(self, spectra: Spectra) -> dict[str, Any]:
+        return {m.GROUP: m.partial(spectra) for m in MODULES}
+
+    def finish(self, partials: list[dict[str, Any]]) -> np.ndarray:
+        parts = [m.finish([p[m.GROUP] for p in partials]) for m in MODULES]
+        v = np.concatenate(parts).astype(np.float32)
+        return np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0)

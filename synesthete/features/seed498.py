@@ -1,0 +1,38 @@
+"""``seed498``: the baseline recipe (MFCC, mel, chroma, tonnetz; mean, min and max over time).
+
+498 = (20 MFCC + 128 mel bands in dB + 12 chroma + 6 tonnetz) x (mean, min, max). The mel spectrogram
+is taken in dB (``Spectra.log_mel``, absolute reference); min and max combine exactly across chunks.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import librosa
+import numpy as np
+
+from synesthete.features.base import RunningStats, Spectra
+
+
+def tonnetz(spectra: Spectra) -> np.ndarray:
+    """Tonal centroid features from the shared STFT chroma (no constant-Q transform), shape (6, frames)."""
+    return librosa.feature.tonnetz(sr=spectra.sr, chroma=spectra.chroma).astype(np.float32)
+
+
+class Seed498:
+    """Mean, min and max of MFCC (20), mel dB (128), chroma (12) and tonnetz (6)."""
+
+    name: ClassVar[str] = "seed498"
+    version: ClassVar[int] = 1
+    dim: ClassVar[int] = 498
+    weights = None
+
+    def partial(self, spectra: Spectra) -> RunningStats:
+        frames = np.concatenate([spectra.mfcc, spectra.log_mel, spectra.chroma, tonnetz(spectra)])
+        return RunningStats.of(frames)
+
+    def finish(self, partials: list[RunningStats]) -> np.ndarray:
+        stats = RunningStats()
+        for p in partials:
+            stats = stats.merge(p)
+        return np.concatenate([stats.mean, stats.low, stats.high]).astype(np.float32)

@@ -1,0 +1,122 @@
+"""Timbre: the spectral envelope and its texture.
+
+Frame features (all from the shared STFT): 20 MFCCs, spectral centroid, bandwidth, 85 % roll-off
+(log-frequency), spectral flatness (dB) and octave-band spectral contrast (7 bands, dB). A track is
+summarised by the mean and standard deviation of each frame feature, plus the mean absolute frame-to-
+frame change of the MFCCs (how fast the timbre moves), all exactly mergeable across chunks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from synesthete.features.base import N_FFT, N_MFCC, SR, Spectra
+
+GROUP = "timbre"
+
+CONTRAST_FMIN = 200.0
+CONTRAST_BANDS = 6  # octaves above CONTRAST_FMIN, plus the band above them
+CONTRAST_QUANTILE = 0.02
+ROLLOFF = 0.85
+_EPS = 1e-10
+
+FRAME_NAMES: list[str] = [
+    *(f"mfcc{i}" for i in range(N_MFCC)),
+    "centroid",
+    "bandwidth",
+    "rolloff",
+    "flatness",
+    *(f"contrast{i}" for i in range(CONTRAST_BANDS + 1)),
+]
+PERCENTILES = (10, 50, 90)
+TEXTURE_WIN = 86  # frames, ~2 s
+TEXTURE_HOP = 43
+
+NAMES: list[str] = [
+    *(f"{n} p{q}" for n in FRAME_NAMES for q in PERCENTILES),
+    *(f"{n} texture std" for n in FRAME_NAMES),
+]
+DIM = len(NAMES)
+
+_FREQS = np.linspace(0.0, SR / 2, 1 + N_FFT // 2)
+_LOG_FREQS = np.log2(np.maximum(_FREQS, 20.0)).astype(np.float32)
+_LOG_FREQS_SQ = _LOG_FREQS**2
+
+
+def _contrast_bands(freqs: np.ndarray) -> list[tuple[int, int, int]]:
+    """(first bin, end bin, bins per side) of each octave band, as in librosa's spectral_contrast."""
+    edges = np.concatenate([[0.0], CONTRAST_FMIN * 2.0 ** np.arange(CONTRAST_BANDS + 1)])
+    bands = []
+    for k in range(CONTRAST_BANDS + 1):
+        lo = int(np.searchsorted(freqs, edges[k]))
+        hi = len(freqs) if k == CONTRAST_BANDS else int(np.searchsorted(freqs, edges[k + 1]))
+        lo = max(lo - 1, 0) if k > 0 else lo
+        bands.append((lo, hi, max(round(CONTRAST_QUANTILE * (hi - lo)), 1)))
+    return bands
+
+
+_BANDS = _contrast_bands(_FREQS)
+
+
+def spectral_contrast(power: np.ndarray) -> np.ndarray:
+    """Peak minus valley level (dB) per octave band, shape (CONTRAST_BANDS + 1, frames)."""
+    out = np.empty((len(_BANDS), power.shape[1]), dtype=np.float32)
+    for k, (lo, hi, q) in enumerate(_BANDS):
+        band = np.sort(power[lo:hi], axis=0)
+        valley = band[:q].mean(axis=0)
+        peak = band[-q:].mean(axis=0)
+        out[k] = 10.0 * (np.log10(peak + _EPS) - np.log10(valley + _EPS))
+    return out
+
+
+def frame_features(spectra: Spectra) -> np.ndarray:
+    """Frame-level timbre features, shape (len(FRAME_NAMES), frames)."""
+    power = spectra.stft_power
+    mag = spectra.magnitude
+    total = mag.sum(axis=0) + _EPS
+    centroid = (_LOG_FREQS @ mag) / total  # in log2 Hz: octaves are perceptually even
+    spread = (_LOG_FREQS_SQ @ mag) / total - centroid**2
+    bandwidth = np.sqrt(np.maximum(spread, 0.0))
+    cum = np.cumsum(power, axis=0)
+    rolloff = _LOG_FREQS[(cum < ROLLOFF * cum[-1]).sum(axis=0).clip(0, len(_FREQS) - 1)]
+    log_geo = np.log(power + _EPS).mean(axis=0)
+    flatness = (10.0 / np.log(10.0)) * (log_geo - np.log(power.mean(axis=0) + _EPS))
+    return np.vstack([spectra.mfcc, centroid, bandwidth, rolloff, flatness, spectral_contrast(power)]).astype(
+        np.float32
+    )
+
+
+def texture_std_sum(frames: np.ndarray) -> tuple[np.ndarray, int]:
+    """Sum over ~2-s windows of the within-window standard deviation, and the window count."""
+    n = frames.shape[1]
+    if n < TEXTURE_WIN:
+        return frames.std(axis=1), 1
+    starts = np.arange(0, n - TEXTURE_WIN + 1, TEXTURE_HOP)
+    c1 = np.concatenate([np.zeros((frames.shape[0], 1)), np.cumsum(frames, axis=1, dtype=np.float64)], axis=1)
+    c2 = np.concatenate(
+        [np.zeros((frames.shape[0], 1)), np.cumsum(np.square(frames, dtype=np.float64), axis=1)], axis=1
+    )
+    s1 = c1[:, starts + TEXTURE_WIN] - c1[:, starts]
+    s2 = c2[:, starts + TEXTURE_WIN] - c2[:, starts]
+    var = np.maximum(s2 / TEXTURE_WIN - (s1 / TEXTURE_WIN) ** 2, 0.0)
+    return np.sqrt(var).sum(axis=1), starts.size
+
+
+def partial(spectra: Spectra) -> dict[str, Any]:
+    frames = frame_features(spectra)
+    tex, n_tex = texture_std_sum(frames)
+    return {
+        "percentiles": np.percentile(frames, PERCENTILES, axis=1).T.ravel(),
+        "frames": frames.shape[1],
+        "texture": tex,
+        "n_texture": n_tex,
+    }
+
+
+def finish(partials: list[dict[str, Any]]) -> np.ndarray:
+    n = sum(p["frames"] for p in partials)
+    pct = sum(p["percentiles"] * p["frames"] for p in partials) / max(n, 1)
+    tex = sum(p["texture"] for p in partials) / max(sum(p["n_texture"] for p in partials), 1)
+    return np.concatenate([pct, tex]).astype(np.float32)

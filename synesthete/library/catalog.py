@@ -1,0 +1,250 @@
+"""The catalog: one SQLite file (WAL) holding tracks, their vectors per extractor version, and failures.
+
+Every write runs in one short transaction, so a scan killed at any moment leaves a consistent catalog in
+which every finished track is kept. A ``generation`` counter moves on every write, so readers can cache
+what they derive (search indexes) and know when to rebuild it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from synesthete.library.migrations import migrate
+
+CATALOG_FILE = "catalog.sqlite"
+TRACK_COLUMNS = "id, path, title, artist, album, genre, duration"
+
+
+@dataclass(frozen=True)
+class Track:
+    """A catalogued, analysed file."""
+
+    id: int
+    path: str
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    genre: str | None = None
+    duration: float | None = None
+
+    @property
+    def label(self) -> str:
+        """'Artist - Title', or whatever part of it the tags give."""
+        return " - ".join(x for x in (self.artist, self.title) if x) or Path(self.path).stem
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["track_id"] = d.pop("id")
+        return {"track_id": d["track_id"], **{k: v for k, v in d.items() if k != "track_id"}}
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the catalog remembers of a file, to decide whether a scan must look at it again."""
+
+    id: int
+    size: int
+    mtime: float
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    reason: str
+
+
+class Catalog:
+    """The SQLite catalog of one library folder."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder).expanduser()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / CATALOG_FILE
+        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode = WAL")
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        migrate(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that also moves the generation on; rolled back on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+            self.conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    @property
+    def generation(self) -> int:
+        return int(self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+    # ---- reading -------------------------------------------------------------------------------
+    def tracks(self, search: str | None = None, limit: int | None = None, offset: int = 0) -> list[Track]:
+        """Tracks ordered by artist, album, title; ``search`` matches every word in tags or path."""
+        sql, args = f"SELECT {TRACK_COLUMNS} FROM tracks", []
+        words = (search or "").split()
+        if words:
+            haystack = "lower(coalesce(artist,'') || ' - ' || coalesce(title,'') || ' ' || coalesce(album,'') || ' ' || path)"
+            sql += " WHERE " + " AND ".join(f"instr({haystack}, ?) > 0" for _ in words)
+            args += [w.lower() for w in words]
+        sql += (
+            " ORDER BY lower(coalesce(artist,'')), lower(coalesce(album,'')), lower(coalesce(title,'')), path"
+        )
+        sql += " LIMIT ? OFFSET ?"
+        args += [-1 if limit is None else limit, offset]
+        return [Track(*row) for row in self.conn.execute(sql, args)]
+
+    def track(self, track_id: int) -> Track | None:
+        row = self.conn.execute(f"SELECT {TRACK_COLUMNS} FROM tracks WHERE id = ?", (track_id,)).fetchone()
+        return Track(*row) if row else None
+
+    def tracks_by_ids(self, ids: list[int]) -> dict[int, Track]:
+        out: dict[int, Track] = {}
+        for start in range(0, len(ids), 900):
+            part = ids[start : start + 900]
+            q = f"SELECT {TRACK_COLUMNS} FROM tracks WHERE id IN ({','.join('?' * len(part))})"
+            out.update((row[0], Track(*row)) for row in self.conn.execute(q, part))
+        return out
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
+
+    def file_states(self) -> dict[str, FileState]:
+        rows = self.conn.execute("SELECT path, id, size, mtime, content_hash FROM tracks")
+        return {path: FileState(i, size, mtime, h) for path, i, size, mtime, h in rows}
+
+    def vector_versions(self) -> dict[int, dict[str, int]]:
+        out: dict[int, dict[str, int]] = {}
+        for track_id, name, version in self.conn.execute("SELECT track_id, extractor, version FROM vectors"):
+            out.setdefault(track_id, {})[name] = version
+        return out
+
+    def vectors(self, extractor: str, version: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64 (n,), vectors float32 (n, dim)) of every track with a current vector."""
+        rows = self.conn.execute(
+            "SELECT track_id, vector FROM vectors WHERE extractor = ? AND version = ? ORDER BY track_id",
+            (extractor, version),
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+    def vector_counts(self) -> dict[tuple[str, int], int]:
+        rows = self.conn.execute(
+            "SELECT extractor, version, count(*) FROM vectors GROUP BY extractor, version"
+        )
+        return {(name, version): n for name, version, n in rows}
+
+    def failures(self) -> list[Failure]:
+        return [Failure(*r) for r in self.conn.execute("SELECT path, reason FROM failures ORDER BY path")]
+
+    # ---- writing -------------------------------------------------------------------------------
+    def save_track(
+        self,
+        path: str,
+        *,
+        size: int,
+        mtime: float,
+        content_hash: str,
+        tags: Mapping[str, str | None],
+        duration: float,
+        vectors: Mapping[str, tuple[int, np.ndarray]],
+    ) -> int:
+        """Insert or update the track at ``path`` with its vectors, in one transaction."""
+        now = time.time()
+        with self.transaction() as c:
+            row = c.execute("SELECT id FROM tracks WHERE path = ?", (path,)).fetchone()
+            fields = (
+                content_hash,
+                size,
+                mtime,
+                tags.get("title"),
+                tags.get("artist"),
+                tags.get("album"),
+                tags.get("genre"),
+                duration,
+                now,
+            )
+            if row:
+                track_id = row[0]
+                c.execute(
+                    "UPDATE tracks SET content_hash=?, size=?, mtime=?, title=?, artist=?, album=?, genre=?,"
+                    " duration=?, analysed_at=? WHERE id=?",
+                    (*fields, track_id),
+                )
+            else:
+                track_id = c.execute(
+                    "INSERT INTO tracks (content_hash, size, mtime, title, artist, album, genre, duration,"
+                    " analysed_at, path, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (*fields, path, now),
+                ).lastrowid
+            self._put_vectors(c, track_id, vectors)
+            c.execute("DELETE FROM failures WHERE path = ?", (path,))
+        return track_id
+
+    def add_vectors(self, track_id: int, vectors: Mapping[str, tuple[int, np.ndarray]]) -> None:
+        with self.transaction() as c:
+            self._put_vectors(c, track_id, vectors)
+
+    @staticmethod
+    def _put_vectors(
+        c: sqlite3.Connection, track_id: int, vectors: Mapping[str, tuple[int, np.ndarray]]
+    ) -> None:
+        c.executemany(
+            "INSERT OR REPLACE INTO vectors (track_id, extractor, version, vector) VALUES (?,?,?,?)",
+            [
+                (track_id, name, version, np.asarray(v, dtype=np.float32).tobytes())
+                for name, (version, v) in vectors.items()
+            ],
+        )
+
+    def move_track(self, track_id: int, path: str, *, size: int, mtime: float) -> None:
+        """A file was renamed or moved: keep its analysis, change where it lives."""
+        with self.transaction() as c:
+            c.execute("DELETE FROM tracks WHERE path = ? AND id != ?", (path, track_id))
+            c.execute("UPDATE tracks SET path=?, size=?, mtime=? WHERE id=?", (path, size, mtime, track_id))
+            c.execute("DELETE FROM failures WHERE path = ?", (path,))
+
+    def touch_track(self, track_id: int, *, size: int, mtime: float) -> None:
+        """The file's time changed but its content did not."""
+        with self.transaction() as c:
+            c.execute("UPDATE tracks SET size=?, mtime=? WHERE id=?", (size, mtime, track_id))
+
+    def remove_paths(self, paths: list[str]) -> int:
+        """Forget tracks (and their vectors) and failures at these paths."""
+        if not paths:
+            return 0
+        with self.transaction() as c:
+            n = 0
+            for path in paths:
+                n += c.execute("DELETE FROM tracks WHERE path = ?", (path,)).rowcount
+                c.execute("DELETE FROM failures WHERE path = ?", (path,))
+        return n
+
+    def record_failure(self, path: str, reason: str) -> None:
+        """Remember why a file could not be analysed; a stale track at that path is forgotten."""
+        with self.transaction() as c:
+            c.execute("DELETE FROM tracks WHERE path = ?", (path,))
+            c.execute(
+                "INSERT OR REPLACE INTO failures (path, reason, at) VALUES (?,?,?)",
+                (path, reason, time.time()),
+            )
+
+    def failure_paths(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT path FROM failures")]

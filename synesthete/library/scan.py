@@ -1,0 +1,296 @@
+"""Scanning: find audio files, decide which need analysis, analyse them in worker processes.
+
+Incremental by (size, mtime) and by content: an unchanged file costs one ``stat``; a moved or renamed
+file is recognised by its content hash and keeps its analysis; a file gone from disk leaves the catalog.
+Each finished track is committed on its own, so a killed scan resumes where it stopped. A bad file is
+recorded with its reason and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from synesthete.audio.decode import AUDIO_EXTENSIONS
+from synesthete.exceptions import AudioError, UserError
+from synesthete.library.catalog import Catalog, Failure
+from synesthete.library.tags import content_hash, read_tags
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ScanReport:
+    """What a scan did. ``failed`` lists every file that could not be analysed, with the reason."""
+
+    added: int = 0
+    updated: int = 0
+    moved: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    failed: list[Failure] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "moved": self.moved,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "failed": [{"path": f.path, "reason": f.reason} for f in self.failed],
+        }
+
+
+@dataclass(frozen=True)
+class Job:
+    path: str
+    size: int
+    mtime: float
+    content_hash: str | None  # known when the scan already hashed the file
+    extractors: tuple[str, ...]  # what to (re)compute
+    tags_and_all: bool  # False: only stale vectors of an unchanged file
+
+
+def walk(roots: Iterable[str]) -> tuple[list[str], list[Failure]]:
+    """Audio files below ``roots`` (files may be named directly), following links but never looping."""
+    files: list[str] = []
+    problems: list[Failure] = []
+    for root in roots:
+        root = os.path.abspath(os.path.expanduser(root))
+        if os.path.isfile(root):
+            files.append(root)
+            continue
+        if not os.path.isdir(root):
+            raise UserError(f"{root}: no such file or folder")
+        seen: set[tuple[int, int]] = set()
+        for folder, dirs, names in os.walk(
+            root, followlinks=True, onerror=lambda e: problems.append(_walk_error(e))
+        ):
+            st = os.stat(folder)
+            if (st.st_dev, st.st_ino) in seen:
+                problems.append(
+                    Failure(folder, "symbolic link loop: this folder is already being scanned; skipped")
+                )
+                dirs[:] = []
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            dirs.sort()
+            for name in sorted(names):
+                if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
+                    files.append(os.path.join(folder, name))
+    return list(dict.fromkeys(files)), problems
+
+
+def _walk_error(e: OSError) -> Failure:
+    return Failure(str(e.filename), f"cannot read folder: {e.strerror or e}")
+
+
+def analyse_job(job: Job) -> dict:
+    """Runs in a worker: tags, hash and vectors of one file, or the reason it failed."""
+    from synesthete.features.registry import EXTRACTORS
+
+    from synesthete.analysis import analyze
+
+    try:
+        extractors = [EXTRACTORS[name] for name in job.extractors]
+        analysis = analyze(job.path, extractors)
+        result = {
+            "path": job.path,
+            "vectors": {n: (analysis.versions[n], analysis.vectors[n]) for n in analysis.vectors},
+            "duration": analysis.duration,
+        }
+        if job.tags_and_all:
+            result["tags"] = read_tags(job.path)
+            result["content_hash"] = job.content_hash or content_hash(job.path)
+        return result
+    except AudioError as e:
+        return {"path": job.path, "error": e.reason}
+    except OSError as e:
+        return {"path": job.path, "error": f"cannot read: {e.strerror or e}"}
+    except Exception as e:  # a bug in an extractor must not stop the scan: record it with the file
+        log.exception("unexpected failure on %s", job.path)
+        return {"path": job.path, "error": f"internal error: {type(e).__name__}: {e}"}
+
+
+def _init_worker() -> None:
+    """One BLAS/OpenMP thread per worker (the pool is the parallelism); compile numba code once."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    _warm_up()
+
+
+def _warm_up() -> None:
+    import numpy as np
+    from synesthete.features.registry import EXTRACTORS
+
+    from synesthete.features.base import Spectra
+
+    y = np.random.default_rng(0).standard_normal(22050 * 2).astype(np.float32) * 0.1
+    spectra = Spectra(y)
+    for e in EXTRACTORS.values():
+        e.finish([e.partial(spectra)])
+
+
+def _under(path: str, roots: list[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def plan(catalog: Catalog, roots: list[str], extractors: dict[str, int]) -> tuple[list[Job], ScanReport]:
+    """Compare the disk with the catalog: apply moves, touches and removals now; return what to analyse."""
+    report = ScanReport()
+    files, problems = walk(roots)
+    for p in problems:
+        catalog.record_failure(p.path, p.reason)
+        report.failed.append(p)
+    roots = [os.path.abspath(os.path.expanduser(r)) for r in roots]
+    known = catalog.file_states()
+    versions = catalog.vector_versions()
+    on_disk: dict[str, os.stat_result] = {}
+    for path in files:
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            report.failed.append(Failure(path, f"cannot read: {e.strerror or e}"))
+            catalog.record_failure(path, report.failed[-1].reason)
+            continue
+        if stat.S_ISREG(st.st_mode):
+            on_disk[path] = st
+    # Tracks whose files are gone are either moved (same bytes found elsewhere) or removed.
+    gone = {p: s for p, s in known.items() if p not in on_disk and _under(p, roots) and not os.path.exists(p)}
+    gone_by_size: dict[int, list[str]] = {}
+    for p, s in gone.items():
+        gone_by_size.setdefault(s.size, []).append(p)
+    jobs: list[Job] = []
+    for path, st in on_disk.items():
+        state = known.get(path)
+        if state and state.size == st.st_size and state.mtime == st.st_mtime:
+            stale = _stale(versions.get(state.id, {}), extractors)
+            if stale:
+                jobs.append(Job(path, st.st_size, st.st_mtime, state.content_hash, stale, False))
+            else:
+                report.unchanged += 1
+            continue
+        digest = None
+        candidates = gone_by_size.get(st.st_size, [])
+        if state or candidates:
+            try:
+                digest = content_hash(path)
+            except OSError as e:
+                report.failed.append(Failure(path, f"cannot read: {e.strerror or e}"))
+                catalog.record_failure(path, report.failed[-1].reason)
+                continue
+        if state and digest == state.content_hash and not _stale(versions.get(state.id, {}), extractors):
+            catalog.touch_track(state.id, size=st.st_size, mtime=st.st_mtime)
+            report.unchanged += 1
+            continue
+        moved_from = next((p for p in candidates if gone[p].content_hash == digest), None)
+        if moved_from and not state and not _stale(versions.get(gone[moved_from].id, {}), extractors):
+            catalog.move_track(gone[moved_from].id, path, size=st.st_size, mtime=st.st_mtime)
+            candidates.remove(moved_from)
+            del gone[moved_from]
+            report.moved += 1
+            continue
+        jobs.append(Job(path, st.st_size, st.st_mtime, digest, tuple(extractors), True))
+    report.removed = catalog.remove_paths(list(gone))
+    vanished_failures = [p for p in catalog.failure_paths() if _under(p, roots) and not os.path.lexists(p)]
+    catalog.remove_paths(vanished_failures)
+    return jobs, report
+
+
+def _stale(have: dict[str, int], want: dict[str, int]) -> tuple[str, ...]:
+    return tuple(name for name, version in want.items() if have.get(name) != version)
+
+
+def scan(
+    catalog: Catalog,
+    roots: list[str],
+    *,
+    extractors: dict[str, int],
+    workers: int | None = None,
+    progress: bool = True,
+    on_result: Callable[[dict], None] | None = None,
+) -> ScanReport:
+    """Bring the catalog up to date with ``roots``; see the module docstring."""
+    jobs, report = plan(catalog, roots, extractors)
+    known = catalog.file_states()
+    workers = max(1, workers or os.cpu_count() or 1)
+    bar = tqdm(
+        total=len(jobs), unit="track", desc="analysing", file=sys.stderr, disable=not progress or not jobs
+    )
+    try:
+        for job, result in _run(jobs, workers):
+            _store(catalog, job, result, known, report)
+            if on_result:
+                on_result(result)
+            bar.update(1)
+            if "error" in result:
+                bar.write(f"skipped {result['path']}: {result['error']}", file=sys.stderr)
+    finally:
+        bar.close()
+    return report
+
+
+def _run(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict]]:
+    """Results in completion order; in-process for one worker, else a pool fed a few jobs ahead."""
+    if not jobs:
+        return
+    if workers == 1 or len(jobs) == 1:
+        for job in jobs:
+            yield job, analyse_job(job)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker
+    ) as pool:
+        queue = iter(jobs)
+        running: dict[Future, Job] = {}
+        try:
+            for job in queue:
+                running[pool.submit(analyse_job, job)] = job
+                if len(running) >= 4 * workers:
+                    break
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    job = running.pop(fut)
+                    yield job, fut.result()
+                    nxt = next(queue, None)
+                    if nxt is not None:
+                        running[pool.submit(analyse_job, nxt)] = nxt
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _store(catalog: Catalog, job: Job, result: dict, known: dict, report: ScanReport) -> None:
+    if "error" in result:
+        catalog.record_failure(job.path, result["error"])
+        report.failed.append(Failure(job.path, result["error"]))
+        return
+    if not job.tags_and_all:
+        catalog.add_vectors(known[job.path].id, result["vectors"])
+        report.updated += 1
+        return
+    catalog.save_track(
+        job.path,
+        size=job.size,
+        mtime=job.mtime,
+        content_hash=result["content_hash"],
+        tags=result["tags"],
+        duration=result["duration"],
+        vectors=result["vectors"],
+    )
+    if job.path in known:
+        report.updated += 1
+    else:
+        report.added += 1

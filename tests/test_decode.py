@@ -1,0 +1,76 @@
+"""Decoding every format to mono 22,050 Hz, in bounded chunks, and refusing what is not usable audio."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from synesthete.audio import SR, decode, iter_chunks, probe
+from synesthete.exceptions import AudioError, DecodeError, TooShortError
+
+from .conftest import DATA, GOOD
+
+
+@pytest.mark.parametrize("name", GOOD)
+def test_every_format_decodes_to_mono_22050(name: str) -> None:
+    y = decode(DATA / name)
+    assert y.dtype == np.float32 and y.ndim == 1
+    assert abs(len(y) / SR - 3.0) < 0.1  # codec padding is trimmed to within 100 ms
+    assert np.isfinite(y).all() and 0.05 < np.abs(y).max() <= 1.05
+
+
+def test_formats_agree_on_the_signal() -> None:
+    """Lossless formats give the same samples; lossy ones the same spectrum envelope."""
+    ref = decode(DATA / "clip.flac")
+    np.testing.assert_allclose(decode(DATA / "clip.wav")[: len(ref)], decode(DATA / "clip.aiff")[: len(ref)], atol=1e-4)
+    ref_spec = np.abs(np.fft.rfft(ref[: SR * 2]))
+    for name in ("clip.ogg", "clip.mp3", "clip.m4a", "clip.opus"):
+        spec = np.abs(np.fft.rfft(decode(DATA / name)[: SR * 2]))
+        bands = lambda s: np.log1p(np.add.reduceat(s, np.arange(0, 8000, 500)))  # noqa: E731
+        assert np.corrcoef(bands(ref_spec), bands(spec))[0, 1] > 0.95, name
+
+
+def test_chunks_are_bounded_and_lose_nothing(tmp_path) -> None:
+    """A long file arrives in chunks of at most chunk + tail seconds that add up to the whole."""
+    rng = np.random.default_rng(0)
+    y = (0.1 * rng.standard_normal(44100 * 95)).astype(np.float32)
+    path = tmp_path / "long.flac"
+    sf.write(path, y, 44100)
+    chunks = list(iter_chunks(path, chunk_seconds=20.0))
+    lengths = [len(c) / SR for c in chunks]
+    assert all(n <= 20.0 + 30.0 + 0.01 for n in lengths)
+    assert len(chunks) >= 3
+    assert abs(sum(lengths) - 95.0) < 0.01
+    np.testing.assert_allclose(np.concatenate(chunks), decode(path), atol=1e-6)
+
+
+def test_probe_reads_the_header() -> None:
+    info = probe(DATA / "clip.flac")
+    assert info.samplerate == 22050 and info.channels == 2 and abs(info.duration - 3.0) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "words"),
+    [
+        ("empty.mp3", DecodeError, "empty file"),
+        ("random.mp3", DecodeError, "not an audio file"),
+        ("text.flac", DecodeError, "not an audio file"),
+        ("truncated.mp3", DecodeError, "truncated"),
+        ("truncated.flac", DecodeError, "truncated"),
+        ("short.wav", TooShortError, "too short: 0.20 s"),
+        ("silence.wav", AudioError, "silent"),
+        ("nan.wav", AudioError, "non-finite"),
+    ],
+)
+def test_bad_files_raise_typed_errors_naming_file_and_reason(name: str, error: type, words: str) -> None:
+    with pytest.raises(error) as info:
+        decode(DATA / name)
+    assert info.value.path == str(DATA / name)
+    assert words in str(info.value)
+    assert str(DATA / name) in str(info.value)
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(DecodeError, match="file not found"):
+        decode(tmp_path / "nothing.mp3")
