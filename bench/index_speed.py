@@ -124,8 +124,9 @@ def _ours(kind: str) -> Callable:
         else:
             from synesthete.index.hnsw import HNSWIndex
 
-            index = HNSWIndex(vectors.shape[1], ef_search=args.ef_search, m=args.m,
-                              ef_construction=args.ef_construction)  # fmt: skip
+            index = HNSWIndex(
+                vectors.shape[1], ef_search=args.ef_search, m=args.m, ef_construction=args.ef_construction
+            )
         index.add(ids, vectors)
         return lambda q: index.query(q, K)[0]
 
@@ -171,14 +172,17 @@ def run_one(n: int, method: str, args: argparse.Namespace) -> dict:
         found.append(query(q))
         lat.append(time.perf_counter() - t)
     truth = _exact_top(base, queries, K)
-    recall = np.mean([len(set(f[:K].tolist()) & set(t.tolist())) / K for f, t in zip(found, truth, strict=True)])
+    recall = np.mean(
+        [len(set(f[:K].tolist()) & set(t.tolist())) / K for f, t in zip(found, truth, strict=True)]
+    )
     lat_ms = np.array(lat) * 1e3
     return {
         "n": n,
         "dim": args.dim,
         "method": method,
-        "params": None if method == "exact" else {"m": args.m, "ef_construction": args.ef_construction,
-                                                   "ef_search": args.ef_search},  # fmt: skip
+        "params": None
+        if method == "exact"
+        else {"m": args.m, "ef_construction": args.ef_construction, "ef_search": args.ef_search},
         "build_s": round(build_s, 3),
         "query_p50_ms": round(float(np.percentile(lat_ms, 50)), 3),
         "query_mean_ms": round(float(lat_ms.mean()), 3),
@@ -191,8 +195,12 @@ def run_one(n: int, method: str, args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", type=lambda s: [int(float(x)) for x in s.split(",")], default=[10_000, 100_000],
-                   help="comma-separated index sizes, e.g. 1e4,1e5,1e6")  # fmt: skip
+    p.add_argument(
+        "--sizes",
+        type=lambda s: [int(float(x)) for x in s.split(",")],
+        default=[10_000, 100_000],
+        help="comma-separated index sizes, e.g. 1e4,1e5,1e6",
+    )
     p.add_argument("--methods", default="exact,hnsw", help=f"comma-separated, from {','.join(BUILDERS)}")
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--queries", type=int, default=200)
@@ -222,8 +230,10 @@ def main(argv: list[str] | None = None) -> None:
         for method in args.methods.split(","):
             out = subprocess.run(
                 [sys.executable, __file__, *passthrough, "--worker", str(n), method],
-                capture_output=True, text=True, check=True,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
             print(

@@ -18,6 +18,9 @@ from synesthete.library.scan import ScanReport, scan
 from synesthete.library.tags import read_tags
 from synesthete.recommend.space import Space
 
+INDEX_FOLDER = "index"
+PERSIST_SPACE_ABOVE = 20_000  # below this, reading the vectors from SQLite is faster than any cache
+
 
 @dataclass(frozen=True)
 class Match:
@@ -110,19 +113,25 @@ class Library:
 
     # ---- asking --------------------------------------------------------------------------------
     def space(self, model: str | None = None) -> Space:
-        """The search space of ``model``, rebuilt only when the catalog has changed."""
+        """The search space of ``model``, rebuilt only when the catalog has changed.
+
+        Large collections keep the built space in ``<library>/index/``, so each process loads it
+        instead of reading every vector and re-indexing.
+        """
         name = model or DEFAULT_MODEL
         if name not in EXTRACTORS:
             raise ParameterError(f"unknown model '{name}'; known: {', '.join(self.models())}")
         generation = self.catalog.generation
         cached = self._spaces.get(name)
         if cached is None or cached[0] != generation:
-            extractor = EXTRACTORS[name]
-            ids, raw = self.catalog.vectors(name, extractor.version)
-            self._spaces[name] = (
-                generation,
-                Space.build(name, extractor.version, ids, raw, extractor.weights),
-            )
+            version = EXTRACTORS[name].version
+            space = Space.load(self.folder / INDEX_FOLDER, name, version, generation)
+            if space is None:
+                ids, raw = self.catalog.vectors(name, version)
+                space = Space.build(name, version, ids, raw, EXTRACTORS[name].weights)
+                if len(ids) >= PERSIST_SPACE_ABOVE:
+                    space.save(self.folder / INDEX_FOLDER, generation)
+            self._spaces[name] = (generation, space)
         return self._spaces[name][1]
 
     def similar(

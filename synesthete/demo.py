@@ -331,7 +331,8 @@ def _ambient(p: _Piece) -> list[Stem]:
     """Slow swelling detuned-saw pads, a sine sub, sparse FM bells, wind; long reverb, no drums."""
     rng = p.rng
     chord_s = 8 * p.beat
-    cutoff = rng.uniform(900, 1500)
+    cutoff = rng.uniform(500, 900)
+    shimmer = np.zeros(p.n)
     pad = np.zeros(p.n)
     sub = np.zeros(p.n)
     n_chord = int((chord_s + 2.5) * SR)
@@ -346,6 +347,12 @@ def _ambient(p: _Piece) -> list[Stem]:
                 return x * env
 
             _place(pad, p.note(("pad", m), voice), slot * chord_s, 0.25)
+            _place(
+                shimmer,
+                p.note(("shim", m), lambda m=m: np.sin(2 * np.pi * _hz(m + 24) * _time(n_chord)) * env**2),
+                slot * chord_s,
+                0.06,
+            )
         bass = p.degree(deg, -1)
         _place(
             sub,
@@ -368,8 +375,8 @@ def _ambient(p: _Piece) -> list[Stem]:
         0.5 + 0.5 * np.sin(2 * np.pi * _time(p.n) / rng.uniform(7, 13))
     )
     swell = 0.65 + 0.35 * np.sin(2 * np.pi * _time(p.n) / rng.uniform(12, 20) + rng.uniform(0, 6.3))
-    stems = [(pad * swell, -0.3), (sub * swell, 0.0), (bells, 0.4), (0.03 * wind, 0.1)]
-    return _reverb_stems([(x * p.gain(), pan) for x, pan in stems], rng, 4.0, 0.55)
+    stems = [(pad * swell, -0.3), (sub * swell, 0.0), (shimmer, 0.3), (bells, 0.4), (0.06 * wind, 0.1)]
+    return _reverb_stems([(x * p.gain(), pan) for x, pan in stems], rng, 5.0, 0.65)
 
 
 def _techno(p: _Piece) -> list[Stem]:
@@ -509,7 +516,7 @@ def _ballad(p: _Piece) -> list[Stem]:
 
     def bowed(m: int, n: int, attack: float) -> np.ndarray:
         f = _hz(m)
-        cyc = _cycles(f, n, 5.3 + rng.uniform(-0.3, 0.3), 0.004)
+        cyc = _cycles(f, n, 5.3 + rng.uniform(-0.3, 0.3), 0.006)
         return _saw(cyc, f / SR) * _adsr(n, attack, 0.2, 0.85, 0.5)
 
     for slot in range(int(beats / chord_beats) + 1):
@@ -538,14 +545,21 @@ def _ballad(p: _Piece) -> list[Stem]:
     ):
         n = int((d * p.beat + 0.3) * SR)
         _place(violin, p.note(("vln", m, n), lambda m=m, n=n: bowed(m, n, 0.12)), b * p.beat, 0.3)
-    strings = _filt(strings, "lowpass", 2500)
-    cello = _filt(cello, "lowpass", 1200)
-    violin = _filt(violin, "bandpass", (250, 3500))
+    harp = np.zeros(p.n)  # plucked eighth-note arpeggios: the accompaniment moves, unlike a pad
+    n_h = int(1.5 * SR)
+    for k in range(int(beats * 2) + 1):
+        chord = p.chord(_chord_at(p, k / 2, chord_beats), 3, octave=0)
+        m = [*chord, chord[0] + 12][(0, 1, 2, 3, 2, 1)[k % 6]]
+        note = p.note(("harp", m), lambda m=m: _pluck(_hz(m), n_h, rng, t60=1.2, bright=0.6))
+        _place(harp, note, k / 2 * p.beat, 0.35 if k % 8 else 0.5)
+    strings = _filt(strings, "lowpass", rng.uniform(3500, 4500))
+    cello = _filt(cello, "lowpass", 1500)
+    violin = _filt(violin, "bandpass", (300, 5000))
     t = _time(p.n) / (p.n / SR)
     peak = rng.uniform(0.6, 0.85)
     arc = np.interp(t, [0, peak, 1], [0.3, 1.0, 0.55])
-    stems = [(strings, -0.4), (cello, 0.3), (violin, 0.15)]
-    return _reverb_stems([(x * arc * p.gain(), pan) for x, pan in stems], rng, 2.5, 0.4)
+    stems = [(strings, -0.4), (cello, 0.3), (violin, 0.15), (harp, -0.1)]
+    return _reverb_stems([(x * arc * p.gain(), pan) for x, pan in stems], rng, 2.0, 0.35)
 
 
 def _dnb(p: _Piece) -> list[Stem]:
@@ -612,7 +626,7 @@ def _piano_note(m: int, n: int, rng: np.random.Generator) -> np.ndarray:
     f = _hz(m)
     t = _time(n)
     inharm = 0.0004
-    k = np.arange(1, 13)
+    k = np.arange(1, 11)
     fk = f * k * np.sqrt(1 + inharm * k**2)
     keep = fk < SR / 2 - 500
     k, fk = k[keep], fk[keep]
@@ -620,10 +634,18 @@ def _piano_note(m: int, n: int, rng: np.random.Generator) -> np.ndarray:
     tau = 1.2 * (261.6 / f) ** 0.4 / (1 + 0.35 * (k - 1))
     x = np.zeros(n)
     for a, fq, tk in zip(amp, fk, tau, strict=True):
-        x += a * np.sin(2 * np.pi * fq * t) * np.exp(-t / tk)
+        m = min(n, int(6.9 * tk * SR))  # stop each partial at -60 dB
+        x[:m] += a * np.sin(2 * np.pi * fq * t[:m]) * np.exp(-t[:m] / tk)
     hammer = _filt(rng.standard_normal(min(n, 400)), "lowpass", 2500) * np.exp(-_time(min(n, 400)) / 0.004)
     x[: len(hammer)] += 0.15 * hammer
-    return x * np.minimum(1.0, t / 0.002) * np.minimum(1.0, (n - np.arange(n)) / (0.05 * SR))
+    return x * np.minimum(1.0, t / 0.002)
+
+
+def _piano(p: _Piece, m: int, n: int) -> np.ndarray:
+    """A piano note of ``n`` samples: one long render per pitch, cut with a 50 ms damper release."""
+    full = p.note(("piano", m), lambda: _piano_note(m, int(2.4 * SR), p.rng))
+    n = min(n, len(full))
+    return full[:n] * np.minimum(1.0, (n - np.arange(n)) / (0.05 * SR))
 
 
 def _waltz(p: _Piece) -> list[Stem]:
@@ -639,10 +661,10 @@ def _waltz(p: _Piece) -> list[Stem]:
         deg = _chord_at(p, b, chord_beats)
         if b % 3 == 0:
             m = p.degree(deg, -1)
-            _place(left, p.note(("bass", m), lambda m=m: _piano_note(m, n_bass, rng)), b * p.beat, 0.5)
+            _place(left, _piano(p, m, n_bass), b * p.beat, 0.5)
         else:
             for m in p.chord(deg, 3, octave=0):
-                _place(left, p.note(("ch", m), lambda m=m: _piano_note(m, n_chord, rng)), b * p.beat, 0.2)
+                _place(left, _piano(p, m, n_chord), b * p.beat, 0.2)
     right = np.zeros(p.n)
     for b, d, m in _melody(
         p,
@@ -657,7 +679,7 @@ def _waltz(p: _Piece) -> list[Stem]:
         n = int((d * p.beat + 0.4) * SR)
         _place(
             right,
-            p.note(("mel", m, n), lambda m=m, n=n: _piano_note(m, n, rng)),
+            _piano(p, m, n),
             b * p.beat,
             rng.uniform(0.35, 0.5),
         )
@@ -771,14 +793,14 @@ def _lofi(p: _Piece) -> list[Stem]:
                 _snare(p, tone=rng.uniform(160, 200), decay=0.18, band=(600, 4000)),
                 [0, 0, 0, 0, 0.9, 0, 0, 0] * 2,
             ),
-            "hat": (_hat(p, 0.035, 5000), [0.35, 0.2] * 8),
+            "hat": (_hat(p, 0.035, 5000), [0.25, 0.12] * 8),
         },
         steps=16,
         step_beats=0.25,
         swing=rng.uniform(0.18, 0.3),
         jitter=0.006,
     )
-    drums = _filt(drums, "lowpass", rng.uniform(3500, 5000))
+    drums = _filt(drums, "lowpass", rng.uniform(2500, 3500))
     # tape wow on the keys: a slowly modulated read position
     t = np.arange(p.n)
     pos = t + 0.0025 * SR * np.sin(2 * np.pi * rng.uniform(0.4, 0.8) * t / SR)
@@ -787,10 +809,10 @@ def _lofi(p: _Piece) -> list[Stem]:
     crackle = np.zeros(p.n)
     idx = rng.choice(p.n, size=int(p.n / SR * rng.uniform(8, 15)), replace=False)
     crackle[idx] = rng.uniform(-1, 1, len(idx))
-    crackle = _filt(crackle, "highpass", 1500) * 0.5 + 0.004 * _filt(
+    crackle = _filt(crackle, "highpass", 1500) * 0.8 + 0.008 * _filt(
         rng.standard_normal(p.n), "lowpass", 6000
     )
-    stems = [(keys * p.gain(), -0.2), (bass * p.gain(), 0.0), (0.6 * drums * p.gain(), 0.0), (crackle, 0.3)]
+    stems = [(keys * p.gain(), -0.2), (bass * p.gain(), 0.0), (0.5 * drums * p.gain(), 0.0), (crackle, 0.3)]
     return _reverb_stems(stems, rng, 0.9, 0.2)
 
 

@@ -31,6 +31,7 @@ FRAME_NAMES: list[str] = [
     *(f"contrast{i}" for i in range(CONTRAST_BANDS + 1)),
 ]
 PERCENTILES = (10, 50, 90)
+SKETCH = np.linspace(0.0, 100.0, 101)
 TEXTURE_WIN = 86  # frames, ~2 s
 TEXTURE_HOP = 43
 
@@ -108,15 +109,29 @@ def partial(spectra: Spectra) -> dict[str, Any]:
     frames = frame_features(spectra)
     tex, n_tex = texture_std_sum(frames)
     return {
-        "percentiles": np.percentile(frames, PERCENTILES, axis=1).T.ravel(),
+        "sketch": np.percentile(frames, SKETCH, axis=1).T,  # (features, 101)
         "frames": frames.shape[1],
         "texture": tex,
         "n_texture": n_tex,
     }
 
 
+def merged_percentiles(sketches: list[np.ndarray], counts: list[int]) -> np.ndarray:
+    """Percentiles PERCENTILES of the union of chunks from their quantile sketches, (features, 3)."""
+    if len(sketches) == 1:
+        return np.stack([np.interp(PERCENTILES, SKETCH, row) for row in sketches[0]])
+    points = np.concatenate(sketches, axis=1)
+    weights = np.concatenate([np.full(SKETCH.size, c / SKETCH.size) for c in counts])
+    out = np.empty((points.shape[0], len(PERCENTILES)))
+    for i, row in enumerate(points):
+        order = np.argsort(row)
+        cum = np.cumsum(weights[order])
+        position = (cum - 0.5 * weights[order]) / cum[-1] * 100.0
+        out[i] = np.interp(PERCENTILES, position, row[order])
+    return out
+
+
 def finish(partials: list[dict[str, Any]]) -> np.ndarray:
-    n = sum(p["frames"] for p in partials)
-    pct = sum(p["percentiles"] * p["frames"] for p in partials) / max(n, 1)
+    pct = merged_percentiles([p["sketch"] for p in partials], [p["frames"] for p in partials])
     tex = sum(p["texture"] for p in partials) / max(sum(p["n_texture"] for p in partials), 1)
-    return np.concatenate([pct, tex]).astype(np.float32)
+    return np.concatenate([pct.ravel(), tex]).astype(np.float32)

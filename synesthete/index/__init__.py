@@ -6,14 +6,29 @@ Both kinds have the ``VectorIndex`` interface; ``build_index`` picks one by coll
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synesthete.exceptions import ParameterError
 from synesthete.index.base import VectorIndex, normalize
 from synesthete.index.exact import ExactIndex
-from synesthete.index.hnsw import HNSWIndex
+
+if TYPE_CHECKING:
+    from synesthete.index.hnsw import HNSWIndex
 
 __all__ = ["ExactIndex", "HNSWIndex", "VectorIndex", "build_index", "load_index", "normalize"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import faiss only when an HNSW index is wanted: it costs ~0.2 s and loads a second OpenMP BLAS
+    whose threads compete with numpy's, slowing the exact search that most libraries need."""
+    if name == "HNSWIndex":
+        from synesthete.index.hnsw import HNSWIndex
+
+        return HNSWIndex
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Measured at 256-d on 2 cores (bench/index_speed.py): exact search costs ~0.05 us per vector a query,
 # 5 ms at 10^5 and 14 ms at 2*10^5 -- comfortably inside the 20 ms target -- while an HNSW build costs
@@ -21,14 +36,19 @@ __all__ = ["ExactIndex", "HNSWIndex", "VectorIndex", "build_index", "load_index"
 APPROXIMATE_ABOVE = 200_000
 
 
-def build_index(ids: np.ndarray, vectors: np.ndarray, *, approximate_above: int = APPROXIMATE_ABOVE) -> VectorIndex:
+def build_index(
+    ids: np.ndarray, vectors: np.ndarray, *, approximate_above: int = APPROXIMATE_ABOVE
+) -> VectorIndex:
     """An index holding ``vectors`` under ``ids``: exact up to ``approximate_above`` vectors, HNSW beyond."""
     vectors = np.asarray(vectors)
     if vectors.ndim != 2:
-        from synesthete.exceptions import ParameterError
-
         raise ParameterError(f"vectors must be 2-d (n, d), got shape {vectors.shape}")
-    index: VectorIndex = (HNSWIndex if len(vectors) > approximate_above else ExactIndex)(vectors.shape[1])
+    if len(vectors) > approximate_above:
+        from synesthete.index.hnsw import HNSWIndex
+
+        index: VectorIndex = HNSWIndex(vectors.shape[1])
+    else:
+        index = ExactIndex(vectors.shape[1])
     index.add(ids, vectors)
     return index
 
@@ -37,4 +57,8 @@ def load_index(path: str | Path) -> VectorIndex:
     """Load an index saved by either kind (an exact index is a zip file, an HNSW index a faiss file)."""
     with open(path, "rb") as f:
         is_zip = f.read(4) == b"PK\x03\x04"
-    return ExactIndex.load(path) if is_zip else HNSWIndex.load(path)
+    if is_zip:
+        return ExactIndex.load(path)
+    from synesthete.index.hnsw import HNSWIndex
+
+    return HNSWIndex.load(path)

@@ -51,8 +51,10 @@ def normalize(vectors: np.ndarray, *, inplace: bool = False) -> np.ndarray:
     ``inplace=True`` overwrites ``vectors`` (which must be a writeable float32 array) to save a copy.
     """
     v = vectors if inplace else np.array(vectors, dtype=np.float32, copy=True)
-    norms = np.linalg.norm(v, axis=-1, keepdims=True)
-    np.divide(v, norms, out=v, where=norms > 0)
+    for start in range(0, len(v), 65_536):  # chunks: the squared-norm temporary stays small
+        chunk = v[start : start + 65_536]
+        norms = np.sqrt(np.einsum("...i,...i->...", chunk, chunk))[..., None]
+        np.divide(chunk, norms, out=chunk, where=norms > 0)
     return v
 
 

@@ -6,12 +6,14 @@ collection, so the catalog never needs rewriting when the collection grows.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from synesthete.exceptions import UserError
-from synesthete.index import ExactIndex, VectorIndex, build_index
+from synesthete.index import ExactIndex, HNSWIndex, VectorIndex, build_index
 
 MIN_SCALE = 1e-6
 
@@ -72,6 +74,50 @@ class Space:
         if not dissimilar:
             return self.index.query(query, k, exclude=exclude)
         return self.exact.query(query, k, exclude=exclude, farthest=True)
+
+    def save(self, folder: Path, generation: int) -> None:
+        """Keep the built space on disk, so a large collection is not re-indexed by every process."""
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = folder / self.name
+        if isinstance(self.index, HNSWIndex):
+            self.index.save(f"{stem}.faiss.tmp")
+            os.replace(f"{stem}.faiss.tmp", f"{stem}.faiss")
+        with open(f"{stem}.npz.tmp", "wb") as fh:
+            np.savez(
+                fh,
+                ids=self.ids,
+                vectors=self.vectors,
+                mean=self.mean,
+                scale=self.scale,
+                weights=self.weights,
+                generation=generation,
+                approximate=not isinstance(self.index, ExactIndex),
+            )
+        os.replace(f"{stem}.npz.tmp", f"{stem}.npz")
+
+    @classmethod
+    def load(cls, folder: Path, model: str, version: int, generation: int) -> Space | None:
+        """The space saved at ``generation``, or None when there is none or it is out of date."""
+        stem = folder / f"{model}-v{version}"
+        try:
+            with np.load(f"{stem}.npz") as z:
+                if int(z["generation"]) != generation:
+                    return None
+                ids, vectors = z["ids"], z["vectors"]
+                mean, scale, weights, approximate = (
+                    z["mean"],
+                    z["scale"],
+                    z["weights"],
+                    bool(z["approximate"]),
+                )
+            if approximate:
+                index: VectorIndex = HNSWIndex.load(f"{stem}.faiss")
+            else:
+                index = ExactIndex(vectors.shape[1])
+                index.add(ids, vectors)
+        except (OSError, KeyError, ValueError):
+            return None
+        return cls(model, version, ids, vectors, mean, scale, weights, index)
 
     @property
     def exact(self) -> ExactIndex:

@@ -1,0 +1,116 @@
+"""Analysis speed on one core: seconds of audio analysed per CPU-second ("x realtime").
+
+    .venv/bin/python bench/analysis_speed.py [--folder ../shared/data/dev/audio] [--limit 40]
+
+Reports decoding alone, the shared spectral views, each extractor on top of them, the whole
+``analyze`` (decode once, every extractor), and a whole one-worker scan into a temporary library; on
+generated audio and on the real clips of the folder. BLAS and OpenMP are held to one thread.
+Prints a table and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from threadpoolctl import threadpool_limits
+
+from synesthete import Library
+from synesthete.analysis import analyze
+from synesthete.audio import decode
+from synesthete.features.base import Spectra
+from synesthete.features.registry import EXTRACTORS
+
+DEFAULT_FOLDER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev" / "audio"
+
+
+def generated(folder: Path, n: int = 10, seconds: float = 30.0) -> list[Path]:
+    """Chords over noise-burst drums, 44.1 kHz stereo Ogg Vorbis: a stand-in for real files."""
+    sr = 44100
+    t = np.arange(int(seconds * sr)) / sr
+    paths = []
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        tone = sum(np.sin(2 * np.pi * f * t) for f in 220 * 2 ** (rng.integers(0, 12, 3) / 12))
+        drums = rng.standard_normal(t.size) * (np.sin(2 * np.pi * (2 + i / 5) * t) > 0.9)
+        y = 0.2 * tone + 0.3 * drums
+        path = folder / f"gen_{i}.ogg"
+        sf.write(path, np.stack([y, y * 0.9], axis=1).astype(np.float32), sr)
+        paths.append(path)
+    return paths
+
+
+def cpu(fn, *args):
+    start = time.process_time()
+    out = fn(*args)
+    return out, time.process_time() - start
+
+
+def measure(paths: list[Path]) -> dict[str, float]:
+    """x realtime for each stage over ``paths``."""
+    analyze(paths[0])  # warm-up: numba compiles on the first call
+    seconds = 0.0
+    cost = dict.fromkeys(["decode", "spectra", *EXTRACTORS, "analyze"], 0.0)
+    for path in paths:
+        y, c = cpu(decode, path)
+        cost["decode"] += c
+        seconds += len(y) / 22050
+        spectra = Spectra(y)
+        _, c = cpu(lambda s=spectra: (s.stft_power, s.mel_power, s.log_mel))
+        cost["spectra"] += c
+        for name, e in EXTRACTORS.items():
+            fresh = Spectra(y)
+            fresh.__dict__.update({k: spectra.__dict__[k] for k in ("stft_power", "mel_power", "log_mel")})
+            _, c = cpu(lambda e=e, s=fresh: e.finish([e.partial(s)]))
+            cost[name] += c
+        _, c = cpu(analyze, path)
+        cost["analyze"] += c
+    return {
+        "audio_seconds": seconds,
+        **{k: seconds / v for k, v in cost.items()},
+        "cpu_s_per_30s_clip": cost["analyze"] / seconds * 30,
+    }
+
+
+def measure_scan(paths: list[Path]) -> float:
+    folder = paths[0].parent
+    with tempfile.TemporaryDirectory() as tmp, Library(Path(tmp) / "lib") as lib:
+        start = time.process_time()
+        lib.scan([folder], workers=1)
+        took = time.process_time() - start
+        seconds = sum(t.duration for t in lib.tracks())
+    return seconds / took
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
+    parser.add_argument("--limit", type=int, default=40, help="files of the folder to time")
+    args = parser.parse_args()
+    threadpool_limits(1)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        gen = generated(Path(tmp))
+        results["generated"] = {**measure(gen), "scan": measure_scan(gen)}
+    real = sorted(args.folder.rglob("*.ogg"))[: args.limit] if args.folder.exists() else []
+    if real:
+        results["real"] = measure(real)
+    print("x realtime on one core (seconds of audio per CPU-second; extractors on top of shared spectra)")
+    for which, r in results.items():
+        print(f"\n{which}: {r['audio_seconds']:.0f} s of audio")
+        for k, v in r.items():
+            if k not in ("audio_seconds", "cpu_s_per_30s_clip"):
+                print(f"  {k:<14} {v:8.0f}x")
+        print(f"  whole analysis: {r['cpu_s_per_30s_clip']:.3f} CPU-s per 30-s clip")
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

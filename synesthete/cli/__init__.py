@@ -1,0 +1,68 @@
+"""``synesthete`` on the command line: each command is a thin function over ``Library``.
+
+One module per group of commands; each has ``register(command)``, which declares its subcommands, and
+one line in ``COMMAND_MODULES`` adds it. Only ``main`` turns typed errors into messages and exit codes.
+Results go to stdout (one JSON document with ``--json``); progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+
+from synesthete.api import Library
+from synesthete.cli.output import say
+from synesthete.exceptions import SynestheteError
+
+COMMAND_MODULES = [
+    "synesthete.cli.library",
+    "synesthete.cli.similar",
+    "synesthete.cli.demo",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--library",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="the library folder (default: $SYNESTHETE_LIBRARY or ~/.local/share/synesthete)",
+    )
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more")
+    parser = argparse.ArgumentParser(
+        prog="synesthete", description="A music engine that sees sound.", parents=[common]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help, parents=[common])
+        p.set_defaults(func=func)
+        return p
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        with Library(getattr(args, "library", None)) as lib:
+            return args.func(lib, args)
+    except SynestheteError as e:
+        say(f"synesthete: error: {e}")
+        return 1
+    except KeyboardInterrupt:
+        say("synesthete: interrupted; every finished track is saved: run the same command again to resume")
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,7 @@
+"""``python -m synesthete.cli``."""
+
+import sys
+
+from synesthete.cli import main
+
+sys.exit(main())
