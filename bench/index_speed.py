@@ -10,7 +10,8 @@ the same clusters, and recall@10 is measured against brute-force cosine search o
 
 ``exact`` and ``hnsw`` are synesthete's own ``ExactIndex`` and ``HNSWIndex``; ``faiss``, ``usearch-f32``
 and ``usearch-f16`` drive the libraries directly with ``--m/--ef-construction/--ef-search``, to choose
-between them. The last line printed is one JSON document with every row.
+between them (usearch is no longer a dependency: `pip install usearch==2.26.6` to rerun that comparison).
+The last line printed is one JSON document with every row.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 
 from synesthete import Library
-from synesthete.features.registry import DEFAULT_MODEL, EXTRACTORS
+from synesthete.features.registry import EXTRACTORS, FUSION
 
 
 def rescan(n_files: int) -> dict:
@@ -49,28 +49,41 @@ def rescan(n_files: int) -> dict:
     return {"files": n_files, "first_scan_s": first_s, "rescan_s": again_s}
 
 
+def synthetic_vectors(which: np.ndarray, rng: np.random.Generator) -> dict[str, tuple[int, np.ndarray]]:
+    """Vectors of every extractor the default model reads, for tracks drawn from clusters ``which``.
+
+    Each cluster is one latent point; each extractor sees it through its own fixed random projection, so
+    the members agree on who is near whom, as real extractors roughly do.
+    """
+    latent = rng.standard_normal((int(which.max()) + 1, 32)).astype(np.float32)
+    points = latent[which] + 0.5 * rng.standard_normal((len(which), 32)).astype(np.float32)
+    out = {}
+    for name in FUSION:
+        extractor = EXTRACTORS[name]
+        projection = rng.standard_normal((32, extractor.dim)).astype(np.float32)
+        noise = 0.3 * rng.standard_normal((len(which), extractor.dim)).astype(np.float32)
+        out[name] = (extractor.version, points @ projection + noise)
+    return out
+
+
 def fill(folder: Path, n: int, rng: np.random.Generator) -> None:
     """n synthetic tracks with clustered vectors of the default model, written straight to the catalog."""
-    extractor = EXTRACTORS[DEFAULT_MODEL]
-    centres = rng.standard_normal((max(n // 500, 8), extractor.dim)).astype(np.float32)
     with Library(folder) as lib:
         conn = lib.catalog.conn
         conn.execute("BEGIN")
         for start in range(0, n, 50_000):
             m = min(50_000, n - start)
-            vecs = centres[rng.integers(0, len(centres), m)] + 0.5 * rng.standard_normal(
-                (m, extractor.dim)
-            ).astype(np.float32)
             ids = range(start + 1, start + m + 1)
             conn.executemany(
                 "INSERT INTO tracks (id, path, content_hash, size, mtime, title, duration, added_at, analysed_at)"
                 " VALUES (?, ?, '', 0, 0, ?, 180, 0, 0)",
                 [(i, f"/synthetic/{i}.flac", f"track {i}") for i in ids],
             )
-            conn.executemany(
-                "INSERT INTO vectors VALUES (?, ?, ?, ?)",
-                [(i, DEFAULT_MODEL, extractor.version, v.tobytes()) for i, v in zip(ids, vecs, strict=True)],
-            )
+            for name, (version, vecs) in synthetic_vectors(rng.integers(0, max(n // 500, 8), m), rng).items():
+                conn.executemany(
+                    "INSERT INTO vectors VALUES (?, ?, ?, ?)",
+                    [(i, name, version, v.tobytes()) for i, v in zip(ids, vecs, strict=True)],
+                )
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
         conn.execute("COMMIT")
 

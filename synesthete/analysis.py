@@ -9,7 +9,8 @@ import numpy as np
 
 from synesthete.audio import SR, iter_chunks
 from synesthete.exceptions import AnalysisError
-from synesthete.features.base import Analysis, Extractor, Spectra
+from synesthete.features.base import HOP, Analysis, Extractor, Spectra
+from synesthete.fingerprint.landmarks import landmarks
 
 
 def default_extractors() -> list[Extractor]:
@@ -18,8 +19,12 @@ def default_extractors() -> list[Extractor]:
     return list(EXTRACTORS.values())
 
 
-def analyze(path: str | Path, extractors: Sequence[Extractor] | None = None) -> Analysis:
+def analyze(
+    path: str | Path, extractors: Sequence[Extractor] | None = None, *, fingerprint: bool = False
+) -> Analysis:
     """Vectors of every extractor for one file, decoded once in bounded chunks.
+
+    ``fingerprint``: also its landmarks (``Analysis.landmarks``), from the same spectrogram.
 
     Raises an ``AudioError`` subclass (naming the file and the reason) for anything unusable.
     """
@@ -27,15 +32,20 @@ def analyze(path: str | Path, extractors: Sequence[Extractor] | None = None) -> 
     extractors = default_extractors() if extractors is None else list(extractors)
     partials: dict[str, list] = {e.name: [] for e in extractors}
     samples = 0
+    marks: list[tuple[np.ndarray, np.ndarray]] = []
     for chunk in iter_chunks(path, sr=SR):
-        samples += chunk.size
         spectra = Spectra(chunk, SR)
+        if fingerprint:
+            marks.append(landmarks(spectra.stft_power, frame_offset=round(samples / HOP)))
+        samples += chunk.size
         for e in extractors:
             try:
                 partials[e.name].append(e.partial(spectra))
             except Exception as err:
                 raise AnalysisError(path, f"extractor {e.name} failed: {err}") from err
     analysis = Analysis(duration=samples / SR)
+    if fingerprint:
+        analysis.landmarks = tuple(np.concatenate(x) for x in zip(*marks, strict=True))
     for e in extractors:
         try:
             vector = np.asarray(e.finish(partials[e.name]), dtype=np.float32)

@@ -10,16 +10,49 @@ from pathlib import Path
 import numpy as np
 
 from synesthete.analysis import analyze
-from synesthete.evaluate.metrics import retrieval_scores
+from synesthete.audio import SR, iter_chunks
+from synesthete.evaluate.scores import ranking_scores
 from synesthete.exceptions import ParameterError, UserError
-from synesthete.features.registry import DEFAULT_MODEL, EXTRACTORS
+from synesthete.features.registry import (
+    DEFAULT_MODEL,
+    EXTRACTORS,
+    FUSED_MODEL,
+    FUSED_VERSION,
+    FUSION,
+    MODELS,
+)
+from synesthete.fingerprint import store as fingerprint_store
+from synesthete.fingerprint.landmarks import VERSION as FINGERPRINT_VERSION
+from synesthete.fingerprint.matcher import MAX_QUERY_SECONDS, Verdict, identify_signal
 from synesthete.library.catalog import Catalog, Track
 from synesthete.library.scan import ScanReport, scan
 from synesthete.library.tags import read_tags
+from synesthete.models import checkpoints
 from synesthete.recommend.space import Space
 
 INDEX_FOLDER = "index"
+DEDUP_SLACK = 10  # extra candidates fetched so dropping near-duplicates still leaves k results
 PERSIST_SPACE_ABOVE = 20_000  # below this, reading the vectors from SQLite is faster than any cache
+
+
+@dataclass(frozen=True)
+class Identification:
+    """The catalogued track a recording comes from, how sure we are (in [0, 1]), and where it starts."""
+
+    track: Track
+    confidence: float
+    offset_s: float  # where the recording starts within the track
+    votes: int  # hashes aligned at that offset (evidence, for people tuning)
+    speed: float  # the playback speed the recording was heard at, relative to the track
+
+    def to_dict(self) -> dict:
+        return {
+            **self.track.to_dict(),
+            "confidence": round(float(self.confidence), 4),
+            "offset_s": self.offset_s,
+            "votes": self.votes,
+            "speed": self.speed,
+        }
 
 
 @dataclass(frozen=True)
@@ -33,6 +66,17 @@ class Match:
         return {"rank": rank, **self.track.to_dict(), "score": round(float(self.score), 6)}
 
 
+def similar_document(query: dict, model: str, matches: Sequence[Match], explanations: Sequence = ()) -> dict:
+    """The JSON of `similar --json` (DESIGN.md), which the HTTP API returns too.
+
+    With explanations, each result carries its own: score, per-group shares, words and facts.
+    """
+    doc = {"query": query, "model": model, "results": [m.to_dict(rank) for rank, m in enumerate(matches, 1)]}
+    for result, e in zip(doc["results"], explanations, strict=False):
+        result["explanation"] = {k: v for k, v in e.to_dict().items() if k not in ("query", "result")}
+    return doc
+
+
 class Library:
     """A music library in one folder: its catalog, its analyses, and the questions it answers."""
 
@@ -42,6 +86,7 @@ class Library:
         self.folder = Path(folder).expanduser() if folder is not None else default_library()
         self.catalog = Catalog(self.folder)
         self._spaces: dict[str, tuple[int, Space]] = {}
+        checkpoints.activate(self.folder)  # the cnn extractor runs this library's checkpoint
 
     def close(self) -> None:
         self.catalog.close()
@@ -59,10 +104,49 @@ class Library:
         """Add new files, refresh changed ones, follow moved ones, forget deleted ones."""
         if isinstance(paths, str | Path):
             paths = [paths]
+        checkpoints.activate(self.folder)  # a `train` in another process may have made a new one current
         versions = {name: e.version for name, e in EXTRACTORS.items()}
-        return scan(
+        versions[fingerprint_store.FINGERPRINT] = FINGERPRINT_VERSION
+        report = scan(
             self.catalog, [str(p) for p in paths], extractors=versions, workers=workers, progress=progress
         )
+        fingerprint_store.collect_garbage(self.catalog)
+        return report
+
+    def train(
+        self,
+        *,
+        objective: str = "contrastive",
+        epochs: int = 10,
+        tracks: Sequence[int] | None = None,
+        refresh: bool = True,
+        workers: int | None = None,
+        progress: bool = False,
+    ) -> dict:
+        """Adapt the ``cnn`` model to this library's music; the new checkpoint becomes current and (with
+        ``refresh``) the ``cnn`` vectors are recomputed. ``objective``: contrastive, supervised (also the
+        genre tags) or distill. See ``models/train.py``."""
+        from synesthete.models.train import train_library
+
+        return train_library(
+            self,
+            objective=objective,
+            epochs=epochs,
+            tracks=tracks,
+            refresh=refresh,
+            workers=workers,
+            progress=progress,
+        )
+
+    def reset_training(self, *, refresh: bool = True, workers: int | None = None) -> dict:
+        """Go back to the shipped ``cnn`` weights (the library's checkpoints stay on disk)."""
+        from synesthete.models.train import refresh_vectors
+
+        checkpoints.reset(self.folder)
+        checkpoints.activate(self.folder)
+        shipped = checkpoints.active()
+        done = refresh_vectors(self, workers=workers) if refresh else 0
+        return {"checkpoint": str(shipped.path), "version": shipped.version, "refreshed": done}
 
     # ---- browsing ------------------------------------------------------------------------------
     def tracks(self, search: str | None = None, *, limit: int | None = None, offset: int = 0) -> list[Track]:
@@ -99,14 +183,17 @@ class Library:
 
     def models(self) -> list[str]:
         """The names ``model=`` accepts; the first is the default."""
-        return [DEFAULT_MODEL, *sorted(n for n in EXTRACTORS if n != DEFAULT_MODEL)]
+        return list(MODELS)
 
     def status(self) -> dict:
         counts = self.catalog.vector_counts()
         return {
             "library": str(self.folder),
             "tracks": self.catalog.count(),
-            "models": {name: counts.get((name, e.version), 0) for name, e in EXTRACTORS.items()},
+            "models": {
+                FUSED_MODEL: self.catalog.count_with_vectors({m: EXTRACTORS[m].version for m in FUSION}),
+                **{name: counts.get((name, e.version), 0) for name, e in EXTRACTORS.items()},
+            },
             "default_model": DEFAULT_MODEL,
             "failed": [{"path": f.path, "reason": f.reason} for f in self.catalog.failures()],
         }
@@ -119,20 +206,28 @@ class Library:
         instead of reading every vector and re-indexing.
         """
         name = model or DEFAULT_MODEL
-        if name not in EXTRACTORS:
+        if name not in MODELS:
             raise ParameterError(f"unknown model '{name}'; known: {', '.join(self.models())}")
+        checkpoints.activate(self.folder)
         generation = self.catalog.generation
         cached = self._spaces.get(name)
         if cached is None or cached[0] != generation:
-            version = EXTRACTORS[name].version
+            version = FUSED_VERSION if name == FUSED_MODEL else EXTRACTORS[name].version
             space = Space.load(self.folder / INDEX_FOLDER, name, version, generation)
             if space is None:
-                ids, raw = self.catalog.vectors(name, version)
-                space = Space.build(name, version, ids, raw, EXTRACTORS[name].weights)
-                if len(ids) >= PERSIST_SPACE_ABOVE:
+                space = self._build_space(name, version)
+                if len(space.ids) >= PERSIST_SPACE_ABOVE:
                     space.save(self.folder / INDEX_FOLDER, generation)
             self._spaces[name] = (generation, space)
         return self._spaces[name][1]
+
+    def _build_space(self, name: str, version: int) -> Space:
+        if name == FUSED_MODEL:
+            return Space.fuse(name, version, [self.space(m) for m in FUSION], list(FUSION.values()))
+        extractor = EXTRACTORS[name]
+        ids, raw = self.catalog.vectors(name, version)
+        names, groups = getattr(extractor, "names", None), getattr(extractor, "groups", None)
+        return Space.build(name, version, ids, raw, extractor.weights, names=names, groups=groups)
 
     def similar(
         self, track: int | str | Track, *, k: int = 10, model: str | None = None, dissimilar: bool = False
@@ -141,22 +236,34 @@ class Library:
         query = self.resolve(track)
         space = self.space(model)
         ids, scores = space.search(
-            space.vector_of(query.id), _check_k(k), exclude=(query.id,), dissimilar=dissimilar
+            space.vector_of(query.id), _check_k(k) + DEDUP_SLACK, exclude=(query.id,), dissimilar=dissimilar
         )
-        return self._matches(ids, scores)
+        return self._distinct(space, ids, scores, k, against=(query.id,))
 
     def similar_to_file(
         self, path: str | Path, *, k: int = 10, model: str | None = None, dissimilar: bool = False
     ) -> list[Match]:
         """The k catalogued tracks that sound most like an outside file, analysed on the fly, never added."""
         space = self.space(model)
-        analysis = analyze(path, [EXTRACTORS[space.model]])
-        query = space.transform(analysis.vectors[space.model])
-        ids, scores = space.search(query, _check_k(k), dissimilar=dissimilar)
-        return self._matches(ids, scores)
+        analysis = analyze(path, [EXTRACTORS[m] for m in space.members])
+        query = space.transform_vectors(analysis.vectors)
+        ids, scores = space.search(query, _check_k(k) + DEDUP_SLACK, dissimilar=dissimilar)
+        return self._distinct(space, ids, scores, k)
 
-    def evaluate(self, labels: Mapping[int, str], *, k: int = 10, model: str | None = None) -> dict:
-        """Leave-one-out precision@k and mAP of ``model`` on tracks labelled by group (track id -> group)."""
+    def evaluate(
+        self,
+        labels: Mapping[int, str],
+        *,
+        k: int = 10,
+        model: str | None = None,
+        same: Mapping[int, str] | None = None,
+    ) -> dict:
+        """Leave-one-out scores of ``model`` on tracks labelled by group (track id -> group).
+
+        precision@k, mAP, nDCG@k, hubness, per-group scores and the group confusion (``evaluate/scores.py``).
+        ``same`` (track id -> artist or album) takes the query's own artist/album out of its ranking and
+        of what counts as relevant; an empty value matches nothing.
+        """
         space = self.space(model)
         rows = [i for i, track_id in enumerate(space.ids.tolist()) if track_id in labels]
         if len(rows) < 2:
@@ -164,16 +271,163 @@ class Library:
         v = space.vectors[rows].astype(np.float64)
         v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
         groups = [labels[int(space.ids[i])] for i in rows]
-        return {"model": space.name, **retrieval_scores(v @ v.T, groups, k=_check_k(k))}
+        exclude = None
+        if same is not None:
+            keys = np.array([same.get(int(space.ids[i])) or f"\0{i}" for i in rows])  # no key: unique
+            exclude = keys[:, None] == keys[None, :]
+        return {"model": space.name, **ranking_scores(v @ v.T, groups, k=_check_k(k), exclude=exclude)}
+
+    def evaluate_labels(
+        self,
+        labels: str | Path,
+        *,
+        k: int = 10,
+        filter_by: str | None = None,
+        workers: int | None = None,
+        progress: bool = False,
+    ) -> dict:
+        """Every model scored on a labelled folder (CSV: path, group[, artist, album]), missing files
+        scanned first; the document ``synesthete evaluate --json`` prints (``evaluate/harness.py``)."""
+        from synesthete.evaluate.harness import evaluate_labels
+
+        return evaluate_labels(
+            self, labels, k=_check_k(k), filter_by=filter_by, workers=workers, progress=progress
+        )
+
+    # ---- the map and exports (mapview/) ---------------------------------------------------------
+    def map(self, method: str = "umap", dims: int = 2, model: str | None = None, *, seed: int = 42) -> dict:
+        """The collection projected to ``dims`` (2 or 3) by ``method`` (umap, tsne, pca), deterministic for
+        ``seed`` and cached in the catalog until the vectors change; JSON-friendly (``mapview/maps.py``)."""
+        from synesthete.mapview.maps import build_map
+
+        return build_map(self, method, dims, model, seed=seed)
+
+    def export(self, fmt: str, out: str | Path) -> dict:
+        """Write the collection as ``projector`` files (a folder), ``parquet`` or ``npz`` (``mapview/export.py``)."""
+        from synesthete.mapview.export import export
+
+        return export(self, fmt, out)
 
     def describe_file(self, path: str | Path) -> dict:
         """The query part of a result document for an outside file."""
         tags = read_tags(str(path))
         return {"track_id": None, "path": str(path), "title": tags["title"], "artist": tags["artist"]}
 
+    # ---- playlists (recommend/: playlist, journey, clusters, explain) ----------------------------
+    def radio(self, seeds, n: int = 20, *, diversity: float = 0.2, model: str | None = None, **rules):
+        """``n`` tracks like the seeds (tracks or audio files), never a seed; ``rules``: see ``Rules``."""
+        from synesthete.recommend import playlist
+
+        return playlist.radio(self, seeds, n, diversity=diversity, model=model, **rules)
+
+    def extend(self, tracks, n: int = 10, *, diversity: float = 0.2, model: str | None = None, **rules):
+        """The playlist ``tracks`` followed by ``n`` new tracks like it, flowing on from its end."""
+        from synesthete.recommend import playlist
+
+        return playlist.extend(self, tracks, n, diversity=diversity, model=model, **rules)
+
+    def dissimilar(self, seeds, n: int = 10, *, model: str | None = None, **rules):
+        """``n`` tracks least like all of the seeds."""
+        from synesthete.recommend import playlist
+
+        return playlist.dissimilar(self, seeds, n, model=model, **rules)
+
+    def order(self, tracks, *, start=None, model: str | None = None):
+        """The tracks in an order that flows (small steps from one to the next)."""
+        from synesthete.recommend import playlist
+
+        return playlist.order(self, tracks, start=start, model=model)
+
+    def journey(self, start, end, n: int = 12, *, method: str = "path", model: str | None = None):
+        """``n`` distinct tracks from ``start`` to ``end``, each step small; smoothness in ``info``."""
+        from synesthete.recommend import journey
+
+        return journey.journey(self, start, end, n, method=method, model=model)
+
+    def drift(self, seed, direction: str, n: int = 10, *, model: str | None = None):
+        """The seed, then ``n`` tracks each further in ``direction`` ("tempo down", "calmer"...)."""
+        from synesthete.recommend import journey
+
+        return journey.drift(self, seed, direction, n, model=model)
+
+    def clusters(self, k: int | None = None, *, model: str | None = None):
+        """The collection split into ``k`` sonic playlists, each named by its descriptors and tags."""
+        from synesthete.recommend import clusters
+
+        return clusters.clusters(self, k, model=model)
+
+    def explain(self, query, result, *, model: str | None = None):
+        """Why two tracks (or an outside file and a track) are close: shares per feature group, words."""
+        from synesthete.recommend import explain
+
+        return explain.explain(self, query, [result], model=model)[0]
+
+    def explain_all(self, query, results, *, model: str | None = None):
+        """``explain`` for one query and many results, analysing an outside query file only once."""
+        from synesthete.recommend import explain
+
+        return explain.explain(self, query, results, model=model)
+
+    # ---- recognising (fingerprint/) --------------------------------------------------------------
+    def identify(self, path: str | Path, *, max_speed_change: float = 0.03) -> Identification | None:
+        """The catalogued track ``path`` is a recording of (any part of it, noisy, resampled, re-encoded,
+        up to ``max_speed_change`` off speed), or None when it is not in the collection."""
+        verdict = self.identify_verdict(path, max_speed_change=max_speed_change)
+        if not verdict.accepted:
+            return None
+        track_id = self.catalog.conn.execute(
+            "SELECT track_id FROM fingerprints WHERE fp_id = ?", (verdict.fp_id,)
+        ).fetchone()
+        track = self.catalog.track(track_id[0]) if track_id else None
+        if track is None:
+            return None
+        return Identification(
+            track, verdict.confidence, round(verdict.offset_s, 3), verdict.votes, verdict.speed
+        )
+
+    def identify_verdict(self, path: str | Path, *, max_speed_change: float = 0.03) -> Verdict:
+        """The raw evidence behind ``identify`` (votes, runner-up), accepted or not; for tuning and benches."""
+        y = _leading_seconds(str(path), MAX_QUERY_SECONDS)
+        live = set(fingerprint_store.live(self.catalog))
+        return identify_signal(
+            y,
+            lambda h: fingerprint_store.postings(self.catalog, h),
+            live=live,
+            max_speed_change=max_speed_change,
+        )
+
+    def duplicates(self) -> list[list[Track]]:
+        """Groups of files holding the same recording (copies, re-encodings), found by fingerprint."""
+        from synesthete.fingerprint.duplicates import duplicate_groups
+
+        groups = duplicate_groups(self.catalog)
+        tracks = self.catalog.tracks_by_ids([i for g in groups for i in g])
+        return [[tracks[i] for i in g if i in tracks] for g in groups]
+
+    def _distinct(self, space: Space, ids, scores, k: int, against: Sequence[int] = ()) -> list[Match]:
+        """The first ``k`` results that are not near-duplicates of each other or of ``against``."""
+        from synesthete.recommend.dedup import near_duplicates
+
+        dropped = near_duplicates(self.catalog, space, [int(i) for i in ids], against=against)
+        keep = [n for n, i in enumerate(ids) if int(i) not in dropped][:k]
+        return self._matches([ids[n] for n in keep], [scores[n] for n in keep])
+
     def _matches(self, ids, scores) -> list[Match]:
         tracks = self.catalog.tracks_by_ids([int(i) for i in ids])
         return [Match(tracks[int(i)], float(s)) for i, s in zip(ids, scores, strict=True) if int(i) in tracks]
+
+
+def _leading_seconds(path: str, seconds: float) -> np.ndarray:
+    """The first ``seconds`` of a file, decoding no further (a whole track may be given as a query)."""
+    parts, n = [], 0
+    chunks = iter_chunks(path, sr=SR, chunk_seconds=seconds)
+    for chunk in chunks:
+        parts.append(chunk)
+        n += chunk.size
+        if n >= seconds * SR:
+            chunks.close()
+            break
+    return np.concatenate(parts)
 
 
 def _check_k(k: int) -> int:

@@ -36,15 +36,15 @@ SR = 22050
 FORMATS: tuple[str, ...] = ("wav", "flac", "ogg", "mp3", "opus", "aiff", "m4a")
 """File extensions, rotated through piece by piece so every style gets every format."""
 
-# extension -> (sample rate, channels). Opus only encodes at 48 kHz (and friends); AIFF and M4A are
-# written at 44.1 kHz so the decoder's resampling path is exercised, the rest stay small.
+# extension -> (sample rate, channels). Opus only encodes at 48 kHz (and friends); M4A is written at
+# 44.1 kHz so the decoder's resampling path is exercised; the rest stay small at 22.05 kHz.
 _FORMAT_LAYOUT: dict[str, tuple[int, int]] = {
     "wav": (22050, 1),
     "flac": (22050, 2),
     "ogg": (22050, 1),
     "mp3": (22050, 1),
     "opus": (48000, 2),
-    "aiff": (44100, 1),
+    "aiff": (22050, 1),
     "m4a": (44100, 1),
 }
 _SNDFILE_FORMATS = ("wav", "flac", "ogg", "aiff")
@@ -324,7 +324,7 @@ def _drums(
 
 
 # --------------------------------------------------------------------------------------------------
-# The styles. Each render returns stems; a style also names its master processing.
+# The styles. Each render returns (signal, pan) stems; the mix and master are shared.
 
 
 def _ambient(p: _Piece) -> list[Stem]:
@@ -762,7 +762,7 @@ def _lofi(p: _Piece) -> list[Stem]:
         deg = p.prog[slot % len(p.prog)]
         for off in comp:
             n = int(((chord_beats - off) if off else 1.5) * p.beat * SR)
-            for m in p.chord(deg, 4, octave=0):
+            for m in p.chord(deg, 4, octave=0):  # seventh chords
 
                 def ep(m: int = m, n: int = n) -> np.ndarray:
                     f = _hz(m)
@@ -793,7 +793,7 @@ def _lofi(p: _Piece) -> list[Stem]:
                 _snare(p, tone=rng.uniform(160, 200), decay=0.18, band=(600, 4000)),
                 [0, 0, 0, 0, 0.9, 0, 0, 0] * 2,
             ),
-            "hat": (_hat(p, 0.035, 5000), [0.25, 0.12] * 8),
+            "hat": (_hat(p, 0.035, 5000), [0.2, 0, 0.1, 0] * 4),
         },
         steps=16,
         step_beats=0.25,
@@ -809,8 +809,8 @@ def _lofi(p: _Piece) -> list[Stem]:
     crackle = np.zeros(p.n)
     idx = rng.choice(p.n, size=int(p.n / SR * rng.uniform(8, 15)), replace=False)
     crackle[idx] = rng.uniform(-1, 1, len(idx))
-    crackle = _filt(crackle, "highpass", 1500) * 0.8 + 0.008 * _filt(
-        rng.standard_normal(p.n), "lowpass", 6000
+    crackle = _filt(crackle, "bandpass", (800, 4000)) * 0.6 + 0.005 * _filt(
+        rng.standard_normal(p.n), "lowpass", 4000
     )
     stems = [(keys * p.gain(), -0.2), (bass * p.gain(), 0.0), (0.5 * drums * p.gain(), 0.0), (crackle, 0.3)]
     return _reverb_stems(stems, rng, 0.9, 0.2)
@@ -825,10 +825,6 @@ def _saturate(drive: float) -> Callable[[np.ndarray], np.ndarray]:
     return master
 
 
-def _clean(x: np.ndarray) -> np.ndarray:
-    return x
-
-
 @dataclass(frozen=True)
 class _Style:
     name: str
@@ -839,7 +835,6 @@ class _Style:
     progressions: tuple[tuple[int, ...], ...]
     artists: tuple[str, str]
     albums: tuple[str, str]
-    master: Callable[[np.ndarray], np.ndarray] = _clean
 
 
 _STYLES: tuple[_Style, ...] = (
@@ -916,8 +911,8 @@ _STYLES: tuple[_Style, ...] = (
     _Style(
         "lo-fi hip hop",
         _lofi,
-        82,
-        (5, 9, 0, 2, 3),
+        88,
+        (3, 8, 1, 10, 5),  # the flat keys of jazz-derived harmony
         ("major", "dorian"),
         ((1, 4, 0, 5), (0, 3), (0, 5, 1, 4), (3, 4, 2, 5)),
         ("Cassette Fern", "Sleepy Kettle"),
@@ -947,7 +942,7 @@ def slug(name: str) -> str:
 
 
 def render_piece(style: str, index: int, *, seed: int = 0, stereo: bool = False) -> np.ndarray:
-    """Render piece ``index`` of ``style`` at ``SR`` Hz, peak-normalised to -1..-4 dBFS.
+    """Render piece ``index`` of ``style`` at ``SR`` Hz, peak-normalised to between -1 and -4 dBFS.
 
     Returns shape (n,) if mono, (n, 2) if stereo. Pure function of (seed, style, index).
     """
@@ -980,12 +975,13 @@ def render_piece(style: str, index: int, *, seed: int = 0, stereo: bool = False)
     else:
         mix = np.sum([x for x, _ in stems], axis=0)
     mix = _filt(mix.T, "highpass", 25).T  # no DC, no subsonic rumble
-    mix = _MASTERS.get(style, _clean)(mix)
+    if style in _MASTERS:
+        mix = _MASTERS[style](mix)
     fade = np.minimum(
         1.0, np.minimum(np.arange(piece.n) / (0.02 * SR), (piece.n - np.arange(piece.n)) / (1.5 * SR))
     )
     mix = mix * (fade[:, None] if stereo else fade)
-    peak_db = -1.0 - rng.uniform(0.0, 3.0)
+    peak_db = -1.0 - rng.uniform(0.0, 3.0)  # -1 dBFS at most: lossy codecs may overshoot a little
     mix = mix / (np.abs(mix).max() + 1e-12) * 10 ** (peak_db / 20)
     if not np.all(np.isfinite(mix)):  # pragma: no cover - a synthesis bug, never expected
         raise RuntimeError(f"non-finite samples in {style} {index}")

@@ -27,7 +27,7 @@ def run_json(capsys: pytest.CaptureFixture, *args: str) -> dict:
 def test_status_and_tracks(capsys, demo_library: Path) -> None:
     status = run_json(capsys, "--library", str(demo_library), "status", "--json")
     assert status["tracks"] == 120
-    assert status["models"]["descriptors"] == 120 and status["models"]["seed498"] == 120
+    assert status["models"]["fused"] == status["models"]["descriptors"] == status["models"]["seed498"] == 120
     assert status["failed"] == []
     tracks = run_json(capsys, "tracks", "--json", "--library", str(demo_library))["tracks"]
     assert len(tracks) == 120
@@ -39,7 +39,7 @@ def test_status_and_tracks(capsys, demo_library: Path) -> None:
 def test_similar_json_follows_the_contract(capsys, demo_library: Path) -> None:
     doc = run_json(capsys, "--library", str(demo_library), "similar", "7", "-k", "5", "--json")
     assert doc["query"]["track_id"] == 7 and set(doc["query"]) == {"track_id", "path", "title", "artist"}
-    assert doc["model"] == "descriptors-v" + doc["model"].rsplit("-v", 1)[1]
+    assert doc["model"] == "fused-v1"  # the default model
     results = doc["results"]
     assert [r["rank"] for r in results] == [1, 2, 3, 4, 5]
     assert all(r["track_id"] != 7 for r in results)

@@ -23,7 +23,7 @@ from synesthete.audio.validate import LevelMeter, check_chunk, check_declared_du
 from synesthete.exceptions import DecodeError
 
 SR = 22050
-CHUNK_SECONDS = 300.0
+CHUNK_SECONDS = 120.0  # bounds memory: a chunk and its spectra take ~150 MB
 MIN_TAIL_SECONDS = 30.0
 BLOCK_FRAMES = 1 << 16
 # Extensions libsndfile cannot read; PyAV handles them directly.

@@ -20,7 +20,13 @@ from synesthete.exceptions import SynestheteError
 COMMAND_MODULES = [
     "synesthete.cli.library",
     "synesthete.cli.similar",
+    "synesthete.cli.identify",
+    "synesthete.cli.playlist",
     "synesthete.cli.demo",
+    "synesthete.cli.map",
+    "synesthete.cli.evaluate",
+    "synesthete.cli.train",
+    "synesthete.cli.serve",
 ]
 
 

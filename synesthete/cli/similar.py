@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from synesthete.api import Library
-from synesthete.cli.output import print_json, similar_document
+from synesthete.api import Library, similar_document
+from synesthete.cli.output import print_json
 from synesthete.exceptions import UserError
 
 
@@ -20,8 +20,12 @@ def cmd_similar(lib: Library, args: argparse.Namespace) -> int:
         track = lib.resolve(args.track)
         matches = lib.similar(track, k=args.k, model=args.model, dissimilar=args.dissimilar)
         query = {k: v for k, v in track.to_dict().items() if k in ("track_id", "path", "title", "artist")}
+    explanations = []
+    if args.explain:
+        source = args.file if args.file else track
+        explanations = lib.explain_all(source, [m.track for m in matches], model=args.model)
     if args.json:
-        print_json(similar_document(query, space.name, matches))
+        print_json(similar_document(query, space.name, matches, explanations))
         return 0
     word = "Least like" if args.dissimilar else "Sounds like"
     print(
@@ -31,6 +35,8 @@ def cmd_similar(lib: Library, args: argparse.Namespace) -> int:
     for rank, m in enumerate(matches, 1):
         genre = f"  [{m.track.genre}]" if m.track.genre else ""
         print(f"{rank:>3}. {m.score:+.3f}  {m.track.label}{genre}")
+        if explanations:
+            print(f"        {explanations[rank - 1].words}")
     return 0
 
 
@@ -45,4 +51,5 @@ def register(command) -> None:
     p.add_argument("-k", type=int, default=10, help="how many results (default 10)")
     p.add_argument("--model", default=None, help="which model to search with (see `status`)")
     p.add_argument("--dissimilar", action="store_true", help="the least similar tracks instead")
+    p.add_argument("--explain", action="store_true", help="say why each result is close (feature groups)")
     p.add_argument("--json", action="store_true")

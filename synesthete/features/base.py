@@ -33,15 +33,14 @@ class Spectra:
         self.sr = sr
 
     @cached_property
-    def stft_power(self) -> np.ndarray:
-        """Power spectrogram, shape (1 + N_FFT // 2, frames)."""
-        s = librosa.stft(self.y, n_fft=N_FFT, hop_length=HOP)
-        return (s.real**2 + s.imag**2).astype(np.float32)
+    def magnitude(self) -> np.ndarray:
+        """Magnitude spectrogram, shape (1 + N_FFT // 2, frames)."""
+        return np.abs(librosa.stft(self.y, n_fft=N_FFT, hop_length=HOP))
 
     @cached_property
-    def magnitude(self) -> np.ndarray:
-        """Magnitude spectrogram (square root of ``stft_power``)."""
-        return np.sqrt(self.stft_power)
+    def stft_power(self) -> np.ndarray:
+        """Power spectrogram, shape (1 + N_FFT // 2, frames)."""
+        return np.square(self.magnitude)
 
     @cached_property
     def mel_power(self) -> np.ndarray:
@@ -157,3 +156,5 @@ class Analysis:
     duration: float
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
+    # (hashes uint32, frames uint32) when ``analyze(..., fingerprint=True)``: see fingerprint/landmarks.py
+    landmarks: tuple[np.ndarray, np.ndarray] | None = None

@@ -19,6 +19,18 @@ def tonnetz(spectra: Spectra) -> np.ndarray:
     return librosa.feature.tonnetz(sr=spectra.sr, chroma=spectra.chroma).astype(np.float32)
 
 
+# The frame features in vector order, and their group for explanations: MFCC and mel describe timbre,
+# chroma and tonnetz harmony. The vector is their means, then minima, then maxima.
+PARTS = (("mfcc", 20, "timbre"), ("mel dB", 128, "timbre"), ("chroma", 12, "tonal"), ("tonnetz", 6, "tonal"))
+STATS = ("mean", "min", "max")
+
+
+# The frame features in vector order, and their group for explanations: MFCC and mel describe timbre,
+# chroma and tonnetz harmony. The vector is their means, then minima, then maxima.
+PARTS = (("mfcc", 20, "timbre"), ("mel dB", 128, "timbre"), ("chroma", 12, "tonal"), ("tonnetz", 6, "tonal"))
+STATS = ("mean", "min", "max")
+
+
 class Seed498:
     """Mean, min and max of MFCC (20), mel dB (128), chroma (12) and tonnetz (6)."""
 
@@ -26,6 +38,10 @@ class Seed498:
     version: ClassVar[int] = 1
     dim: ClassVar[int] = 498
     weights = None
+    names: ClassVar = np.array(
+        [f"{part} {i} {stat}" for stat in STATS for part, n, _ in PARTS for i in range(n)]
+    )
+    groups: ClassVar = np.array([group for _ in STATS for _, n, group in PARTS for _ in range(n)])
 
     def partial(self, spectra: Spectra) -> RunningStats:
         frames = np.concatenate([spectra.mfcc, spectra.log_mel, spectra.chroma, tonnetz(spectra)])

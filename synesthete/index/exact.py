@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Self
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from synesthete.exceptions import ParameterError
 from synesthete.index.base import check_add, check_query, normalize
 
 FORMAT = "synesthete-exact-index"
 FORMAT_VERSION = 1
+# One query is a matrix-vector product: memory-bound, so extra BLAS threads buy nothing and, on a busy
+# machine, spin-wait for cores (measured: 11 ms instead of 0.7 ms at 10^4 x 258 under load).
+_BLAS = ThreadpoolController()
 
 
 class ExactIndex:
@@ -101,7 +105,8 @@ class ExactIndex:
         """
         q, single = check_query(vector, k, self._dim)
         q = normalize(q)
-        scores = q @ self.vectors.T  # (m, n); a fresh array, safe to write into
+        with _BLAS.limit(limits=1, user_api="blas"):
+            scores = q @ self.vectors.T  # (m, n); a fresh array, safe to write into
         if farthest:
             np.negative(scores, out=scores)
         skip = [r for r in (self._row.get(i) for i in exclude) if r is not None]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -151,6 +151,15 @@ class Catalog:
         )
         return {(name, version): n for name, version, n in rows}
 
+    def count_with_vectors(self, versions: Mapping[str, int]) -> int:
+        """How many tracks have a current vector of every one of these extractors."""
+        clauses = " AND ".join(
+            "EXISTS (SELECT 1 FROM vectors v WHERE v.track_id = t.id AND v.extractor = ? AND v.version = ?)"
+            for _ in versions
+        )
+        args = [x for item in versions.items() for x in item]
+        return self.conn.execute(f"SELECT count(*) FROM tracks t WHERE {clauses}", args).fetchone()[0]
+
     def failures(self) -> list[Failure]:
         return [Failure(*r) for r in self.conn.execute("SELECT path, reason FROM failures ORDER BY path")]
 
@@ -165,8 +174,13 @@ class Catalog:
         tags: Mapping[str, str | None],
         duration: float,
         vectors: Mapping[str, tuple[int, np.ndarray]],
+        also: Callable[[sqlite3.Connection, int], None] | None = None,
     ) -> int:
-        """Insert or update the track at ``path`` with its vectors, in one transaction."""
+        """Insert or update the track at ``path`` with its vectors, in one transaction.
+
+        ``also(connection, track_id)`` writes anything else that belongs to the track (its fingerprint)
+        in that same transaction, so a killed scan never leaves half a track behind.
+        """
         now = time.time()
         with self.transaction() as c:
             row = c.execute("SELECT id FROM tracks WHERE path = ?", (path,)).fetchone()
@@ -195,12 +209,22 @@ class Catalog:
                     (*fields, path, now),
                 ).lastrowid
             self._put_vectors(c, track_id, vectors)
+            if also is not None:
+                also(c, track_id)
             c.execute("DELETE FROM failures WHERE path = ?", (path,))
         return track_id
 
-    def add_vectors(self, track_id: int, vectors: Mapping[str, tuple[int, np.ndarray]]) -> None:
+    def add_vectors(
+        self,
+        track_id: int,
+        vectors: Mapping[str, tuple[int, np.ndarray]],
+        also: Callable[[sqlite3.Connection, int], None] | None = None,
+    ) -> None:
+        """Replace some of a track's vectors (and, through ``also``, more of its data) in one transaction."""
         with self.transaction() as c:
             self._put_vectors(c, track_id, vectors)
+            if also is not None:
+                also(c, track_id)
 
     @staticmethod
     def _put_vectors(

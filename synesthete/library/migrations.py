@@ -36,6 +36,44 @@ MIGRATIONS: list[str] = [
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     INSERT INTO meta VALUES ('generation', '0');
     """,
+    # 1 -> 2: landmark fingerprints (fingerprint/store.py): one versioned blob per track, an inverted index
+    # keyed by hash, and a count of the index rows whose fingerprint is gone (swept in bulk, later).
+    """
+    CREATE TABLE fingerprints (
+        fp_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        track_id INTEGER NOT NULL UNIQUE REFERENCES tracks(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        landmarks BLOB NOT NULL
+    );
+    CREATE TABLE landmarks (
+        hash INTEGER NOT NULL,
+        fp_id INTEGER NOT NULL,
+        t INTEGER NOT NULL,
+        PRIMARY KEY (hash, fp_id, t)
+    ) WITHOUT ROWID;
+    INSERT INTO meta VALUES ('orphan_landmarks', '0');
+    CREATE TRIGGER fingerprints_orphan AFTER DELETE ON fingerprints BEGIN
+        UPDATE meta SET value = CAST(value AS INTEGER) + OLD.count WHERE key = 'orphan_landmarks';
+    END;
+    """,
+    # -> +1: cached map projections (mapview/cache.py), one per model, method, dims and seed; ``stamp``
+    # fingerprints the projected vectors, so a changed collection recomputes its map.
+    """
+    CREATE TABLE projections (
+        model TEXT NOT NULL,
+        method TEXT NOT NULL,
+        dims INTEGER NOT NULL,
+        seed INTEGER NOT NULL,
+        stamp TEXT NOT NULL,
+        ids BLOB NOT NULL,
+        coords BLOB NOT NULL,
+        axes TEXT NOT NULL,
+        seconds REAL NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (model, method, dims, seed)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

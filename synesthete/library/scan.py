@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sqlite3
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +23,9 @@ from tqdm import tqdm
 
 from synesthete.audio.decode import AUDIO_EXTENSIONS
 from synesthete.exceptions import AudioError, UserError
+from synesthete.fingerprint import landmarks
+from synesthete.fingerprint import store as fingerprint_store
+from synesthete.fingerprint.store import FINGERPRINT
 from synesthete.library.catalog import Catalog, Failure
 from synesthete.library.tags import content_hash, read_tags
 
@@ -96,18 +100,19 @@ def _walk_error(e: OSError) -> Failure:
 
 def analyse_job(job: Job) -> dict:
     """Runs in a worker: tags, hash and vectors of one file, or the reason it failed."""
+    from synesthete.analysis import analyze
     from synesthete.features.registry import EXTRACTORS
 
-    from synesthete.analysis import analyze
-
     try:
-        extractors = [EXTRACTORS[name] for name in job.extractors]
-        analysis = analyze(job.path, extractors)
+        extractors = [EXTRACTORS[name] for name in job.extractors if name != FINGERPRINT]
+        analysis = analyze(job.path, extractors, fingerprint=FINGERPRINT in job.extractors)
         result = {
             "path": job.path,
             "vectors": {n: (analysis.versions[n], analysis.vectors[n]) for n in analysis.vectors},
             "duration": analysis.duration,
         }
+        if analysis.landmarks is not None:
+            result[FINGERPRINT] = (landmarks.VERSION, landmarks.pack(*analysis.landmarks))
         if job.tags_and_all:
             result["tags"] = read_tags(job.path)
             result["content_hash"] = job.content_hash or content_hash(job.path)
@@ -131,9 +136,9 @@ def _init_worker() -> None:
 
 def _warm_up() -> None:
     import numpy as np
-    from synesthete.features.registry import EXTRACTORS
 
     from synesthete.features.base import Spectra
+    from synesthete.features.registry import EXTRACTORS
 
     y = np.random.default_rng(0).standard_normal(22050 * 2).astype(np.float32) * 0.1
     spectra = Spectra(y)
@@ -155,6 +160,9 @@ def plan(catalog: Catalog, roots: list[str], extractors: dict[str, int]) -> tupl
     roots = [os.path.abspath(os.path.expanduser(r)) for r in roots]
     known = catalog.file_states()
     versions = catalog.vector_versions()
+    if FINGERPRINT in extractors:  # fingerprints are versioned like vectors, in their own table
+        for track_id, version in fingerprint_store.versions(catalog).items():
+            versions.setdefault(track_id, {})[FINGERPRINT] = version
     on_disk: dict[str, os.stat_result] = {}
     for path in files:
         try:
@@ -277,8 +285,14 @@ def _store(catalog: Catalog, job: Job, result: dict, known: dict, report: ScanRe
         catalog.record_failure(job.path, result["error"])
         report.failed.append(Failure(job.path, result["error"]))
         return
+    fingerprint = result.get(FINGERPRINT)
+
+    def also(c: sqlite3.Connection, track_id: int) -> None:
+        if fingerprint is not None:
+            fingerprint_store.write(c, track_id, *fingerprint)
+
     if not job.tags_and_all:
-        catalog.add_vectors(known[job.path].id, result["vectors"])
+        catalog.add_vectors(known[job.path].id, result["vectors"], also=also)
         report.updated += 1
         return
     catalog.save_track(
@@ -289,6 +303,7 @@ def _store(catalog: Catalog, job: Job, result: dict, known: dict, report: ScanRe
         tags=result["tags"],
         duration=result["duration"],
         vectors=result["vectors"],
+        also=also,
     )
     if job.path in known:
         report.updated += 1

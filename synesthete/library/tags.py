@@ -9,6 +9,8 @@ from pathlib import Path
 import mutagen
 
 FIELDS = ("title", "artist", "album", "genre")
+# WAV and AIFF carry ID3 frames that mutagen's easy interface does not map.
+ID3_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "genre": "TCON"}
 
 
 def read_tags(path: str) -> dict[str, str | None]:
@@ -27,6 +29,8 @@ def read_tags(path: str) -> dict[str, str | None]:
             if values:
                 text = str(values[0] if isinstance(values, list) else values).strip()
                 tags[field] = text or None
+    if not all(tags.values()):
+        _fill_from_id3(path, tags)
     if not tags["title"]:
         tags["title"] = re.sub(r"[_]+", " ", Path(path).stem).strip() or Path(path).name
     return tags
@@ -39,3 +43,17 @@ def content_hash(path: str, block: int = 1 << 20) -> str:
         while chunk := fh.read(block):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _fill_from_id3(path: str, tags: dict[str, str | None]) -> None:
+    try:
+        raw = mutagen.File(path)
+    except Exception:
+        return
+    frames = getattr(raw, "tags", None)
+    if frames is None or not hasattr(frames, "getall"):
+        return
+    for field, frame_id in ID3_FRAMES.items():
+        found = frames.getall(frame_id)
+        if not tags[field] and found and found[0].text:
+            tags[field] = str(found[0].text[0]).strip() or None

@@ -1,12 +1,16 @@
 """A model's search space: the collection's vectors standardised, weighted and indexed for cosine search.
 
-Raw vectors are stored as the extractor made them; how they are compared is decided here, over the whole
-collection, so the catalog never needs rewriting when the collection grows.
+Raw vectors are stored as the extractors made them; how they are compared is decided here, over the whole
+collection, so the catalog never needs rewriting when the collection grows. A space is either one
+extractor's, or a fusion of several: each member's standardised vector scaled to unit length times the
+square root of its weight, so that the cosine of the concatenation is the weighted mean of the members'
+cosines.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +24,7 @@ MIN_SCALE = 1e-6
 
 @dataclass
 class Space:
-    """The searchable vectors of one model (extractor name and version) at one catalog generation."""
+    """The searchable vectors of one model (extractor, or fusion of extractors) at one catalog generation."""
 
     model: str
     version: int
@@ -30,12 +34,33 @@ class Space:
     scale: np.ndarray
     weights: np.ndarray
     index: VectorIndex
+    members: tuple[str, ...] = ()  # the extractors whose raw vectors, concatenated, this space reads
+    blocks: tuple[tuple[int, int, float], ...] = ()  # fused: each member's columns and weight
+    names: np.ndarray | None = None  # per dimension, for explanations and map axes
+    groups: np.ndarray | None = None  # per dimension: timbre, tonal, rhythm, loudness or learned
     _exact: ExactIndex | None = None
+
+    def __post_init__(self) -> None:
+        self.members = self.members or (self.model,)
+        dim = self.vectors.shape[1]
+        if self.names is None:
+            self.names = np.array([f"{self.model} {i}" for i in range(dim)])
+        if self.groups is None:
+            self.groups = np.full(dim, "learned")
 
     @classmethod
     def build(
-        cls, model: str, version: int, ids: np.ndarray, raw: np.ndarray, weights: np.ndarray | None
+        cls,
+        model: str,
+        version: int,
+        ids: np.ndarray,
+        raw: np.ndarray,
+        weights: np.ndarray | None,
+        *,
+        names: Sequence[str] | None = None,
+        groups: Sequence[str] | None = None,
     ) -> Space:
+        """One extractor's space from its raw vectors of the whole collection."""
         if len(ids) == 0:
             raise UserError(
                 f"no track has a '{model}' vector yet: scan a folder first (synesthete scan PATH)"
@@ -45,7 +70,38 @@ class Space:
         scale = np.maximum(raw.std(axis=0), MIN_SCALE)
         w = np.ones(raw.shape[1]) if weights is None else np.asarray(weights, dtype=np.float64)
         vectors = (((raw - mean) / scale) * w).astype(np.float32)
-        return cls(model, version, ids, vectors, mean, scale, w, build_index(ids, vectors))
+        return cls(
+            model, version, ids, vectors, mean, scale, w, build_index(ids, vectors),
+            names=None if names is None else np.asarray(names),
+            groups=None if groups is None else np.asarray(groups),
+        )  # fmt: skip
+
+    @classmethod
+    def fuse(cls, model: str, version: int, spaces: Sequence[Space], weights: Sequence[float]) -> Space:
+        """The weighted fusion of member spaces, over the tracks every member has."""
+        common = set(spaces[0].ids.tolist())
+        for s in spaces[1:]:
+            common &= set(s.ids.tolist())
+        ids = np.array([i for i in spaces[0].ids.tolist() if i in common], dtype=np.int64)
+        if len(ids) == 0:
+            raise UserError(f"no track has every vector of '{model}' yet: run `synesthete scan` again")
+        parts, blocks, start = [], [], 0
+        for s, w in zip(spaces, weights, strict=True):
+            row = {track_id: r for r, track_id in enumerate(s.ids.tolist())}
+            block = s.vectors[[row[i] for i in ids.tolist()]].astype(np.float64)
+            parts.append(_unit(block) * np.sqrt(w))
+            blocks.append((start, start + block.shape[1], float(w)))
+            start += block.shape[1]
+        vectors = np.concatenate(parts, axis=1).astype(np.float32)
+
+        def joined(attr: str) -> np.ndarray:
+            return np.concatenate([getattr(s, attr) for s in spaces])
+
+        return cls(
+            model, version, ids, vectors, joined("mean"), joined("scale"), joined("weights"),
+            build_index(ids, vectors), members=tuple(s.model for s in spaces), blocks=tuple(blocks),
+            names=joined("names"), groups=joined("groups"),
+        )  # fmt: skip
 
     @property
     def name(self) -> str:
@@ -53,10 +109,18 @@ class Space:
         return f"{self.model}-v{self.version}"
 
     def transform(self, raw: np.ndarray) -> np.ndarray:
-        """Bring a vector made outside the collection (an uploaded file) into this space."""
-        return (((np.asarray(raw, dtype=np.float64) - self.mean) / self.scale) * self.weights).astype(
-            np.float32
-        )
+        """Bring a raw vector made outside the collection (an uploaded file) into this space.
+
+        For a fused space ``raw`` is the members' raw vectors concatenated in ``members`` order.
+        """
+        z = ((np.asarray(raw, dtype=np.float64) - self.mean) / self.scale) * self.weights
+        for start, stop, w in self.blocks:
+            z[..., start:stop] = _unit(z[..., start:stop]) * np.sqrt(w)
+        return z.astype(np.float32)
+
+    def transform_vectors(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
+        """``transform`` from an analysis's vectors by extractor name."""
+        return self.transform(np.concatenate([np.asarray(vectors[m]).ravel() for m in self.members]))
 
     def vector_of(self, track_id: int) -> np.ndarray:
         rows = np.flatnonzero(self.ids == track_id)
@@ -84,15 +148,11 @@ class Space:
             os.replace(f"{stem}.faiss.tmp", f"{stem}.faiss")
         with open(f"{stem}.npz.tmp", "wb") as fh:
             np.savez(
-                fh,
-                ids=self.ids,
-                vectors=self.vectors,
-                mean=self.mean,
-                scale=self.scale,
-                weights=self.weights,
-                generation=generation,
+                fh, ids=self.ids, vectors=self.vectors, mean=self.mean, scale=self.scale, weights=self.weights,
+                members=np.array(self.members), blocks=np.array(self.blocks, dtype=np.float64).reshape(-1, 3),
+                names=self.names, groups=self.groups, generation=generation,
                 approximate=not isinstance(self.index, ExactIndex),
-            )
+            )  # fmt: skip
         os.replace(f"{stem}.npz.tmp", f"{stem}.npz")
 
     @classmethod
@@ -100,24 +160,24 @@ class Space:
         """The space saved at ``generation``, or None when there is none or it is out of date."""
         stem = folder / f"{model}-v{version}"
         try:
-            with np.load(f"{stem}.npz") as z:
+            with np.load(f"{stem}.npz", allow_pickle=False) as z:
                 if int(z["generation"]) != generation:
                     return None
-                ids, vectors = z["ids"], z["vectors"]
-                mean, scale, weights, approximate = (
-                    z["mean"],
-                    z["scale"],
-                    z["weights"],
-                    bool(z["approximate"]),
-                )
+                fields = {k: z[k] for k in ("ids", "vectors", "mean", "scale", "weights", "names", "groups")}
+                members = tuple(str(m) for m in z["members"])
+                blocks = tuple((int(a), int(b), float(w)) for a, b, w in z["blocks"])
+                approximate = bool(z["approximate"])
             if approximate:
                 index: VectorIndex = HNSWIndex.load(f"{stem}.faiss")
             else:
-                index = ExactIndex(vectors.shape[1])
-                index.add(ids, vectors)
+                index = ExactIndex(fields["vectors"].shape[1])
+                index.add(fields["ids"], fields["vectors"])
         except (OSError, KeyError, ValueError):
             return None
-        return cls(model, version, ids, vectors, mean, scale, weights, index)
+        return cls(
+            model, version, fields["ids"], fields["vectors"], fields["mean"], fields["scale"], fields["weights"],
+            index, members=members, blocks=blocks, names=fields["names"], groups=fields["groups"],
+        )  # fmt: skip
 
     @property
     def exact(self) -> ExactIndex:
@@ -128,3 +188,7 @@ class Space:
             self._exact = ExactIndex(self.vectors.shape[1])
             self._exact.add(self.ids, self.vectors)
         return self._exact
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)

@@ -1,0 +1,385 @@
+"""Recognising recordings: accuracy, false matches, query latency, storage and scan cost of fingerprints.
+
+    python bench/identify.py                         # the dev clips, then 10^3 and 10^4 tracks
+    python bench/identify.py --scale 1000 --queries 40
+
+1. Accuracy. Every clip of ``--data`` (the 115 real clips of ../shared/data/dev) is fingerprinted with
+   the scan's code and stored in a catalog; excerpts of 3, 5 and 10 s at a random place, with white noise
+   at 20, 10, 5 and 0 dB SNR, resampled to 16 kHz and written as WAV, go through ``Library.identify``.
+   A speed row plays 5-s excerpts (10 dB) 2% and 3% fast and slow.
+2. False matches. A second catalog holds every other clip; excerpts of the clips left out must be
+   answered "not in the collection".
+3. Scale. The even clips plus synthetic fingerprints (hashes drawn from the real clips' hash
+   frequencies, ``--track-seconds`` long) make catalogs of 10^3 and 10^4 tracks; 5-s 10-dB excerpts
+   of catalogued and of left-out clips measure accuracy, false matches and query CPU time there, and
+   the catalog's fingerprint pages give the storage per hour of audio.
+4. Scan cost: CPU time of ``analyze`` on clips with and without ``fingerprint=True``.
+
+Times are CPU seconds (``time.process_time``), as the machine is shared. The last line is one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from synesthete import Library
+from synesthete.analysis import analyze
+from synesthete.audio import SR, decode
+from synesthete.fingerprint import landmarks, store
+from synesthete.fingerprint.landmarks import FRAME_SECONDS
+
+ROOT = Path(__file__).resolve().parent.parent
+SNRS = (20, 10, 5, 0)
+LENGTHS = (3, 5, 10)
+QUERY_RATE = 16000
+
+
+def add_track(lib: Library, path: str, duration: float, blob: bytes) -> int:
+    """A catalog row and its fingerprint, without the rest of a scan (the vectors are not needed here)."""
+    with lib.catalog.transaction() as c:
+        track_id = c.execute(
+            "INSERT INTO tracks (path, content_hash, size, mtime, duration, added_at, analysed_at)"
+            " VALUES (?, ?, 0, 0, ?, 0, 0)",
+            (path, path, duration),
+        ).lastrowid
+    store.save(lib.catalog, track_id, landmarks.VERSION, blob)
+    return track_id
+
+
+def bulk_filler(lib: Library, n: int, seconds: float, density: float, hashes: np.ndarray, rng) -> None:
+    """``n`` synthetic tracks: the rows ``store.save`` writes, inserted in key order (minutes, not hours).
+
+    Hashes follow the real ones: the anchor frequency drawn from the real anchors, the (frequency step,
+    time step) pair from the real pairs, independently (drawing whole real hashes would reuse the dev
+    clips' ~10^5 distinct hashes and overstate collisions). Blobs are zeros of the right size: storage
+    counts them, nothing reads them.
+    """
+    per_track = int(seconds * density)
+    with lib.catalog.transaction() as c:
+        fp_ids = []
+        for i in range(n):
+            track_id = c.execute(
+                "INSERT INTO tracks (path, content_hash, size, mtime, duration, added_at, analysed_at)"
+                " VALUES (?, ?, 0, 0, ?, 0, 0)",
+                (f"/synthetic/{i}.flac", f"synthetic{i}", seconds),
+            ).lastrowid
+            fp_ids.append(
+                c.execute(
+                    "INSERT INTO fingerprints (track_id, version, count, landmarks) VALUES (?,?,?,?)",
+                    (track_id, landmarks.VERSION, per_track, bytes(8 * per_track)),
+                ).lastrowid
+            )
+    anchors, steps = (hashes >> 13).astype(np.uint64), (hashes & 0x1FFF).astype(np.uint64)
+    total = n * per_track
+    key = (anchors[rng.integers(0, hashes.size, total)] << np.uint64(13)) | steps[
+        rng.integers(0, hashes.size, total)
+    ]
+    key <<= np.uint64(40)
+    key |= np.repeat(np.array(fp_ids, dtype=np.uint64), per_track) << np.uint64(20)
+    key |= rng.integers(0, int(seconds / FRAME_SECONDS), total).astype(np.uint64)
+    key = np.unique(key)
+    mask = np.uint64((1 << 20) - 1)
+    for start in range(0, key.size, 1_000_000):
+        part = key[start : start + 1_000_000]
+        rows = zip(
+            (part >> np.uint64(40)).tolist(),
+            ((part >> np.uint64(20)) & mask).tolist(),
+            (part & mask).tolist(),
+            strict=True,
+        )
+        with lib.catalog.transaction() as c:
+            c.executemany("INSERT INTO landmarks (hash, fp_id, t) VALUES (?,?,?)", rows)
+
+
+def excerpt(y: np.ndarray, seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """A non-silent excerpt and its start in seconds."""
+    n = int(seconds * SR)
+    for _ in range(20):
+        start = int(rng.integers(0, max(1, y.size - n)))
+        part = y[start : start + n]
+        if np.mean(part**2) > 1e-6:
+            break
+    return part, start / SR
+
+
+def degrade(y: np.ndarray, snr_db: float, rng: np.random.Generator, speed: float = 1.0) -> np.ndarray:
+    """White noise at ``snr_db``, played at ``speed``, at 16 kHz."""
+    noise = rng.standard_normal(y.size).astype(np.float32) * np.sqrt(np.mean(y**2) / 10 ** (snr_db / 10))
+    return soxr.resample(y + noise, SR * speed, QUERY_RATE).astype(np.float32)
+
+
+def ask(lib: Library, y: np.ndarray, tmp: Path, **options) -> tuple[object, float]:
+    path = tmp / "query.wav"
+    sf.write(path, y, QUERY_RATE)
+    t0 = time.process_time()
+    found = lib.identify(path, **options)
+    return found, time.process_time() - t0
+
+
+def fingerprint_bytes(db: Path) -> int:
+    """Bytes of the fingerprint tables (pages), from SQLite's dbstat."""
+    conn = sqlite3.connect(db)
+    rows = conn.execute(
+        "SELECT sum(pgsize) FROM dbstat WHERE name IN ('landmarks', 'fingerprints')"
+        " OR name LIKE 'sqlite_autoindex_fingerprints%'"
+    ).fetchone()
+    conn.close()
+    return int(rows[0] or 0)
+
+
+def accuracy(lib: Library, clips: list, names: list[str], tmp: Path, rng, args) -> tuple[list, dict]:
+    rows, cpu = [], []
+    cases = [(snr, length, 1.0) for length in LENGTHS for snr in SNRS]
+    cases += [(10, 5, s) for s in (0.97, 0.98, 1.02, 1.03)]
+    for snr, length, speed in cases:
+        hits = wrong = on_time = 0
+        for name, y in zip(names, clips, strict=True):
+            part, start = excerpt(y, length * speed, rng)
+            found, seconds = ask(lib, degrade(part, snr, rng, speed), tmp)
+            cpu.append(seconds)
+            if found is None:
+                continue
+            if found.track.path == name:
+                hits += 1
+                on_time += abs(found.offset_s - start) < 0.5  # loops repeat: another offset may fit too
+            else:
+                wrong += 1
+        n = len(clips)
+        rows.append(
+            {
+                "snr_db": snr,
+                "seconds": length,
+                "speed": speed,
+                "identified": hits / n,
+                "offset_within_0.5s": on_time / n,
+                "wrong_track": wrong / n,
+                "n": n,
+            }
+        )
+        print(
+            f"  {length:>2} s  {snr:>2} dB  speed {speed:.2f}: {hits / n:6.1%} identified"
+            f" ({on_time / n:.1%} at the right offset), {wrong / n:5.1%} wrong track",
+            file=sys.stderr,
+        )
+    return rows, {"median_cpu_ms": 1000 * float(np.median(cpu))}
+
+
+def false_matches(lib: Library, clips: list, tmp: Path, rng, length: float = 5.0, snr: float = 10) -> float:
+    n = 0
+    for y in clips:
+        part, _ = excerpt(y, length, rng)
+        n += ask(lib, degrade(part, snr, rng), tmp)[0] is not None
+    return n / len(clips)
+
+
+def synthetic_blobs(hashes: np.ndarray, n: int, seconds: float, density: float, rng) -> list[bytes]:
+    """``n`` fingerprints with hashes drawn like ``bulk_filler``'s."""
+    per_track = int(seconds * density)
+    anchors, steps = hashes >> 13, hashes & 0x1FFF
+    out = []
+    for _ in range(n):
+        h = (anchors[rng.integers(0, hashes.size, per_track)] << 13) | steps[
+            rng.integers(0, hashes.size, per_track)
+        ]
+        t = np.sort(rng.integers(0, int(seconds / FRAME_SECONDS), per_track)).astype(np.uint32)
+        out.append(landmarks.pack(h.astype(np.uint32), t))
+    return out
+
+
+def scale(size: int, kept: dict, left_out: list, real_hashes: np.ndarray, density: float, tmp: Path, args):
+    folder = tmp / f"scale{size}"
+    rng = np.random.default_rng(size)
+    with Library(folder) as lib:
+        for name, (duration, blob, _) in kept.items():
+            add_track(lib, name, duration, blob)
+        filler = size - len(kept)
+        bulk_filler(lib, filler, args.track_seconds, density, real_hashes, rng)
+        hours = (len(kept) * 30.0 + filler * args.track_seconds) / 3600
+        lib.catalog.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        mb_per_hour = fingerprint_bytes(lib.catalog.path) / 1e6 / hours
+        # What a scan pays to add one more track to an index this big (CPU, and pages written to the WAL).
+        extra = synthetic_blobs(real_hashes, 10, args.track_seconds, density, rng)
+        wal = Path(f"{lib.catalog.path}-wal")
+        t0 = time.process_time()
+        for i, blob in enumerate(extra):
+            add_track(lib, f"/synthetic/extra{i}.flac", args.track_seconds, blob)
+        add_cpu_ms = 1000 * (time.process_time() - t0) / len(extra)
+        wal_mb = (wal.stat().st_size if wal.exists() else 0) / 1e6 / len(extra)
+        names = list(kept)[: args.queries]
+        hits, cpu = 0, []  # catalogued queries
+        for name in names:
+            part, _ = excerpt(kept[name][2], 5.0, rng)
+            found, seconds = ask(lib, degrade(part, 10, rng), tmp)
+            cpu.append(seconds)
+            hits += found is not None and found.track.path == name
+        false, cpu_out, cpu_exact = 0, [], []
+        for y in left_out[: args.queries]:
+            part, _ = excerpt(y, 5.0, rng)
+            found, seconds = ask(lib, degrade(part, 10, rng), tmp)
+            cpu_out.append(seconds)
+            false += found is not None
+            cpu_exact.append(ask(lib, degrade(part, 10, rng), tmp, max_speed_change=0.0)[1])
+    return {
+        "tracks": size,
+        "hours": round(hours, 1),
+        "mb_per_hour": round(mb_per_hour, 2),
+        "identified_5s_10db": hits / len(names),
+        "false_match_rate": false / min(len(left_out), args.queries),
+        "query_cpu_ms_median": round(1000 * float(np.median(cpu)), 1),
+        "query_cpu_ms_p95": round(1000 * float(np.percentile(cpu, 95)), 1),
+        "uncatalogued_query_cpu_ms_median": round(1000 * float(np.median(cpu_out)), 1),
+        "uncatalogued_query_cpu_ms_p95": round(1000 * float(np.percentile(cpu_out, 95)), 1),
+        "no_speed_search_query_cpu_ms_median": round(1000 * float(np.median(cpu_exact)), 1),
+        "add_track_cpu_ms": round(add_cpu_ms, 1),
+        "add_track_wal_mb": round(wal_mb, 1),
+    }
+
+
+def scan_cost(paths: list[str]) -> dict:
+    analyze(paths[0], fingerprint=True)  # warm up (numba, caches)
+    base = with_fp = 0.0
+    for p in paths:
+        for fingerprint in (False, True, True, False):
+            t0 = time.process_time()
+            analyze(p, fingerprint=fingerprint)
+            dt = time.process_time() - t0
+            if fingerprint:
+                with_fp += dt
+            else:
+                base += dt
+    clips = [decode(p) for p in paths]
+    from synesthete.features.base import Spectra
+
+    powers = [Spectra(y).stft_power for y in clips]
+    t0 = time.process_time()
+    for p in powers:
+        landmarks.landmarks(p)
+    own = (time.process_time() - t0) / sum(y.size / SR for y in clips) * 30
+    return {
+        "analysis_cpu_s_per_30s": round(base / 2 / len(paths), 4),
+        "with_fingerprint_cpu_s_per_30s": round(with_fp / 2 / len(paths), 4),
+        "added_percent": round(100 * (with_fp - base) / base, 1),
+        "fingerprint_only_cpu_s_per_30s": round(own, 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "dev"))
+    parser.add_argument("--scale", default="1000,10000", help="catalog sizes for latency and storage")
+    parser.add_argument("--track-seconds", type=float, default=240.0, help="length of synthetic tracks")
+    parser.add_argument("--queries", type=int, default=40, help="queries of each kind at each scale")
+    parser.add_argument("--scan-clips", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parts", default="accuracy,false,scale,scan", help="which parts to run")
+    args = parser.parse_args()
+    paths = sorted(glob.glob(f"{args.data}/audio/**/*.*", recursive=True))
+    if not paths:
+        raise SystemExit(f"no clips under {args.data}/audio")
+    rng = np.random.default_rng(args.seed)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-identify-"))  # ~2 GB at 10^4 tracks: removed at the end
+    try:
+        run(args, paths, rng, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, paths: list[str], rng: np.random.Generator, tmp: Path) -> None:
+    print(f"fingerprinting {len(paths)} clips", file=sys.stderr)
+    clips, blobs, durations = [], [], []
+    for p in paths:
+        a = analyze(p, [], fingerprint=True)
+        clips.append(decode(p))
+        blobs.append(landmarks.pack(*a.landmarks))
+        durations.append(a.duration)
+    real_hashes = np.concatenate([landmarks.unpack(b)[0] for b in blobs])
+    density = real_hashes.size / sum(durations)
+    out: dict = {"clips": len(paths), "landmarks_per_second": round(density, 1)}
+
+    parts = set(args.parts.split(","))
+    out["accuracy"], out["false_match_rate"], out["scale"], out["scan"] = [], {}, [], {}
+    print("accuracy (every clip catalogued)", file=sys.stderr)
+    with Library(tmp / "full") as lib:
+        for p, d, b in zip(paths, durations, blobs, strict=True):
+            add_track(lib, p, d, b)
+        if "accuracy" in parts:
+            out["accuracy"], lat = accuracy(lib, clips, paths, tmp, rng, args)
+            out["query_cpu_ms_dev"] = round(lat["median_cpu_ms"], 1)
+        lib.catalog.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        out["mb_per_hour_dev"] = round(fingerprint_bytes(lib.catalog.path) / 1e6 / (sum(durations) / 3600), 2)
+
+    print("false matches (every other clip catalogued)", file=sys.stderr)
+    even = {
+        p: (d, b, y)
+        for i, (p, d, b, y) in enumerate(zip(paths, durations, blobs, clips, strict=True))
+        if i % 2 == 0
+    }
+    odd = [y for i, y in enumerate(clips) if i % 2 == 1]
+    with Library(tmp / "half") as lib:
+        for p, (d, b, _) in even.items() if "false" in parts else ():
+            add_track(lib, p, d, b)
+        out["false_match_rate"] = {
+            f"{length}s_{snr}db": false_matches(lib, odd, tmp, rng, length, snr)
+            for length in LENGTHS
+            for snr in (20, 0)
+            if "false" in parts
+        }
+
+    for size in [int(s) for s in args.scale.split(",") if s and "scale" in parts]:
+        print(f"scale: {size} tracks", file=sys.stderr)
+        out["scale"].append(scale(size, even, odd, real_hashes, density, tmp, args))
+
+    if "scan" in parts:
+        print("scan cost", file=sys.stderr)
+        out["scan"] = scan_cost(paths[:: max(1, len(paths) // args.scan_clips)][: args.scan_clips])
+
+    print("\nidentified (5 s unless said; white noise; 16 kHz):")
+    print(f"{'excerpt':>8} " + " ".join(f"{s:>6} dB" for s in SNRS))
+    for length in LENGTHS if out["accuracy"] else ():
+        row = {
+            r["snr_db"]: r["identified"]
+            for r in out["accuracy"]
+            if r["seconds"] == length and r["speed"] == 1
+        }
+        print(f"{length:>6} s " + " ".join(f"{row[s]:>9.1%}" for s in SNRS))
+    for r in out["accuracy"]:
+        if r["speed"] != 1:
+            print(f"  speed {r['speed']:.2f}, 5 s, 10 dB: {r['identified']:.1%} identified")
+    print(f"false matches on uncatalogued clips: {out['false_match_rate']}")
+    print(
+        f"storage: {out['mb_per_hour_dev']} MB per hour (dev clips), {out['landmarks_per_second']} landmarks/s"
+    )
+    for s in out["scale"]:
+        print(
+            f"{s['tracks']:>6} tracks ({s['hours']} h): query CPU {s['query_cpu_ms_median']} ms median"
+            f" (catalogued), {s['uncatalogued_query_cpu_ms_median']} ms median /"
+            f" {s['uncatalogued_query_cpu_ms_p95']} ms p95 (uncatalogued: all 13 speeds),"
+            f" {s['no_speed_search_query_cpu_ms_median']} ms without speed search;"
+            f" {s['mb_per_hour']} MB/h; identified {s['identified_5s_10db']:.0%},"
+            f" false {s['false_match_rate']:.0%}; adding a track: {s['add_track_cpu_ms']} ms CPU,"
+            f" {s['add_track_wal_mb']} MB written to the WAL"
+        )
+    sc = out["scan"]
+    print(
+        ""
+        if not sc
+        else f"scan: {sc['analysis_cpu_s_per_30s']} -> {sc['with_fingerprint_cpu_s_per_30s']} CPU-s per 30 s"
+        f" (+{sc['added_percent']}%); fingerprinting alone {sc['fingerprint_only_cpu_s_per_30s']} CPU-s per 30 s"
+    )
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

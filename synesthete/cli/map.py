@@ -1,0 +1,58 @@
+"""The map and exports: `synesthete map`, `synesthete export`."""
+
+from __future__ import annotations
+
+import argparse
+
+from synesthete.api import Library
+from synesthete.cli.output import print_json, say
+from synesthete.mapview.project import DEFAULT_SEED, METHODS
+
+
+def cmd_map(lib: Library, args: argparse.Namespace) -> int:
+    doc = lib.map(args.method, args.dims, args.model, seed=args.seed)
+    how = "from the cache" if doc["cached"] else f"in {doc['seconds']:.1f} s"
+    if args.out:
+        from synesthete.mapview.plots import write_map
+
+        path = write_map(doc, args.out)
+        say(
+            f"{doc['method']} {doc['dims']}D map of {len(doc['points'])} tracks ({doc['model']}, {how}) -> {path}"
+        )
+    if args.json:
+        print_json(doc)
+    elif not args.out:
+        print(
+            f"{doc['method']} {doc['dims']}D map of {len(doc['points'])} tracks, model {doc['model']} ({how})"
+        )
+        for axis, label in zip("xyz", doc["axes"], strict=False):
+            print(f"  {axis}: {label}")
+        print("write it with --out map.html (interactive), map.png (static) or coords.csv")
+    return 0
+
+
+def cmd_export(lib: Library, args: argparse.Namespace) -> int:
+    result = lib.export(args.format, args.out)
+    if args.json:
+        print_json(result)
+    else:
+        counts = result.get("tensors") or {m: v["tracks"] for m, v in result["models"].items()}
+        print(f"{args.format}: {args.out} ({', '.join(f'{m}: {n} tracks' for m, n in counts.items())})")
+    return 0
+
+
+def register(command) -> None:
+    p = command("map", cmd_map, "the collection as a 2D/3D map (UMAP, t-SNE or PCA), cached in the catalog")
+    p.add_argument("--method", choices=METHODS, default="umap")
+    p.add_argument("--dims", type=int, choices=(2, 3), default=2)
+    p.add_argument("--model", default=None, help="which model's space to draw (see `status`)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same seed, same map (default 42)")
+    p.add_argument(
+        "--out", metavar="FILE", help="map.html (interactive, offline), map.png, coords.csv or map.json"
+    )
+    p.add_argument("--json", action="store_true", help="print the map document (coordinates and tags)")
+
+    p = command("export", cmd_export, "vectors and tags for the TensorBoard projector, parquet or npz")
+    p.add_argument("--format", choices=("projector", "parquet", "npz"), required=True)
+    p.add_argument("out", metavar="OUT", help="a folder for projector, a file for parquet and npz")
+    p.add_argument("--json", action="store_true")

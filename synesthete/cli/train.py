@@ -1,0 +1,64 @@
+"""Learning: `synesthete train` adapts the `cnn` student to the library's own music."""
+
+from __future__ import annotations
+
+import argparse
+
+from synesthete.api import Library
+from synesthete.cli.output import print_json, say
+
+OBJECTIVES = ("contrastive", "supervised", "distill")  # models/train.py's; importing it would load torch
+
+
+def cmd_train(lib: Library, args: argparse.Namespace) -> int:
+    if args.reset:
+        doc = lib.reset_training()
+    else:
+        doc = lib.train(
+            objective=args.objective,
+            epochs=args.epochs,
+            refresh=not args.no_refresh,
+            workers=args.workers,
+            progress=True,
+        )
+    if args.json:
+        print_json(doc)
+        return 0
+    if args.reset:
+        say(
+            f"cnn uses the shipped weights again (version {doc['version']}); {doc['refreshed']} vectors recomputed"
+        )
+        return 0
+    say(
+        f"trained cnn ({doc['objective']}, {doc['epochs']} epochs, {doc['tracks']} tracks"
+        + (f", {doc['labelled']} with a genre" if doc["objective"] == "supervised" else "")
+        + f"): final loss {doc['loss']:.3f}"
+    )
+    say(f"checkpoint {doc['checkpoint']} (cnn version {doc['version']}, from {doc['parent']})")
+    if args.no_refresh:
+        say("the cnn vectors are now stale: the next `synesthete scan` recomputes them")
+    else:
+        say(f"{doc['refreshed']} cnn vectors recomputed; try `synesthete similar TRACK --model cnn`")
+    return 0
+
+
+def register(command) -> None:
+    p = command(
+        "train", cmd_train, "adapt the cnn model to this library's music (checkpoint kept in the library)"
+    )
+    p.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default="contrastive",
+        help="contrastive: self-supervised, crops of one track are alike (default); supervised: also learn "
+        "the genre tags; distill: only keep the distilled embedding stable under the augmentations",
+    )
+    p.add_argument("--epochs", type=int, default=10, help="passes of 8 crop pairs per track (default 10)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="processes recomputing the cnn vectors afterwards"
+    )
+    p.add_argument(
+        "--no-refresh", action="store_true", help="leave the vectors for the next scan to recompute"
+    )
+    p.add_argument("--reset", action="store_true", help="go back to the shipped weights")
+    p.add_argument("--json", action="store_true")

@@ -1,0 +1,70 @@
+"""Near-duplicates by fingerprint: files that hold the same recording (a FLAC and its MP3, a re-rip).
+
+Two files are the same recording when a stretch of one, looked up in the landmark index, lines up with
+the other at one time offset. Unlike vector similarity, this never confuses two takes that merely sound
+alike, and it finds an excerpt inside a longer file too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from synesthete.fingerprint import store
+from synesthete.fingerprint.landmarks import FRAME_SECONDS, VERSION, unpack
+from synesthete.fingerprint.matcher import same_recording, vote
+from synesthete.library.catalog import Catalog
+
+SAMPLE_SECONDS = 20.0  # the stretch of each track looked up in the index
+MIN_VOTES = 20
+MIN_SHARE = 0.1  # aligned hashes as a share of the sample's
+PAIR_SAMPLE = 8
+
+
+def duplicate_groups(catalog: Catalog) -> list[list[int]]:
+    """Groups of track ids (two or more, smallest id first) holding the same recording."""
+    live = store.live(catalog)
+    fp_of = {track: fp for fp, track in live.items()}
+    parent = {t: t for t in fp_of}
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    rows = catalog.conn.execute("SELECT track_id, landmarks FROM fingerprints WHERE version = ?", (VERSION,))
+    for track_id, blob in rows.fetchall():
+        hashes, frames = _middle(*unpack(blob))
+        fps, votes, _ = vote(hashes, frames, lambda h: store.postings(catalog, h), set(live))
+        enough = (votes >= MIN_VOTES) & (votes >= MIN_SHARE * hashes.size) & (fps != fp_of[track_id])
+        for fp in fps[enough].tolist():
+            a, b = root(track_id), root(live[fp])
+            if a != b:
+                parent[max(a, b)] = min(a, b)
+    groups: dict[int, list[int]] = {}
+    for t in sorted(parent):
+        groups.setdefault(root(t), []).append(t)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _middle(hashes: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The landmarks of ``SAMPLE_SECONDS`` around the middle of the track."""
+    if frames.size == 0:
+        return hashes, frames
+    span = SAMPLE_SECONDS / FRAME_SECONDS
+    mid = (int(frames.min()) + int(frames.max())) / 2
+    keep = np.abs(frames.astype(np.float64) - mid) <= span / 2
+    return hashes[keep], frames[keep]
+
+
+def fingerprint_pairs(catalog: Catalog, ids: Sequence[int]) -> set[frozenset[int]]:
+    """Pairs of ``ids`` that are the same recording by their stored fingerprints (no index lookups).
+
+    Only the hashes divisible by ``PAIR_SAMPLE`` are compared: the same subset in every track, so copies
+    still align, and a ``similar`` query pays a few milliseconds for it.
+    """
+    marks = store.track_landmarks(catalog, [int(i) for i in ids])
+    sampled = {k: (h[h % PAIR_SAMPLE == 0], t[h % PAIR_SAMPLE == 0]) for k, (h, t) in marks.items()}
+    return same_recording(sampled)

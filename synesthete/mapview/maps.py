@@ -1,0 +1,68 @@
+"""``Library.map``: a model's space projected to 2 or 3 dimensions, as a JSON-friendly document.
+
+The document is what the CLI writes (html, png, csv) and what the web page draws::
+
+    {"model": "descriptors-v1", "method": "umap", "dims": 2, "seed": 42, "cached": false, "seconds": 1.9,
+     "axes": ["UMAP 1", "UMAP 2"],
+     "points": [{"track_id": 12, "x": 1.25, "y": -0.5, "title": "...", "artist": "...", "album": "...",
+                 "genre": "...", "path": "..."}]}
+
+``z`` is there too for 3 dimensions. For PCA the axes name the dimensions that load most on them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from synesthete.mapview import cache
+from synesthete.mapview.project import DEFAULT_SEED, check, project, stamp
+
+if TYPE_CHECKING:
+    from synesthete.api import Library
+
+AXIS_NAMES = ("x", "y", "z")
+
+
+def build_map(
+    lib: Library, method: str = "umap", dims: int = 2, model: str | None = None, *, seed: int = DEFAULT_SEED
+) -> dict:
+    """Project (or fetch the cached projection of) ``model``'s space; see the module docstring."""
+    check(method, dims)
+    space = lib.space(model)
+    key = cache.Key(space.name, method, int(dims), int(seed))
+    current = stamp(space.ids, space.vectors)
+    cached = cache.load(lib.catalog.conn, key, current)
+    if cached is not None:
+        ids, coords, axes = cached
+        seconds = 0.0
+    else:
+        start = time.perf_counter()
+        names = space.names
+        result = project(space.vectors, method=method, dims=dims, seed=seed, names=names)
+        seconds = time.perf_counter() - start
+        ids, coords, axes = space.ids, result.coords, result.axes
+        cache.save(lib.catalog.conn, key, current, ids, coords, axes, seconds)
+    tracks = lib.catalog.tracks_by_ids([int(i) for i in ids])
+    points = []
+    for track_id, xyz in zip(ids.tolist(), np.round(coords.astype(np.float64), 4).tolist(), strict=True):
+        track = tracks.get(track_id)
+        if track is None:
+            continue
+        point = {"track_id": track_id, **dict(zip(AXIS_NAMES, xyz, strict=False))}
+        point.update(
+            title=track.title, artist=track.artist, album=track.album, genre=track.genre, path=track.path
+        )
+        points.append(point)
+    return {
+        "model": space.name,
+        "method": method,
+        "dims": int(dims),
+        "seed": int(seed),
+        "cached": cached is not None,
+        "seconds": round(seconds, 3),
+        "axes": list(axes),
+        "points": points,
+    }

@@ -1,0 +1,1 @@
+"""Neural networks (PyTorch): pretrained ones read from their packages' files, and their front ends."""

@@ -1,0 +1,543 @@
+"""Training the ``cnn`` student: distillation from musicnn, then adaptation to a collection.
+
+- ``distill``: regress musicnn's 200-d penultimate layer per 3-s patch (standardised MSE plus cosine)
+  and its 50 tag probabilities (through the teacher's own output layer). This makes the shipped
+  weights; ``python -m synesthete.models.train`` rebuilds them (see ``main``).
+- ``adapt``: on a user's collection, a self-supervised contrastive objective (two augmented crops of
+  one track are a positive pair, NT-Xent against the rest of the batch; ``contrastive``), optionally
+  with a genre head on the tracks that carry a genre tag (``supervised``). Every objective keeps an
+  MSE pull toward the starting student's embedding of the clean crop, so the space moves toward the
+  collection without forgetting what musicnn taught it; ``distill`` is that pull alone, applied to the
+  augmented crops too (the student made robust to gain, EQ, noise and codecs on the collection's own
+  audio, with no teacher needed at run time).
+
+The augmentations act on the log-mel the student reads (see ``augment``), not on audio: each track is
+decoded once per run and two views cost a few array operations.
+
+Everything runs on the CPU in minutes: patches are small (128 x 129) and the network has ~0.5 M
+parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from synesthete.features.base import SR, Spectra
+from synesthete.models import musicnn
+from synesthete.models.cnn import PATCH_FRAMES, PATCH_SECONDS, Student, patch_starts
+
+OBJECTIVES = ("contrastive", "supervised", "distill")
+
+
+# ---- distillation data ---------------------------------------------------------------------------
+@dataclass
+class Patches:
+    """Training patches: log-mel (n, 128, 129) float16, teacher embedding (n, 200), tags (n, 50), and the
+    source track of each (n,) so splits can be made by track or by group."""
+
+    x: np.ndarray
+    emb: np.ndarray
+    tags: np.ndarray
+    track: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: Sequence[Patches]) -> Patches:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "emb", "tags", "track")))
+
+    def take(self, rows: np.ndarray) -> Patches:
+        return Patches(self.x[rows], self.emb[rows], self.tags[rows], self.track[rows])
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def teacher_patches(
+    y: np.ndarray, track: int, *, offsets: Iterable[float] = (0.0,), gains_db=None
+) -> Patches:
+    """The student's input and musicnn's outputs for the 3-s patches of ``y`` (mono, 22,050 Hz), once
+    per start offset (seconds) and gain: shifted and louder copies are new patches for the teacher."""
+    import soxr
+
+    parts = []
+    gains_db = [0.0] * len(list(offsets)) if gains_db is None else gains_db
+    for offset, gain in zip(offsets, gains_db, strict=True):
+        z = y[int(offset * SR) :] * np.float32(10 ** (gain / 20))
+        if len(z) < SR * PATCH_SECONDS:
+            continue
+        emb, tags = musicnn.embed(soxr.resample(z, SR, musicnn.SR).astype(np.float32))
+        log_mel = Spectra(z.astype(np.float32)).log_mel
+        starts = patch_starts(log_mel.shape[1], len(z) / SR)[: len(emb)]
+        x = np.stack([log_mel[:, s : s + PATCH_FRAMES] for s in starts]).astype(np.float16)
+        n = len(x)
+        parts.append(Patches(x, emb[:n], tags[:n], np.full(n, track)))
+    return Patches.concat(parts)
+
+
+# ---- losses and loops ----------------------------------------------------------------------------
+def _teacher_out() -> torch.nn.Linear:
+    """musicnn's last layer: 200-d penultimate to 50 tag logits (for the tag part of the loss)."""
+    layer = musicnn.load().out
+    for p in layer.parameters():
+        p.requires_grad_(False)
+    return layer
+
+
+def distill_loss(
+    net: Student, x: torch.Tensor, emb: torch.Tensor, tags: torch.Tensor, out, tag_weight: float
+):
+    """Standardised MSE + (1 - cosine) on the embedding, + BCE on the tags through the teacher's head."""
+    z = net.standardized(x)
+    target = (emb - net.out_mean) / net.out_std
+    pred = z * net.out_std + net.out_mean
+    loss = F.mse_loss(z, target) + (1 - F.cosine_similarity(z, target, dim=1)).mean()
+    if tag_weight:
+        loss = loss + tag_weight * F.binary_cross_entropy_with_logits(out(pred), tags)
+    return loss
+
+
+def fit_statistics(net: Student, data: Patches) -> None:
+    """Input band means/stds and target means/stds from the training data."""
+    x = torch.from_numpy(data.x[:: max(1, len(data) // 2000)].astype(np.float32))
+    net.in_mean.copy_(x.mean(dim=(0, 2)))
+    net.in_std.copy_(x.std(dim=(0, 2)).clamp_min(1e-3))
+    e = torch.from_numpy(data.emb)
+    net.out_mean.copy_(e.mean(0))
+    net.out_std.copy_(e.std(0).clamp_min(1e-3))
+
+
+def distill(
+    data: Patches,
+    *,
+    epochs: int = 30,
+    batch: int = 64,
+    lr: float = 3e-3,
+    tag_weight: float = 0.5,
+    net: Student | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> Student:
+    """A student fitted to the teacher's outputs in ``data`` (a new one unless ``net`` is given)."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    if net is None:
+        net = Student()
+        fit_statistics(net, data)
+    out = _teacher_out()
+    steps = epochs * math.ceil(len(data) / batch)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    bar = _bar(steps, "distilling", progress)
+    net.train()
+    for epoch in range(epochs):
+        order = rng.permutation(len(data))
+        total = 0.0
+        for i in range(0, len(order), batch):
+            rows = np.sort(order[i : i + batch])
+            x = torch.from_numpy(data.x[rows].astype(np.float32))
+            x = x + 0.05 * torch.randn_like(x)  # so float16 rounding of the inputs is not learnt
+            loss = distill_loss(
+                net, x, torch.from_numpy(data.emb[rows]), torch.from_numpy(data.tags[rows]), out, tag_weight
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(rows)
+            bar.set_postfix(loss=f"{loss.item():.3f}", epoch=epoch + 1)
+            bar.update(1)
+        if log:
+            log(f"epoch {epoch + 1}: loss {total / len(data):.4f}")
+    bar.close()
+    return net.eval()
+
+
+def _bar(total: int, desc: str, progress: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", file=sys.stderr, disable=not progress, leave=False)
+
+
+# ---- the shipped weights -------------------------------------------------------------------------
+def distill_sources(
+    labels: str | None, demo_seeds: Sequence[int] = (1, 2, 3), per_style: int = 15
+) -> Iterable[tuple[str, str, np.ndarray]]:
+    """(name, group, mono 22,050-Hz signal) of the audio the shipped student learns from: the demo
+    styles rendered with seeds other than the demo's own (0), and the clips of a labelled folder."""
+    from synesthete.demo import STYLES, render_piece
+
+    if labels:
+        import csv
+        from pathlib import Path
+
+        from synesthete.audio import decode
+
+        with open(labels, newline="") as f:
+            for row in csv.DictReader(f):
+                path = Path(labels).parent / row["path"]
+                yield str(path), row["group"], decode(path)
+    for seed in demo_seeds:
+        for style in STYLES:
+            for i in range(per_style):
+                yield f"demo:{seed}:{style}:{i}", f"demo:{style}", render_piece(style, i, seed=seed)
+
+
+def build_distill_set(
+    sources: Iterable[tuple[str, str, np.ndarray]], *, seed: int = 0, progress: bool = True
+):
+    """Teacher patches of every source at two offsets (0 and half a patch, the second at a random gain
+    within 6 dB); returns (Patches, names, groups) with ``Patches.track`` indexing ``names``."""
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(seed)
+    parts, names, groups = [], [], []
+    for name, group, y in tqdm(sources, desc="teacher", file=sys.stderr, disable=not progress):
+        gains = [0.0, float(rng.uniform(-6, 6))]
+        parts.append(teacher_patches(y, len(names), offsets=(0.0, PATCH_SECONDS / 2), gains_db=gains))
+        names.append(name)
+        groups.append(group)
+    return Patches.concat(parts), names, groups
+
+
+# ---- adapting to a collection --------------------------------------------------------------------
+MAX_SECONDS = 60.0  # of each track kept for training (from its start; bounded memory per track)
+CROP = int(PATCH_FRAMES * 1.15)  # frames cut before time-stretching back to one patch
+
+
+def collection_mels(paths: Sequence[str], *, progress: bool = True) -> tuple[list[np.ndarray], list[int]]:
+    """Log-mel (128, frames) float16 of the first ``MAX_SECONDS`` of each file that decodes, and the
+    indices of those files; the student's augmentations work on these, so audio is decoded only once."""
+    from tqdm import tqdm
+
+    from synesthete.audio import iter_chunks
+    from synesthete.exceptions import AudioError
+
+    mels, kept = [], []
+    for i, path in enumerate(
+        tqdm(paths, desc="reading", unit="track", file=sys.stderr, disable=not progress)
+    ):
+        chunks = iter_chunks(path, sr=SR, chunk_seconds=MAX_SECONDS)
+        try:
+            chunk = next(chunks)
+        except (AudioError, OSError, StopIteration):
+            continue  # a bad file never stops training: scan has recorded it already
+        finally:
+            chunks.close()  # the first chunk is all we read
+        mels.append(Spectra(chunk[: int(MAX_SECONDS * SR)]).log_mel.astype(np.float16))
+        kept.append(i)
+    return mels, kept
+
+
+def crops(
+    mels: Sequence[np.ndarray], rows: np.ndarray, rng: np.random.Generator, frames: int = CROP
+) -> torch.Tensor:
+    """One random window of ``frames`` of each chosen track (tracks shorter are tiled)."""
+    out = np.empty((len(rows), mels[0].shape[0], frames), np.float32)
+    for j, r in enumerate(rows):
+        m = mels[r]
+        if m.shape[1] < frames:
+            m = np.tile(m, (1, -(-frames // m.shape[1])))
+        s = int(rng.integers(0, m.shape[1] - frames + 1))
+        out[j] = m[:, s : s + frames]
+    return torch.from_numpy(out)
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Random views (b, bands, 129) of log-mel crops (b, bands, CROP) in dB, done on the spectrogram the
+    student reads: time stretch (+-10 %), pitch shift (+-2 bands, about a semitone), gain (+-10 dB), a
+    smooth EQ curve (+-6 dB), a noise floor 25-60 dB under the peak, and half the time a codec-like
+    low-pass (everything above a random band 30-60 dB down)."""
+    b, bands, frames = x.shape
+
+    def u(lo: float, hi: float, *shape: int) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(*(shape or (b,)), generator=gen)
+
+    # time stretch: a window of 129 * r frames resampled to 129
+    out = torch.empty(b, bands, PATCH_FRAMES)
+    for i, r in enumerate(u(0.9, 1.1).tolist()):
+        n = min(frames, round(PATCH_FRAMES * r))
+        s = int(torch.randint(0, frames - n + 1, (1,), generator=gen))
+        out[i] = F.interpolate(
+            x[i : i + 1, :, s : s + n], size=PATCH_FRAMES, mode="linear", align_corners=False
+        )[0]
+    # pitch: shift along the mel axis, repeating the edge band
+    shifted = torch.empty_like(out)
+    for i, k in enumerate(torch.randint(-2, 3, (b,), generator=gen).tolist()):
+        idx = (torch.arange(bands) - k).clamp(0, bands - 1)
+        shifted[i] = out[i, idx]
+    out = shifted
+    # gain and EQ: a constant and a smooth curve in dB
+    pos = torch.linspace(0, math.pi, bands)
+    curve = sum(u(-3, 3, b, 1) * torch.cos(k * pos)[None] for k in (1, 2, 3))
+    out = out + u(-10, 10, b, 1, 1) + curve[:, :, None]
+    # noise floor, tilted
+    peak = out.amax(dim=(1, 2), keepdim=True)
+    floor = peak - u(25, 60, b, 1, 1) + u(-6, 6, b, 1, 1) * torch.linspace(-1, 1, bands)[None, :, None]
+    out = torch.logaddexp(out * (math.log(10) / 10), floor * (math.log(10) / 10)) * (10 / math.log(10))
+    # codec-like low-pass on half of the batch
+    cut = torch.randint(70, 128, (b,), generator=gen)
+    low = (torch.arange(bands)[None, :] >= cut[:, None]) & (torch.rand(b, 1, generator=gen) < 0.5)
+    return out - low[:, :, None] * u(30, 60, b, 1, 1)
+
+
+def nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.1) -> torch.Tensor:
+    """SimCLR's loss: each view must pick its partner among the 2n - 1 other views of the batch."""
+    z = F.normalize(torch.cat([a, b]), dim=1)
+    sim = z @ z.T / temperature
+    n = len(a)
+    sim.fill_diagonal_(float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    return F.cross_entropy(sim, target)
+
+
+@dataclass
+class AdaptReport:
+    objective: str
+    epochs: int
+    steps: int
+    tracks: int
+    labelled: int
+    loss: float
+
+
+def adapt(
+    net: Student,
+    mels: Sequence[np.ndarray],
+    *,
+    objective: str = "contrastive",
+    genres: Sequence[str | None] | None = None,
+    epochs: int = 10,
+    batch: int = 32,
+    lr: float = 1e-3,
+    anchor: float = 1.0,
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[Student, AdaptReport]:
+    """Fine-tune ``net`` on a collection's log-mels (see the module docstring); returns it and a report.
+
+    ``anchor`` weighs an MSE pull toward the starting network's embedding of the clean crop, so the
+    space moves toward the collection without forgetting the teacher (measured on a degraded demo,
+    tests/test_train.py: pulling the augmented views instead did worse). An epoch is 8 crop pairs per
+    track.
+    """
+    import copy
+
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}")
+    rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    n = len(mels)
+    labels, names = _genre_labels(genres, n) if objective == "supervised" else (None, [])
+    if objective == "supervised":
+        net.classify = torch.nn.Linear(net.head.out_features, len(names))
+    reference = copy.deepcopy(net).eval()
+    batch = max(2, min(batch, n))
+    per_epoch = max(1, math.ceil(8 * n / batch))
+    steps = epochs * per_epoch
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    bar = _bar(steps, f"training ({objective})", progress)
+    net.train()
+    recent: list[float] = []
+    for _ in range(steps):
+        rows = rng.choice(n, size=batch, replace=False)
+        first, second = crops(mels, rows, rng), crops(mels, rows, rng)
+        va, vb = augment(first, gen), augment(second, gen)
+        za, zb = net.standardized(va), net.standardized(vb)
+        with torch.no_grad():
+            clean = first[:, :, (CROP - PATCH_FRAMES) // 2 :][:, :, :PATCH_FRAMES]
+            ref = reference.standardized(clean)
+        loss = anchor * F.mse_loss(net.standardized(clean), ref)
+        if objective in ("contrastive", "supervised"):
+            loss = loss + nt_xent(za, zb)
+        if objective == "distill":  # hold the embedding still under the augmentations
+            loss = loss + F.mse_loss(za, ref) + F.mse_loss(zb, ref)
+        if labels is not None:
+            y = torch.from_numpy(labels[rows])
+            known = y >= 0
+            if known.any():
+                logits = net.classify(torch.cat([za, zb])[torch.cat([known, known])])
+                loss = loss + F.cross_entropy(logits, torch.cat([y[known], y[known]]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        recent = [*recent, loss.item()][-per_epoch:]
+        bar.set_postfix(loss=f"{np.mean(recent):.3f}")
+        bar.update(1)
+    bar.close()
+    labelled = 0 if labels is None else int((labels >= 0).sum())
+    return net.eval(), AdaptReport(objective, epochs, steps, n, labelled, float(np.mean(recent)))
+
+
+def _genre_labels(genres: Sequence[str | None] | None, n: int) -> tuple[np.ndarray, list[str]]:
+    """Class index per track (-1 without a genre tag) and the class names; at least two genres needed."""
+    from synesthete.exceptions import UserError
+
+    tags = [(g or "").strip().lower() for g in (genres or [None] * n)]
+    names = sorted({t for t in tags if t})
+    if len(names) < 2:
+        raise UserError("the supervised objective needs genre tags: fewer than two genres in the collection")
+    index = {g: i for i, g in enumerate(names)}
+    return np.array([index.get(t, -1) for t in tags]), names
+
+
+# ---- a library's training run (``Library.train``) -------------------------------------------------
+def train_library(
+    lib,
+    *,
+    objective: str = "contrastive",
+    epochs: int = 10,
+    tracks: Sequence[int] | None = None,
+    max_tracks: int = 2000,
+    refresh: bool = True,
+    workers: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict:
+    """Fine-tune the library's current ``cnn`` checkpoint on its tracks (or on ``tracks``, ids), save the
+    result as the library's new current checkpoint, and (``refresh``) recompute the ``cnn`` vectors.
+
+    At most ``max_tracks`` tracks (a seeded random sample) are read, the first minute of each.
+    """
+    from synesthete.exceptions import UserError
+    from synesthete.models import checkpoints
+
+    if objective not in OBJECTIVES:
+        raise UserError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    if epochs < 1:
+        raise UserError(f"epochs must be at least 1, got {epochs}")
+    chosen = (
+        lib.tracks() if tracks is None else list(lib.catalog.tracks_by_ids([int(t) for t in tracks]).values())
+    )
+    if len(chosen) > max_tracks:
+        rows = np.random.default_rng(seed).choice(len(chosen), size=max_tracks, replace=False)
+        chosen = [chosen[i] for i in sorted(rows)]
+    mels, kept = collection_mels([t.path for t in chosen], progress=progress)
+    if len(mels) < 2:
+        raise UserError("training needs at least two readable tracks in the library: scan some music first")
+    chosen = [chosen[i] for i in kept]
+    checkpoints.activate(lib.folder)
+    start = checkpoints.active()
+    net = _fresh_copy(checkpoints.load(start))
+    threads = torch.get_num_threads()  # analysis runs one thread per process; training may use more
+    torch.set_num_threads(min(4, os.cpu_count() or 1))
+    try:
+        net, report = adapt(
+            net,
+            mels,
+            objective=objective,
+            genres=[t.genre for t in chosen],
+            epochs=epochs,
+            seed=seed,
+            progress=progress,
+        )
+    finally:
+        torch.set_num_threads(threads)
+    state = checkpoints.state_of(
+        net,
+        objective=objective,
+        epochs=epochs,
+        tracks=report.tracks,
+        parent=start.digest[:12],
+        loss=report.loss,
+    )
+    made = checkpoints.save(lib.folder, state)
+    checkpoints.activate(lib.folder)
+    refreshed = refresh_vectors(lib, workers=workers, progress=progress) if refresh else 0
+    return {
+        "checkpoint": str(made.path),
+        "version": made.version,
+        "parent": start.digest[:12],
+        "objective": objective,
+        "epochs": epochs,
+        "steps": report.steps,
+        "tracks": report.tracks,
+        "labelled": report.labelled,
+        "loss": round(report.loss, 4),
+        "refreshed": refreshed,
+    }
+
+
+def _fresh_copy(net: Student) -> Student:
+    """A trainable copy of a cached (shared, eval-mode) network."""
+    import copy
+
+    return copy.deepcopy(net)
+
+
+def refresh_vectors(lib, *, workers: int | None = None, progress: bool = False) -> int:
+    """Recompute the ``cnn`` vectors whose version is not the active checkpoint's (what the next scan
+    would do, without walking the folders); returns how many were made."""
+    from tqdm import tqdm
+
+    from synesthete.features.cnn import Cnn
+    from synesthete.library.scan import Job, _run
+
+    version = Cnn().version
+    have = lib.catalog.vector_versions()
+    states = lib.catalog.file_states()
+    jobs = [
+        Job(path, s.size, s.mtime, s.content_hash, (Cnn.name,), False)
+        for path, s in states.items()
+        if have.get(s.id, {}).get(Cnn.name) != version
+    ]
+    done = 0
+    bar = tqdm(
+        total=len(jobs),
+        desc="refreshing cnn",
+        unit="track",
+        file=sys.stderr,
+        disable=not progress or not jobs,
+    )
+    for job, result in _run(jobs, max(1, workers or 1)):
+        if "error" not in result:
+            lib.catalog.add_vectors(states[job.path].id, result["vectors"])
+            done += 1
+        bar.update(1)
+    bar.close()
+    return done
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Rebuild the shipped weights: teacher outputs on the sources, then ``distill`` (~20 min on 2 busy cores)."""
+    import argparse
+    from pathlib import Path
+
+    from synesthete.models import checkpoints
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument(
+        "--labels", default=str(Path(__file__).resolve().parents[3] / "shared/data/dev/labels.csv")
+    )
+    parser.add_argument("--exclude-groups", default="", help="comma-separated groups of --labels left out")
+    parser.add_argument("--seeds", default="1,2,3", help="demo seeds rendered as training audio")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--out", type=Path, default=checkpoints.SHIPPED)
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    data, _, groups = build_distill_set(distill_sources(args.labels or None, seeds))
+    left_out = set(filter(None, args.exclude_groups.split(",")))
+    data = data.take(np.flatnonzero([groups[t] not in left_out for t in data.track]))
+    net = distill(data, epochs=args.epochs)
+    sources = f"the demo styles rendered with seeds {seeds}" + (f" and {args.labels}" if args.labels else "")
+    meta = {"objective": "distill", "teacher": "musicnn (MSD)", "trained_on": sources, "epochs": args.epochs}
+    if left_out:
+        meta["excluded_groups"] = sorted(left_out)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoints.state_of(net, **meta, patches=len(data)), args.out)
+    print(f"{args.out}: {len(data)} patches", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""Why two tracks are close: each feature group's share of their similarity, and a few plain words.
+
+The search space is z-scored and weighted, and the score is the cosine of unit vectors, a sum over
+dimensions. Summing those terms per group (timbre, tonal, rhythm, loudness; a model without named
+groups is one group, e.g. 'learned') splits the score exactly: the contributions add up to it. The
+words come from the descriptors themselves, read back in their units: tempo in BPM, the key from the
+mean chroma (Krumhansl-Kessler profiles), brightness from the spectral centroid, energy from the level,
+percussiveness from the onset strength -- each said only when both tracks share it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from synesthete.features.tonal import KK_MAJOR, KK_MINOR, PITCHES
+from synesthete.library.catalog import Track
+from synesthete.recommend.geometry import Descriptors, rows_of, single_threaded, unit
+from synesthete.recommend.playlist import descriptor_table, outside_file
+
+if TYPE_CHECKING:
+    from synesthete.api import Library
+
+SAME_TEMPO = 0.06  # relative difference under which two tempos are "around" the same
+CLEAR = 0.5  # standard deviations from the collection's mean for "bright", "loud"...
+# (descriptor, what it tells, word above the collection's mean, word below), in the order words are said
+TRAITS: tuple[tuple[str, str, str, str], ...] = (
+    ("centroid p50", "brightness", "bright", "dark"),
+    ("onset strength mean", "percussiveness", "percussive", "smooth"),
+    ("energy level", "energy", "loud", "quiet"),
+    ("flatness p50", "noisiness", "noisy", "clean"),
+)
+
+
+def _key_profiles() -> np.ndarray:
+    profiles = np.array([np.roll(p, k) for p in (KK_MAJOR, KK_MINOR) for k in range(12)], dtype=np.float64)
+    profiles -= profiles.mean(axis=1, keepdims=True)
+    return profiles / np.linalg.norm(profiles, axis=1, keepdims=True)
+
+
+_PROFILES = _key_profiles()
+
+
+def key_of(chroma: np.ndarray) -> str | None:
+    """'A minor' from 12 mean chroma values (C first), or None for a flat chroma."""
+    c = np.asarray(chroma, dtype=np.float64) - np.mean(chroma)
+    if np.linalg.norm(c) < 1e-9:
+        return None
+    k = int(np.argmax(_PROFILES @ (c / np.linalg.norm(c))))
+    return f"{PITCHES[k % 12]} {'major' if k < 12 else 'minor'}"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """How much each feature group adds to a pair's similarity, the facts behind it, and words."""
+
+    query: dict
+    result: dict
+    model: str
+    score: float
+    groups: list[dict]
+    words: str
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query,
+            "result": self.result,
+            "model": self.model,
+            "score": round(self.score, 6),
+            "groups": self.groups,
+            "words": self.words,
+            "facts": self.facts,
+        }
+
+
+def group_shares(a: np.ndarray, b: np.ndarray, groups: np.ndarray) -> list[dict]:
+    """Per group: its contribution to the cosine of ``a`` and ``b`` (contributions sum to the cosine),
+    its share of the positive contributions, and the cosine of the two vectors within the group."""
+    ua, ub = unit(a), unit(b)
+    names = list(dict.fromkeys(groups.tolist()))
+    contrib = np.array([float(ua[groups == g] @ ub[groups == g]) for g in names])
+    positive = np.clip(contrib, 0.0, None)
+    total = float(positive.sum())
+    out = []
+    for g, c, p in zip(names, contrib, positive, strict=True):
+        sa, sb = a[groups == g], b[groups == g]
+        within = float(sa @ sb / max(np.linalg.norm(sa) * np.linalg.norm(sb), 1e-12))
+        out.append(
+            {
+                "group": g,
+                "contribution": round(float(c), 6),
+                "share": round(float(p / total), 4) if total > 0 else 0.0,
+                "similarity": round(within, 4),
+            }
+        )
+    return sorted(out, key=lambda r: -r["contribution"])
+
+
+def facts(raw: np.ndarray, z: np.ndarray, names: np.ndarray) -> dict[str, Any]:
+    """Tempo, key and the traits of one track, from its raw and standardised descriptors."""
+    col = {n: i for i, n in enumerate(names.tolist())}
+    out: dict[str, Any] = {}
+    if "tempo" in col:
+        out["tempo_bpm"] = round(float(raw[col["tempo"]]), 1)
+    chroma = [col.get(f"chroma {p} mean") for p in PITCHES]
+    if all(c is not None for c in chroma):
+        out["key"] = key_of(raw[chroma])
+    out["traits"] = []
+    out["z"] = {}  # standard deviations above (below, negative) the collection's mean
+    for name, what, up, down in TRAITS:
+        if name in col:
+            zz = float(z[col[name]])
+            out["z"][what] = round(zz, 2)
+            if abs(zz) >= CLEAR:
+                out["traits"].append(up if zz > 0 else down)
+    return out
+
+
+def words(fa: dict[str, Any], fb: dict[str, Any], shares: list[dict]) -> str:
+    """'both around 120 BPM, A minor, bright and percussive; closest in timbre (48 %)'."""
+    parts = []
+    ta, tb = fa.get("tempo_bpm"), fb.get("tempo_bpm")
+    if ta and tb and abs(ta - tb) <= SAME_TEMPO * (ta + tb) / 2:
+        parts.append(f"around {round((ta + tb) / 2):.0f} BPM")
+    ka, kb = fa.get("key"), fb.get("key")
+    if ka and ka == kb:
+        parts.append(ka)
+    elif ka and kb and ka.split()[1] == kb.split()[1]:
+        parts.append(f"{ka.split()[1]} keys")
+    shared = [t for t in fa.get("traits", []) if t in fb.get("traits", [])]
+    if shared:
+        parts.append(" and ".join([", ".join(shared[:-1]), shared[-1]] if len(shared) > 1 else shared))
+    text = "both " + ", ".join(parts) if parts else "no shared tempo, key or trait"
+    top = shares[0] if shares else None
+    if top and top["share"] > 0 and len(shares) > 1:
+        text += f"; closest in {top['group']} ({100 * top['share']:.0f} % of the similarity)"
+    return text
+
+
+@single_threaded
+def explain(
+    lib: Library, query: int | str | Track | Path, results: Sequence[int | str | Track], *, model: str | None
+) -> list[Explanation]:
+    """One explanation per result, for a query track or an outside audio file."""
+    from synesthete.analysis import analyze
+    from synesthete.features.registry import EXTRACTORS
+
+    space = lib.space(model)
+    groups = space.groups
+    table = descriptor_table(lib)
+    path = outside_file(query)
+    if (
+        path is not None
+        and lib.catalog.conn.execute("SELECT 1 FROM tracks WHERE path = ?", (str(path.resolve()),)).fetchone()
+        is None
+    ):
+        wanted = set(space.members) | ({"descriptors"} if table else set())
+        analysis = analyze(path, [EXTRACTORS[m] for m in sorted(wanted)])
+        qvec = space.transform_vectors(analysis.vectors)
+        qdesc = None
+        if table is not None:
+            qdesc = table.space.transform(analysis.vectors["descriptors"])
+        qinfo = {"track_id": None, "path": str(path)}
+    else:
+        qtrack = lib.resolve(query if path is None else _by_path(lib, path))
+        qvec = _vector(space, qtrack.id)
+        qdesc = _vector(table.space, qtrack.id) if table is not None else None
+        qinfo = _brief(qtrack)
+    out = []
+    for r in results:
+        track = lib.resolve(r)
+        rvec = _vector(space, track.id)
+        shares = group_shares(qvec.astype(np.float64), rvec.astype(np.float64), groups)
+        score = float(unit(qvec) @ unit(rvec))
+        f: dict[str, dict[str, Any]] = {}
+        if table is not None and qdesc is not None:
+            rdesc = _vector(table.space, track.id)
+            f = {"query": _facts(table, qdesc), "result": _facts(table, rdesc)}
+        text = words(f.get("query", {}), f.get("result", {}), shares)
+        out.append(Explanation(qinfo, _brief(track), space.name, score, shares, text, f))
+    return out
+
+
+def _facts(table: Descriptors, transformed: np.ndarray) -> dict[str, Any]:
+    return facts(table.raw_of_vector(transformed), transformed / table.space.weights, table.names)
+
+
+def _vector(space, track_id: int) -> np.ndarray:
+    from synesthete.exceptions import UserError
+
+    row = int(rows_of(space, [track_id])[0])
+    if row < 0:
+        raise UserError(f"track {track_id} has no '{space.model}' vector: run `synesthete scan` again")
+    return space.vectors[row]
+
+
+def _by_path(lib: Library, path: Path) -> int:
+    return lib.catalog.conn.execute(
+        "SELECT id FROM tracks WHERE path = ?", (str(path.resolve()),)
+    ).fetchone()[0]
+
+
+def _brief(t: Track) -> dict:
+    return {"track_id": t.id, "path": t.path, "title": t.title, "artist": t.artist}

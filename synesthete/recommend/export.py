@@ -1,0 +1,102 @@
+"""Playlists as files players read: M3U8 (UTF-8, #EXTINF lines) and XSPF (XML), and back.
+
+Paths are absolute by default; ``relative=True`` writes them relative to the playlist's folder, so a
+playlist saved beside the music survives moving the whole folder. XSPF locations are file:// URIs.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from pathlib import Path
+from urllib.parse import quote, unquote, urlparse
+
+from synesthete.exceptions import ParameterError
+from synesthete.library.catalog import Track
+
+XSPF_NS = "http://xspf.org/ns/0/"
+FORMATS = {".m3u8": "m3u8", ".m3u": "m3u8", ".xspf": "xspf"}
+
+
+def _location(track: Track, base: Path | None) -> str:
+    path = Path(track.path)
+    if base is None:
+        return str(path)
+    try:
+        return os.path.relpath(path, base)
+    except ValueError:  # another drive (Windows): no relative path exists
+        return str(path)
+
+
+def to_m3u8(tracks: Iterable[Track], *, base: str | Path | None = None, title: str | None = None) -> str:
+    """Extended M3U: '#EXTINF:<seconds>,<artist - title>' before each path (relative to ``base``)."""
+    lines = ["#EXTM3U"]
+    if title:
+        lines.append(f"#PLAYLIST:{title}")
+    folder = Path(base) if base is not None else None
+    for t in tracks:
+        seconds = round(t.duration) if t.duration else -1
+        lines.append(f"#EXTINF:{seconds},{t.label}")
+        lines.append(_location(t, folder))
+    return "\n".join(lines) + "\n"
+
+
+def to_xspf(tracks: Iterable[Track], *, base: str | Path | None = None, title: str | None = None) -> str:
+    """XSPF 1: a trackList of location (file URI, or a relative URI), title, creator, album, duration (ms)."""
+    ET.register_namespace("", XSPF_NS)
+    root = ET.Element(f"{{{XSPF_NS}}}playlist", version="1")
+    if title:
+        ET.SubElement(root, f"{{{XSPF_NS}}}title").text = title
+    listing = ET.SubElement(root, f"{{{XSPF_NS}}}trackList")
+    folder = Path(base) if base is not None else None
+    for t in tracks:
+        item = ET.SubElement(listing, f"{{{XSPF_NS}}}track")
+        loc = _location(t, folder)
+        uri = Path(loc).as_uri() if Path(loc).is_absolute() else quote(Path(loc).as_posix())
+        ET.SubElement(item, f"{{{XSPF_NS}}}location").text = uri
+        for tag, value in (("title", t.title), ("creator", t.artist), ("album", t.album)):
+            if value:
+                ET.SubElement(item, f"{{{XSPF_NS}}}{tag}").text = value
+        if t.duration:
+            ET.SubElement(item, f"{{{XSPF_NS}}}duration").text = str(round(t.duration * 1000))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def save(
+    tracks: Iterable[Track], out: str | Path, *, relative: bool = False, title: str | None = None
+) -> Path:
+    """Write ``tracks`` to ``out``, in the format its extension names (.m3u8, .m3u, .xspf)."""
+    out = Path(out).expanduser()
+    kind = FORMATS.get(out.suffix.lower())
+    if kind is None:
+        raise ParameterError(f"{out}: unknown playlist format; use one of {', '.join(FORMATS)}")
+    base = out.resolve().parent if relative else None
+    text = (to_m3u8 if kind == "m3u8" else to_xspf)(list(tracks), base=base, title=title)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+def read_paths(path: str | Path) -> list[str]:
+    """The absolute file paths a .m3u/.m3u8/.xspf playlist lists, in order."""
+    path = Path(path).expanduser()
+    kind = FORMATS.get(path.suffix.lower())
+    folder = path.resolve().parent
+    if kind == "m3u8":
+        entries = [
+            line.strip()
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+    elif kind == "xspf":
+        root = ET.parse(path).getroot()
+        entries = []
+        for loc in root.iter(f"{{{XSPF_NS}}}location"):
+            text = (loc.text or "").strip()
+            parsed = urlparse(text)
+            entries.append(unquote(parsed.path) if parsed.scheme == "file" else unquote(text))
+    else:
+        raise ParameterError(f"{path}: not a playlist this reads (.m3u, .m3u8, .xspf)")
+    return [str((folder / e).resolve()) if not Path(e).is_absolute() else e for e in entries]

@@ -1,0 +1,546 @@
+"""Playlists from the sonic landscape: radio from seeds, dissimilar picks, extending, smooth ordering.
+
+Radio scores every candidate by its cosine to the nearest seed (each track sounds like at least one
+seed; the mean of far-apart seeds would point at the empty middle between them), each seed first nudged
+toward its few nearest tracks (query expansion, which steadies a seed that sits at the edge of its
+neighbourhood), then picks greedily by
+maximal marginal relevance (Carbonell & Goldstein 1998): ``(1 - diversity) * relevance - diversity *
+(cosine to the closest track already picked)``. Rules (caps, blocklists, filters) and near-duplicate
+removal apply to the candidates before picking; the seeds themselves are never picked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from synesthete.exceptions import ParameterError, UserError
+from synesthete.library.catalog import Track
+from synesthete.recommend.dedup import copies_of_file, drop_near_duplicates
+from synesthete.recommend.geometry import (
+    Descriptors,
+    rows_of,
+    single_threaded,
+    step_distances,
+    unit,
+    unit_vectors,
+)
+from synesthete.recommend.space import Space
+
+if TYPE_CHECKING:
+    from synesthete.api import Library
+
+EXPAND_NEIGHBOURS = 5  # query expansion: each seed moves toward the mean of its nearest tracks ...
+EXPAND_WEIGHT = 0.5  # ... by this much (dev clips: +0.02 group share in radios of 10, +0.01 of 20)
+EXACT_UP_TO = 200_000  # below this, scoring every track is one matrix product and beats any index
+POOL_MIN = 200
+DEFAULT_DIVERSITY = 0.2
+
+
+@dataclass(frozen=True)
+class Playlist:
+    """Tracks in play order, with each track's score and what the builder measured along the way.
+
+    Iterates, indexes and counts like the list of its tracks.
+    """
+
+    kind: str
+    model: str
+    tracks: list[Track]
+    scores: list[float | None] = field(default_factory=list)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[Track]:
+        return iter(self.tracks)
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def __getitem__(self, i: int) -> Track:
+        return self.tracks[i]
+
+    @property
+    def ids(self) -> list[int]:
+        return [t.id for t in self.tracks]
+
+    def to_dict(self) -> dict:
+        rows = []
+        for pos, t in enumerate(self.tracks):
+            row = {"position": pos + 1, **t.to_dict()}
+            if self.scores and self.scores[pos] is not None:
+                row["score"] = round(float(self.scores[pos]), 6)
+            rows.append(row)
+        return {"kind": self.kind, "model": self.model, **_plain(self.info), "tracks": rows}
+
+
+def _plain(x: Any) -> Any:
+    """JSON-ready copy: numpy numbers to Python, floats rounded."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float):
+        return round(x, 6)
+    return x
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What a playlist may contain. Text matches are case-insensitive; ``genres`` keeps tracks whose
+    genre tag contains one of the words; tempo is the ``descriptors`` tempo in BPM."""
+
+    max_per_artist: int | None = None
+    max_per_album: int | None = None
+    block_artists: tuple[str, ...] = ()
+    block_albums: tuple[str, ...] = ()
+    block_tracks: tuple[int, ...] = ()
+    block_genres: tuple[str, ...] = ()
+    genres: tuple[str, ...] = ()
+    min_duration: float | None = None
+    max_duration: float | None = None
+    min_tempo: float | None = None
+    max_tempo: float | None = None
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> Rules:
+        """Rules from keyword options (as the CLI and the HTTP API pass them); unknown names are errors."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ParameterError(f"unknown playlist option(s): {', '.join(unknown)}; known: {sorted(known)}")
+        clean: dict[str, Any] = {}
+        for name, value in options.items():
+            if value is None:
+                continue
+            if name.startswith(("block_", "genres")):
+                value = (value,) if isinstance(value, str | int) else tuple(value)
+                if name == "block_tracks":
+                    value = tuple(int(v) for v in value)
+                else:
+                    value = tuple(str(v).lower() for v in value if str(v).strip())
+            elif name.startswith("max_per"):
+                if int(value) < 1:
+                    raise ParameterError(f"{name} must be at least 1, got {value}")
+                value = int(value)
+            else:
+                value = float(value)
+            clean[name] = value
+        return cls(**clean)
+
+    @property
+    def needs_tempo(self) -> bool:
+        return self.min_tempo is not None or self.max_tempo is not None
+
+    def allows(self, track: Track, tempo: float | None = None) -> bool:
+        """Whether ``track`` passes the blocklists and filters (caps are counted while picking)."""
+        if track.id in self.block_tracks:
+            return False
+        artist, album, genre = (x.lower() if x else "" for x in (track.artist, track.album, track.genre))
+        if artist in self.block_artists or album in self.block_albums:
+            return False
+        if genre and any(g in genre for g in self.block_genres):
+            return False
+        if self.genres and not any(g in genre for g in self.genres):
+            return False
+        duration = track.duration or 0.0
+        if self.min_duration is not None and duration < self.min_duration:
+            return False
+        if self.max_duration is not None and duration > self.max_duration:
+            return False
+        if self.needs_tempo:
+            if tempo is None or not np.isfinite(tempo):
+                return False
+            if self.min_tempo is not None and tempo < self.min_tempo:
+                return False
+            if self.max_tempo is not None and tempo > self.max_tempo:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """Where a playlist starts from: catalogued tracks and/or outside files, as unit vectors."""
+
+    tracks: list[Track]
+    files: list[str]
+    vectors: np.ndarray  # (len(tracks) + len(files), d) unit rows in the space
+    file_sounds: list[tuple[np.ndarray, float]] = field(default_factory=list)  # descriptors, seconds
+
+    @property
+    def ids(self) -> list[int]:
+        return [t.id for t in self.tracks]
+
+    def describe(self) -> list[dict]:
+        out = [{k: v for k, v in t.to_dict().items() if k in ("track_id", "path", "title", "artist")}
+               for t in self.tracks]  # fmt: skip
+        return out + [{"track_id": None, "path": f} for f in self.files]
+
+
+def resolve_seeds(lib: Library, seeds: Sequence[int | str | Track | Path], space: Space) -> Seeds:
+    """Seeds as tracks (ids, text, ``Track``) or audio files; a catalogued file counts as its track."""
+    from synesthete.analysis import analyze
+    from synesthete.features.registry import EXTRACTORS
+
+    if isinstance(seeds, int | str | Track | Path):
+        seeds = [seeds]
+    if not seeds:
+        raise ParameterError("give at least one seed track")
+    tracks: list[Track] = []
+    files: list[str] = []
+    track_vecs: list[np.ndarray] = []
+    file_vecs: list[np.ndarray] = []
+    sounds: list[tuple[np.ndarray, float]] = []
+    for seed in seeds:
+        path = outside_file(seed)
+        if path is not None:
+            found = _track_at(lib, str(path.resolve()))
+            if found is None:
+                wanted = set(space.members) | ({"descriptors"} & set(EXTRACTORS))
+                analysis = analyze(path, [EXTRACTORS[m] for m in sorted(wanted)])
+                files.append(str(path))
+                file_vecs.append(space.transform_vectors(analysis.vectors))
+                if "descriptors" in analysis.vectors:
+                    sounds.append((analysis.vectors["descriptors"], analysis.duration))
+                continue
+            seed = found
+        track = lib.resolve(seed)
+        if track.id not in {t.id for t in tracks}:
+            row = int(rows_of(space, [track.id])[0])
+            if row < 0:
+                raise UserError(
+                    f"track {track.id} has no '{space.model}' vector: run `synesthete scan` again"
+                )
+            tracks.append(track)
+            track_vecs.append(space.vectors[row])
+    return Seeds(tracks, files, unit(np.array(track_vecs + file_vecs, dtype=np.float32)), sounds)
+
+
+def outside_file(seed: object) -> Path | None:
+    """The path, when ``seed`` names an existing file rather than a track id or text."""
+    if not isinstance(seed, str | Path) or str(seed).strip().isdigit():
+        return None
+    path = Path(str(seed)).expanduser()
+    return path if path.is_file() else None
+
+
+def _track_at(lib: Library, path: str) -> Track | None:
+    row = lib.catalog.conn.execute("SELECT id FROM tracks WHERE path = ?", (path,)).fetchone()
+    return lib.catalog.track(row[0]) if row else None
+
+
+def _exact(space: Space) -> bool:
+    from synesthete.index import ExactIndex
+
+    return isinstance(space.index, ExactIndex) or len(space.ids) <= EXACT_UP_TO
+
+
+def _candidates(
+    space: Space, seeds: np.ndarray, pool: int, *, dissimilar: bool, exclude: set[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, unit vectors, cosine to the nearest seed) of the ``pool`` best candidates, best first
+    (least similar first when ``dissimilar``)."""
+    if _exact(space):
+        u_all = unit_vectors(space)
+        nearest = (u_all @ seeds.T).max(axis=1)
+        rel = -nearest if dissimilar else nearest.copy()
+        skip = rows_of(space, sorted(exclude))
+        rel[skip[skip >= 0]] = -np.inf
+        pool = min(pool, int(np.isfinite(rel).sum()))
+        if pool <= 0:
+            return np.zeros(0, np.int64), np.zeros((0, seeds.shape[1]), np.float32), np.zeros(0)
+        rows = np.argpartition(-rel, pool - 1)[:pool] if pool < len(rel) else np.arange(len(rel))
+        rows = rows[np.argsort(-rel[rows], kind="stable")]
+        return rows, u_all[rows], nearest[rows]
+    found: list[np.ndarray] = []
+    for s in seeds:
+        ids, _ = space.search(s, pool, exclude=tuple(exclude), dissimilar=dissimilar)
+        found.append(ids)
+    rows = rows_of(space, np.unique(np.concatenate(found)))
+    rows = rows[rows >= 0]
+    u = unit(space.vectors[rows])
+    nearest = (u @ seeds.T).max(axis=1)
+    order = np.argsort(nearest if dissimilar else -nearest, kind="stable")[:pool]
+    return rows[order], u[order], nearest[order]
+
+
+def expand(space: Space, seeds: np.ndarray, exclude: set[int]) -> np.ndarray:
+    """Each seed moved toward the mean of its EXPAND_NEIGHBOURS nearest tracks (pseudo-relevance
+    feedback, Rocchio-style), as unit rows."""
+    out = []
+    for s in seeds:
+        ids, _ = space.search(s, EXPAND_NEIGHBOURS, exclude=tuple(exclude))
+        rows = rows_of(space, ids)
+        rows = rows[rows >= 0]
+        near = unit(space.vectors[rows]).mean(axis=0) if len(rows) else np.zeros_like(s)
+        out.append(s + EXPAND_WEIGHT * near)
+    return unit(np.array(out, dtype=np.float32))
+
+
+def pick(
+    lib: Library,
+    space: Space,
+    seeds: Seeds,
+    n: int,
+    *,
+    diversity: float = DEFAULT_DIVERSITY,
+    rules: Rules | None = None,
+    exclude: Sequence[int] = (),
+    dissimilar: bool = False,
+    descriptors: Descriptors | None = None,
+) -> tuple[list[Track], list[float]]:
+    """Up to ``n`` tracks near the seeds (or far from all of them), by MMR, obeying ``rules``.
+
+    Returns the tracks in pick order and each one's cosine to its nearest seed.
+    """
+    n = check_n(n)
+    if not 0.0 <= diversity <= 1.0:
+        raise ParameterError(f"diversity must be between 0 and 1, got {diversity}")
+    rules = rules or Rules()
+    if rules.needs_tempo and descriptors is None:
+        raise ParameterError("a tempo filter needs the descriptors")
+    excluded = set(seeds.ids) | {int(i) for i in exclude} | set(rules.block_tracks)
+    total = len(space.ids)
+    pool = max(POOL_MIN, 10 * n)
+    queries = seeds.vectors if dissimilar else expand(space, seeds.vectors, excluded)
+    while True:
+        rows, u, rel = _candidates(space, queries, pool, dissimilar=dissimilar, exclude=excluded)
+        ids = space.ids[rows].tolist()
+        tracks = lib.catalog.tracks_by_ids(ids)
+        tempo = descriptors.values(ids, "tempo") if rules.needs_tempo and descriptors else None
+        ok = [
+            i
+            for pos, i in enumerate(ids)
+            if i in tracks and rules.allows(tracks[i], None if tempo is None else float(tempo[pos]))
+        ]
+        same = descriptors.space if descriptors is not None else space
+        ok = drop_near_duplicates(lib.catalog, same, ok, against=seeds.ids)
+        if descriptors is not None:
+            for raw, seconds in seeds.file_sounds:
+                copies = copies_of_file(lib.catalog, same, same.transform(raw), seconds, ok)
+                ok = [i for i in ok if i not in copies]
+        slack = 1 if rules.max_per_artist is None and rules.max_per_album is None else 3
+        if len(ok) >= slack * n or len(rows) >= total - len(excluded) or pool >= total:
+            break
+        pool *= 4
+    keep = np.isin(np.asarray(ids, dtype=np.int64), np.asarray(ok, dtype=np.int64))
+    rows, u, rel = rows[keep], u[keep], rel[keep]
+    cand = [tracks[i] for i in space.ids[rows].tolist()]
+    nearest = (u @ seeds.vectors.T).max(axis=1) if len(u) else rel
+    chosen = _mmr(u, -rel if dissimilar else rel, cand, n, diversity=diversity, rules=rules)
+    return [cand[c] for c in chosen], [float(nearest[c]) for c in chosen]
+
+
+def _mmr(
+    u: np.ndarray, rel: np.ndarray, tracks: list[Track], n: int, *, diversity: float, rules: Rules
+) -> list[int]:
+    """Greedy maximal marginal relevance over candidate rows, skipping those over an artist/album cap."""
+    m = len(tracks)
+    redundancy = np.full(m, -1.0)  # cosine to the closest pick so far
+    open_ = np.ones(m, dtype=bool)
+    per_artist: dict[str, int] = {}
+    per_album: dict[str, int] = {}
+    chosen: list[int] = []
+    while len(chosen) < n and open_.any():
+        score = (1.0 - diversity) * rel - diversity * np.maximum(redundancy, 0.0) if chosen else rel.copy()
+        score = np.where(open_, score, -np.inf)
+        c = int(np.argmax(score))
+        open_[c] = False
+        t = tracks[c]
+        artist, album = (t.artist or "").lower(), ((t.artist or "") + "\0" + (t.album or "")).lower()
+        if (
+            rules.max_per_artist is not None
+            and t.artist
+            and per_artist.get(artist, 0) >= rules.max_per_artist
+        ):
+            continue
+        if rules.max_per_album is not None and t.album and per_album.get(album, 0) >= rules.max_per_album:
+            continue
+        per_artist[artist] = per_artist.get(artist, 0) + 1
+        per_album[album] = per_album.get(album, 0) + 1
+        chosen.append(c)
+        if diversity > 0:
+            np.maximum(redundancy, u @ u[c], out=redundancy)
+    return chosen
+
+
+def check_n(n: int) -> int:
+    if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
+        raise ParameterError(f"n must be a positive whole number, got {n!r}")
+    return int(n)
+
+
+# ---- ordering -------------------------------------------------------------------------------------
+def smooth_order(u: np.ndarray, *, start: int | None = None, max_passes: int = 50) -> list[int]:
+    """An order of the rows of ``u`` (unit vectors) with small steps: nearest neighbour, then 2-opt.
+
+    The path is open: without ``start`` it begins at the most outlying track (the one least like the
+    set's centre), so the playlist goes from one edge of the set to the other instead of out and back.
+    """
+    m = len(u)
+    if m <= 2:
+        return list(range(m)) if start in (None, 0) else [start, 1 - start]
+    d = np.clip(1.0 - u @ u.T, 0.0, 2.0).astype(np.float64)
+    if start is None:
+        centre = unit(u.mean(axis=0, keepdims=True))[0]
+        start = int(np.argmin(u @ centre))
+    path = [start]
+    free = np.ones(m, dtype=bool)
+    free[start] = False
+    for _ in range(m - 1):
+        row = np.where(free, d[path[-1]], np.inf)
+        nxt = int(np.argmin(row))
+        path.append(nxt)
+        free[nxt] = False
+    return two_opt(path, d, max_passes=max_passes)
+
+
+def two_opt(path: list[int], d: np.ndarray, *, max_passes: int = 50) -> list[int]:
+    """Improve an open path with a fixed first stop by reversing segments while that shortens it."""
+    p = np.array(path, dtype=np.int64)
+    m = len(p)
+    for _ in range(max_passes):
+        improved = False
+        for i in range(1, m - 1):
+            a, b = p[i - 1], p[i]
+            c = p[i + 1 :]  # candidate segment ends j = i+1 .. m-1
+            nxt = np.append(p[i + 2 :], -1)  # the stop after each j (-1: j is the last stop)
+            after = np.where(nxt >= 0, d[c, np.maximum(nxt, 0)], 0.0)
+            new_after = np.where(nxt >= 0, d[b, np.maximum(nxt, 0)], 0.0)
+            delta = d[a, c] + new_after - d[a, b] - after
+            j = int(np.argmin(delta))
+            if delta[j] < -1e-9:
+                j += i + 1
+                p[i : j + 1] = p[i : j + 1][::-1].copy()
+                improved = True
+        if not improved:
+            break
+    return p.tolist()
+
+
+def path_smoothness(u: np.ndarray) -> dict[str, float]:
+    """Mean and largest step (cosine distance) along rows of ``u`` in order."""
+    steps = step_distances(u)
+    if len(steps) == 0:
+        return {"mean_step": 0.0, "max_step": 0.0}
+    return {"mean_step": float(steps.mean()), "max_step": float(steps.max())}
+
+
+# ---- what Library calls -----------------------------------------------------------------------------
+def descriptor_table(lib: Library) -> Descriptors | None:
+    """The collection's named descriptor values, or None when no track has descriptors yet."""
+    from synesthete.features.registry import EXTRACTORS
+
+    extractor = EXTRACTORS.get("descriptors")
+    if extractor is None:
+        return None
+    try:
+        space = lib.space("descriptors")
+    except UserError:
+        return None
+    return Descriptors.of(space, extractor.names, extractor.groups)
+
+
+@single_threaded
+def radio(
+    lib: Library,
+    seeds: Sequence[int | str | Track | Path],
+    n: int = 20,
+    *,
+    diversity: float = DEFAULT_DIVERSITY,
+    model: str | None = None,
+    exclude: Sequence[int] = (),
+    **options: Any,
+) -> Playlist:
+    """``n`` tracks that sound like the seeds, varied by ``diversity``, within the rules in ``options``."""
+    space = lib.space(model)
+    rules = Rules.from_options(options)
+    s = resolve_seeds(lib, seeds, space)
+    table = descriptor_table(lib)
+    tracks, scores = pick(
+        lib, space, s, n, diversity=diversity, rules=rules, exclude=exclude, descriptors=table
+    )
+    info = {"seeds": s.describe(), "diversity": diversity}
+    return Playlist("radio", space.name, tracks, scores, info)
+
+
+@single_threaded
+def dissimilar(
+    lib: Library,
+    seeds: Sequence[int | str | Track | Path],
+    n: int = 10,
+    *,
+    diversity: float = 0.0,
+    model: str | None = None,
+    **options: Any,
+) -> Playlist:
+    """``n`` tracks least like every seed (score: cosine to the nearest seed, lowest first)."""
+    space = lib.space(model)
+    rules = Rules.from_options(options)
+    s = resolve_seeds(lib, seeds, space)
+    table = descriptor_table(lib)
+    tracks, scores = pick(
+        lib, space, s, n, diversity=diversity, rules=rules, dissimilar=True, descriptors=table
+    )
+    return Playlist("dissimilar", space.name, tracks, scores, {"seeds": s.describe(), "diversity": diversity})
+
+
+@single_threaded
+def extend(
+    lib: Library,
+    playlist: Sequence[int | str | Track | Path],
+    n: int = 10,
+    *,
+    diversity: float = DEFAULT_DIVERSITY,
+    model: str | None = None,
+    **options: Any,
+) -> Playlist:
+    """The playlist followed by ``n`` new tracks like it, ordered to flow on from its last track."""
+    space = lib.space(model)
+    rules = Rules.from_options(options)
+    s = resolve_seeds(lib, playlist, space)
+    if not s.tracks:
+        raise UserError("extend needs the playlist's tracks in the library")
+    table = descriptor_table(lib)
+    new, scores = pick(lib, space, s, n, diversity=diversity, rules=rules, descriptors=table)
+    if new:
+        last = s.vectors[len(s.tracks) - 1]
+        u = np.vstack([last, unit(space.vectors[rows_of(space, [t.id for t in new])])])
+        order = smooth_order(u, start=0)[1:]
+        new = [new[i - 1] for i in order]
+        scores = [scores[i - 1] for i in order]
+    tracks = s.tracks + new
+    info = {"seeds": s.describe(), "added": len(new), "diversity": diversity}
+    return Playlist("extend", space.name, tracks, [None] * len(s.tracks) + scores, info)
+
+
+@single_threaded
+def order(
+    lib: Library,
+    tracks: Sequence[int | str | Track | Path],
+    *,
+    start: int | str | Track | None = None,
+    model: str | None = None,
+) -> Playlist:
+    """The given tracks in an order that flows: each step to a similar track (nearest neighbour + 2-opt)."""
+    space = lib.space(model)
+    s = resolve_seeds(lib, tracks, space)
+    if s.files:
+        raise UserError("only tracks of the library can be ordered (scan the files first)")
+    first = None
+    if start is not None:
+        first_id = lib.resolve(start).id
+        if first_id not in s.ids:
+            raise UserError(f"the start track {first_id} is not among the tracks to order")
+        first = s.ids.index(first_id)
+    u = s.vectors
+    before = path_smoothness(u)
+    path = smooth_order(u, start=first)
+    after = path_smoothness(u[path])
+    info = {"smoothness": after, "smoothness_as_given": before}
+    return Playlist("order", space.name, [s.tracks[i] for i in path], [], info)

@@ -1,0 +1,87 @@
+"""``create_app``: the FastAPI application over one library folder."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from synesthete import __version__
+from synesthete.api import Library
+from synesthete.exceptions import AudioError, ParameterError, SynestheteError
+from synesthete.server.pool import LibraryPool
+from synesthete.server.routes import api, page, playlists, subsonic
+from synesthete.server.security import Guard, LoopbackOnly
+from synesthete.server.uploads import BodyLimit, Limits, audio_error
+
+UPLOAD_PATHS = ("/api/similar", "/api/identify")
+
+
+def create_app(
+    library: str | Path | Library | LibraryPool,
+    *,
+    token: str | None = None,
+    limits: Limits | None = None,
+    pool_size: int = 2,
+) -> FastAPI:
+    """The HTTP API and the page over ``library`` (a folder, an open ``Library`` or a ``LibraryPool``).
+
+    ``token``: when given, every API route needs it (see ``security``); without one, only requests
+    addressed to the loopback are answered.
+    """
+    if isinstance(library, LibraryPool):
+        pool, owned = library, False
+    elif isinstance(library, Library):
+        pool, owned = LibraryPool.of(library), False
+    else:
+        pool, owned = LibraryPool(library, size=pool_size), True
+    guard = Guard(token)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        if owned:
+            pool.close()
+
+    def require_token(request: Request) -> None:
+        guard.check_http(request)
+
+    app = FastAPI(
+        title="synesthete",
+        version=__version__,
+        description="A music engine that sees sound: similar tracks for a catalogued track, an uploaded "
+        "file or a microphone recording; OpenSubsonic `sonicSimilarity` under /rest.",
+        lifespan=lifespan,
+    )
+    app.state.pool = pool
+    app.state.guard = guard
+    app.state.limits = limits or Limits()
+    with pool.borrow() as lib:
+        app.state.features = api.features(lib)
+
+    app.include_router(api.router, dependencies=[Depends(require_token)])
+    app.include_router(playlists.router, dependencies=[Depends(require_token)])
+    app.include_router(subsonic.router)
+    app.include_router(page.router)
+    app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
+
+    app.add_middleware(BodyLimit, paths=UPLOAD_PATHS, limits=app.state.limits)
+    app.add_middleware(LoopbackOnly, guard=guard)
+
+    @app.exception_handler(AudioError)
+    async def on_audio_error(request: Request, e: AudioError) -> JSONResponse:
+        http = audio_error(e)
+        return JSONResponse({"detail": http.detail}, status_code=http.status_code)
+
+    @app.exception_handler(ParameterError)
+    async def on_parameter_error(request: Request, e: ParameterError) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=422)
+
+    @app.exception_handler(SynestheteError)
+    async def on_error(request: Request, e: SynestheteError) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=400)
+
+    return app

@@ -1,0 +1,103 @@
+"""Playlists under /api/playlists: radio, journey and dissimilar picks, as JSON or as an M3U8 download.
+
+Thin calls of ``Library.radio`` / ``journey`` / ``dissimilar``. Seeds are track ids only: the engine would
+also take a file path as a seed, which must never come from a request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response
+
+from synesthete.api import Library
+
+router = APIRouter(prefix="/api/playlists", tags=["playlists"])
+
+Format = Annotated[Literal["json", "m3u8"], Query(description="json, or m3u8 for a playlist file")]
+Model = Annotated[str | None, Query(description="a model name from /api/models")]
+Seeds = Annotated[list[int], Query(description="seed track ids (repeat the parameter for several)")]
+
+
+def _answer(playlist, fmt: str, name: str) -> dict | Response:
+    if fmt == "json":
+        return playlist.to_dict()
+    return Response(
+        m3u8(playlist),
+        media_type="audio/x-mpegurl; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.m3u8"'},
+    )
+
+
+def m3u8(playlist) -> str:
+    """The playlist file as `synesthete playlist ... --out X.m3u8` writes it (absolute paths)."""
+    from synesthete.recommend.export import to_m3u8
+
+    return to_m3u8(playlist.tracks, title=f"synesthete {playlist.kind}")
+
+
+def _lib(request: Request):
+    return request.app.state.pool.borrow()
+
+
+def _needs(lib: Library, method: str) -> None:
+    if not callable(getattr(lib, method, None)):
+        raise HTTPException(501, f"this build of synesthete has no {method} playlists")
+
+
+@router.get("/radio", summary="Tracks like the seeds, varied (`synesthete playlist radio`)")
+def radio(
+    request: Request,
+    seed: Seeds,
+    n: Annotated[int, Query(ge=1, le=1000)] = 20,
+    diversity: Annotated[float, Query(ge=0, le=1)] = 0.2,
+    model: Model = None,
+    format: Format = "json",
+):
+    with _lib(request) as lib:
+        _needs(lib, "radio")
+        playlist = lib.radio(list(seed), n=n, diversity=diversity, model=model)
+    return _answer(playlist, format, "radio")
+
+
+@router.get("/journey", summary="A smooth path from one track to another (`synesthete playlist journey`)")
+def journey(
+    request: Request,
+    start: Annotated[int, Query(description="the first track's id")],
+    end: Annotated[int, Query(description="the last track's id")],
+    n: Annotated[int, Query(ge=2, le=1000)] = 12,
+    model: Model = None,
+    format: Format = "json",
+):
+    with _lib(request) as lib:
+        _needs(lib, "journey")
+        playlist = lib.journey(start, end, n=n, model=model)
+    return _answer(playlist, format, "journey")
+
+
+@router.get("/dissimilar", summary="Tracks least like all of the seeds")
+def dissimilar(
+    request: Request,
+    seed: Seeds,
+    n: Annotated[int, Query(ge=1, le=1000)] = 10,
+    model: Model = None,
+    format: Format = "json",
+):
+    with _lib(request) as lib:
+        _needs(lib, "dissimilar")
+        playlist = lib.dissimilar(list(seed), n=n, model=model)
+    return _answer(playlist, format, "dissimilar")
+
+
+@router.get("/clusters", summary="The collection split into sonic playlists (`synesthete playlist clusters`)")
+def clusters(
+    request: Request,
+    k: Annotated[
+        int | None, Query(ge=1, le=1000, description="how many; default: chosen by silhouette")
+    ] = None,
+    model: Model = None,
+) -> dict:
+    with _lib(request) as lib:
+        _needs(lib, "clusters")
+        return lib.clusters(k, model=model).to_dict()

@@ -1,0 +1,242 @@
+"""OpenSubsonic under /rest: enough for a Subsonic client to play tracks and ask for sonically similar ones.
+
+Implements ping, getLicense, getOpenSubsonicExtensions (advertising ``sonicSimilarity``), getSong, stream,
+download, getSonicSimilarTracks and, when the library builds journeys, findSonicPath; each as
+``/rest/NAME`` and ``/rest/NAME.view``, GET or form POST, answering XML (default), JSON (``f=json``) or
+JSONP. Errors follow Subsonic: HTTP 200 with ``status="failed"`` and an error code.
+
+``similarity`` is the cosine score mapped from [-1, 1] to [0, 1] (1 = the same sound), as the extension
+asks for a normalised value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from synesthete import __version__
+from synesthete.api import Library, Match
+from synesthete.exceptions import SynestheteError, UserError
+from synesthete.library.catalog import Track
+from synesthete.server.media import audio_file, media_type
+
+API_VERSION = "1.16.1"
+XMLNS = "http://subsonic.org/restapi"
+
+router = APIRouter(prefix="/rest", tags=["opensubsonic"])
+
+
+class SubsonicError(Exception):
+    """An answer with status="failed" (codes: 0 generic, 10 missing parameter, 40 bad credentials, 70 not found)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+# ---- documents ----------------------------------------------------------------------------------
+def envelope(payload: dict, *, ok: bool = True) -> dict:
+    return {
+        "status": "ok" if ok else "failed",
+        "version": API_VERSION,
+        "type": "synesthete",
+        "serverVersion": __version__,
+        "openSubsonic": True,
+        **payload,
+    }
+
+
+def _xml_value(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _xml_fill(element: ET.Element, payload: dict) -> None:
+    """Scalars become attributes; dicts child elements; lists one child element per item."""
+    for key, value in payload.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            _xml_fill(ET.SubElement(element, key), value)
+        elif isinstance(value, list):
+            for item in value:
+                child = ET.SubElement(element, key)
+                if isinstance(item, dict):
+                    _xml_fill(child, item)
+                else:
+                    child.text = _xml_value(item)
+        else:
+            element.set(key, _xml_value(value))
+
+
+def render(params: dict[str, str], doc: dict) -> Response:
+    fmt = params.get("f", "xml")
+    if fmt in ("json", "jsonp"):
+        body = json.dumps({"subsonic-response": doc}, ensure_ascii=False)
+        callback = params.get("callback", "")
+        if fmt == "jsonp" and re.fullmatch(r"[A-Za-z_$][\w$.]*", callback):
+            return Response(f"{callback}({body});", media_type="application/javascript")
+        return Response(body, media_type="application/json")
+    root = ET.Element("subsonic-response", xmlns=XMLNS)
+    _xml_fill(root, doc)
+    return Response(
+        b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8"),
+        media_type="application/xml",
+    )
+
+
+def child(track: Track) -> dict:
+    """A Subsonic ``Child`` for a catalogued track."""
+    try:
+        size = os.path.getsize(track.path)
+    except OSError:
+        size = None
+    suffix = Path(track.path).suffix.lower().lstrip(".")
+    return {
+        "id": str(track.id),
+        "isDir": False,
+        "title": track.title or Path(track.path).stem,
+        "album": track.album,
+        "artist": track.artist,
+        "genre": track.genre,
+        "duration": round(track.duration) if track.duration else None,
+        "size": size,
+        "suffix": suffix,
+        "contentType": media_type(track.path).split(";")[0],
+        "path": track.path,
+        "isVideo": False,
+        "type": "music",
+        "mediaType": "song",
+    }
+
+
+def sonic_match(match: Match) -> dict:
+    return {"entry": child(match.track), "similarity": round((float(match.score) + 1.0) / 2.0, 6)}
+
+
+# ---- methods -----------------------------------------------------------------------------------
+def _int(params: dict[str, str], name: str, default: int | None = None) -> int:
+    raw = params.get(name)
+    if raw is None:
+        if default is None:
+            raise SubsonicError(10, f"Required parameter is missing: {name}")
+        return default
+    if not re.fullmatch(r"\d+", raw.strip()):
+        raise SubsonicError(70 if name.lower().endswith("id") else 0, f"{name} must be a number, got {raw!r}")
+    return int(raw)
+
+
+def _track(lib: Library, params: dict[str, str], name: str = "id") -> Track:
+    try:
+        return lib.track(_int(params, name))
+    except UserError:
+        raise SubsonicError(70, "Song not found") from None
+
+
+def ping(lib: Library, params: dict[str, str]) -> dict:
+    return {}
+
+
+def get_license(lib: Library, params: dict[str, str]) -> dict:
+    return {"license": {"valid": True}}
+
+
+def get_open_subsonic_extensions(lib: Library, params: dict[str, str]) -> dict:
+    return {
+        "openSubsonicExtensions": [
+            {"name": "sonicSimilarity", "versions": [1]},
+            {"name": "formPost", "versions": [1]},
+        ]
+    }
+
+
+def get_song(lib: Library, params: dict[str, str]) -> dict:
+    return {"song": child(_track(lib, params))}
+
+
+def stream(lib: Library, params: dict[str, str]) -> Response:
+    return audio_file(_track(lib, params))
+
+
+def get_sonic_similar_tracks(lib: Library, params: dict[str, str]) -> dict:
+    query = _track(lib, params)
+    count = _int(params, "count", 10)
+    matches = lib.similar(query, k=max(count, 1)) if count else []
+    return {"sonicMatch": [sonic_match(m) for m in matches]}
+
+
+def find_sonic_path(lib: Library, params: dict[str, str]) -> dict:
+    """The journey from start to end; each song's similarity is to the start song, as the extension asks."""
+    start, end = _track(lib, params, "startSongId"), _track(lib, params, "endSongId")
+    count = _int(params, "count", 25)
+    path = list(lib.journey(start.id, end.id, n=max(count, 2)))
+    scores = [e.score for e in lib.explain_all(start, path)] if hasattr(lib, "explain_all") else []
+    if len(scores) != len(path):
+        return {"sonicMatch": [{"entry": child(t), "similarity": -1} for t in path]}
+    return {"sonicMatch": [sonic_match(Match(t, s)) for t, s in zip(path, scores, strict=True)]}
+
+
+Method = Callable[[Library, dict[str, str]], dict | Response]
+METHODS: dict[str, tuple[Method, str]] = {
+    "ping": (ping, "Checks that the server answers (and that the credentials work)"),
+    "getLicense": (get_license, "Always valid"),
+    "getOpenSubsonicExtensions": (
+        get_open_subsonic_extensions,
+        "The OpenSubsonic extensions served (no auth)",
+    ),
+    "getSong": (get_song, "One song by id"),
+    "stream": (stream, "The song's audio file as stored (no transcoding; HTTP Range supported)"),
+    "download": (stream, "The song's audio file as stored"),
+    "getSonicSimilarTracks": (get_sonic_similar_tracks, "Songs that sound like song `id` (sonicSimilarity)"),
+    "findSonicPath": (find_sonic_path, "A path of songs from `startSongId` to `endSongId` (sonicSimilarity)"),
+}
+NO_AUTH = {"getOpenSubsonicExtensions"}
+
+
+async def _params(request: Request) -> dict[str, str]:
+    params = dict(request.query_params)
+    if request.method == "POST" and "form" in request.headers.get("content-type", ""):
+        form = await request.form()
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    return params
+
+
+def _handler(name: str, method: Method):
+    async def handle(request: Request) -> Response:
+        params = await _params(request)
+        try:
+            if name not in NO_AUTH:
+                refused = request.app.state.guard.check_subsonic(params)
+                if refused:
+                    raise SubsonicError(*refused)
+            if name == "findSonicPath" and not request.app.state.features.get("journey"):
+                raise SubsonicError(0, "findSonicPath needs journeys, which this build of synesthete lacks")
+            result = await run_in_threadpool(_call, request.app.state.pool, method, params)
+        except SubsonicError as e:
+            return render(params, envelope({"error": {"code": e.code, "message": e.message}}, ok=False))
+        except SynestheteError as e:
+            return render(params, envelope({"error": {"code": 0, "message": str(e)}}, ok=False))
+        return result if isinstance(result, Response) else render(params, envelope(result))
+
+    handle.__name__ = name
+    return handle
+
+
+def _call(pool, method: Method, params: dict[str, str]) -> dict | Response:
+    with pool.borrow() as lib:
+        return method(lib, params)
+
+
+for _name, (_method, _summary) in METHODS.items():
+    _h = _handler(_name, _method)
+    router.add_api_route(f"/{_name}", _h, methods=["GET"], summary=_summary, operation_id=_name)
+    router.add_api_route(f"/{_name}", _h, methods=["POST"], include_in_schema=False)
+    router.add_api_route(f"/{_name}.view", _h, methods=["GET", "POST"], include_in_schema=False)

@@ -1,0 +1,1 @@
+"""The web page (``static/``): plain HTML, CSS and JavaScript served by ``synesthete.server``."""

@@ -1,0 +1,590 @@
+// synesthete's page: plain JavaScript over the JSON API (/api). No build step, no network beyond this server.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const state = { info: null, token: null, seeds: [], playlist: [], queue: [], map: null };
+
+// ---- talking to the server ----------------------------------------------------------------------
+function initToken() {
+  const url = new URL(location.href);
+  const fromUrl = url.searchParams.get("token");
+  if (fromUrl) {
+    localStorage.setItem("synesthete-token", fromUrl);
+    url.searchParams.delete("token");
+    history.replaceState(null, "", url);  // keep the token out of the address bar and history
+  }
+  state.token = fromUrl || localStorage.getItem("synesthete-token");
+}
+
+function withToken(path) {
+  if (!state.token) return path;
+  return path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(state.token);
+}
+
+class ApiError extends Error {}
+
+async function api(path, options = {}) {
+  const headers = Object.assign({}, options.headers || {});
+  if (state.token) headers["Authorization"] = "Bearer " + state.token;
+  let response;
+  try {
+    response = await fetch(path, Object.assign({}, options, { headers }));
+  } catch (e) {
+    throw new ApiError("the server does not answer (is `synesthete serve` still running?)");
+  }
+  if (response.status === 401) {
+    $("#token-form").hidden = false;
+    $("#token-input").focus();
+  }
+  if (!response.ok) {
+    let detail = response.statusText;
+    try {
+      const body = await response.json();
+      detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail);
+    } catch (e) { /* not JSON */ }
+    throw new ApiError(`${detail} (HTTP ${response.status})`);
+  }
+  return response.json();
+}
+
+function queryString(params) {
+  const q = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (Array.isArray(value)) value.forEach((v) => q.append(key, v));
+    else if (value !== null && value !== undefined && value !== "") q.append(key, value);
+  }
+  return q.toString();
+}
+
+function options() {
+  return {
+    k: Math.max(1, Math.min(100, parseInt($("#k").value, 10) || 10)),
+    model: $("#model").value || null,
+    dissimilar: $("#mode").value === "dissimilar" ? "true" : null,
+  };
+}
+
+// ---- messages -----------------------------------------------------------------------------------
+function say(text, isError = false) {
+  const el = $("#message");
+  el.textContent = text;
+  el.classList.toggle("error", isError);
+}
+
+function label(t) {
+  return [t.artist, t.title].filter(Boolean).join(" - ") || (t.path || "").split("/").pop();
+}
+
+// ---- playing ------------------------------------------------------------------------------------
+function play(track, queue = []) {
+  const player = $("#player");
+  state.queue = queue;
+  player.src = withToken(`/api/tracks/${track.track_id}/audio`);
+  player.dataset.trackId = track.track_id;
+  $("#now-playing").textContent = "▶ " + label(track);
+  document.querySelectorAll("li.playing").forEach((li) => li.classList.remove("playing"));
+  document.querySelectorAll(`li[data-id="${track.track_id}"]`).forEach((li) => li.classList.add("playing"));
+  player.play().catch((e) => say(`cannot play ${label(track)}: ${e.message}`, true));
+}
+
+function playNextInQueue() {
+  const next = state.queue.shift();
+  if (next) play(next, state.queue);
+}
+
+// ---- track lists --------------------------------------------------------------------------------
+function button(text, title, onClick, cls = "") {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.title = title;
+  b.setAttribute("aria-label", title);
+  if (cls) b.className = cls;
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function trackItem(t, { rank = null, score = null, pick = null } = {}) {
+  const li = document.createElement("li");
+  li.dataset.id = t.track_id;
+  if (rank !== null) {
+    const r = document.createElement("span");
+    r.className = "rank";
+    r.textContent = rank;
+    li.append(r);
+  }
+  li.append(button("▶", `Play ${label(t)}`, () => play(t), "play"));
+  const info = document.createElement(pick ? "button" : "div");
+  info.className = pick ? "info pick" : "info";
+  if (pick) {
+    info.type = "button";
+    info.title = `What sounds like ${label(t)}?`;
+    info.addEventListener("click", () => pick(t));
+  }
+  const title = document.createElement("span");
+  title.className = "title";
+  title.textContent = t.title || (t.path || "").split("/").pop();
+  const meta = document.createElement("span");
+  meta.className = "meta";
+  meta.textContent = [t.artist, t.album, t.genre].filter(Boolean).join(" · ");
+  info.append(title, meta);
+  if (t.explanation) {
+    const why = document.createElement("span");
+    why.className = "why";
+    why.textContent = t.explanation.words;
+    info.append(why);
+  }
+  li.append(info);
+  if (score !== null) {
+    const s = document.createElement("span");
+    s.className = "score";
+    const meter = document.createElement("meter");
+    meter.min = -1; meter.max = 1; meter.value = score;
+    const num = document.createElement("span");
+    num.textContent = (score >= 0 ? "+" : "") + score.toFixed(3);
+    s.append(meter, num);
+    s.title = "cosine similarity, from -1 to 1";
+    li.append(s);
+  }
+  if (!pick) li.append(button("≈", `More like ${label(t)}`, () => similarTo(t), "quiet"));
+  if (playlistsEnabled()) li.append(button("+", `Add ${label(t)} to the playlist seeds`, () => addSeed(t), "quiet"));
+  return li;
+}
+
+function showResults(doc, heading) {
+  $("#results-title").textContent = heading;
+  const list = $("#results");
+  list.replaceChildren(
+    ...doc.results.map((m) => trackItem(m, { rank: m.rank, score: m.score }))
+  );
+  const word = $("#mode").value === "dissimilar" ? "least like" : "like";
+  say(doc.results.length ? `${doc.results.length} tracks ${word} it · model ${doc.model}` : "no results");
+}
+
+// ---- asking -------------------------------------------------------------------------------------
+async function similarTo(track) {
+  say(`Looking for what sounds like ${label(track)}…`);
+  try {
+    const explain = (state.info && state.info.features.explain) ? "true" : null;
+    const doc = await api(`/api/tracks/${track.track_id}/similar?` + queryString({ ...options(), explain }));
+    const word = $("#mode").value === "dissimilar" ? "Least like" : "Sounds like";
+    showResults(doc, `${word}: ${label(doc.query)}`);
+    $("#results-panel").focus({ preventScroll: false });
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+async function similarToBlob(blob, name) {
+  const form = new FormData();
+  form.append("file", blob, name);
+  say(`Analysing ${name}…`);
+  $("#results").replaceChildren();
+  identify(blob, name);
+  try {
+    const doc = await api("/api/similar?" + queryString(options()), { method: "POST", body: form });
+    const word = $("#mode").value === "dissimilar" ? "Least like" : "Sounds like";
+    showResults(doc, `${word}: ${name}`);
+  } catch (e) {
+    say(`${name}: ${e.message}`, true);
+  }
+}
+
+async function identify(blob, name) {
+  const out = $("#identified");
+  out.replaceChildren();
+  if (!(state.info && state.info.features.identify)) return;
+  const form = new FormData();
+  form.append("file", blob, name);
+  try {
+    const doc = await api("/api/identify", { method: "POST", body: form });
+    if (!doc.match) {
+      out.textContent = "Not a recording of any track in the library.";
+      return;
+    }
+    const m = doc.match;
+    const text = document.createElement("span");
+    const at = m.offset_s ? ` from ${Math.floor(m.offset_s / 60)}:${String(Math.floor(m.offset_s % 60)).padStart(2, "0")}` : "";
+    const sure = m.confidence !== undefined ? ` (confidence ${Math.round(100 * m.confidence)} %)` : "";
+    text.textContent = `This is ${label(m)}${at}${sure}. `;
+    out.append(text, button("▶", `Play ${label(m)}`, () => play(m)));
+  } catch (e) {
+    out.textContent = "";  // the similarity answer already says what went wrong with the file
+  }
+}
+
+// ---- search -------------------------------------------------------------------------------------
+let searchTimer = null;
+let searchSeq = 0;
+
+async function runSearch() {
+  const text = $("#search").value.trim();
+  const seq = ++searchSeq;
+  const list = $("#search-results");
+  if (!text) { list.replaceChildren(); return; }
+  try {
+    const doc = await api("/api/tracks?" + queryString({ search: text, limit: 20 }));
+    if (seq !== searchSeq) return;  // a newer keystroke already asked
+    if (!doc.tracks.length) {
+      const li = document.createElement("li");
+      li.className = "muted";
+      li.textContent = `nothing matches "${text}"`;
+      list.replaceChildren(li);
+      return;
+    }
+    list.replaceChildren(...doc.tracks.map((t) => trackItem(t, { pick: similarTo })));
+  } catch (e) {
+    say(e.message, true);
+  }
+}
+
+function setupSearch() {
+  const input = $("#search");
+  input.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(runSearch, 120);
+  });
+  input.addEventListener("keydown", (e) => {
+    const first = $("#search-results .pick");
+    if (e.key === "ArrowDown" && first) { e.preventDefault(); first.focus(); }
+    if (e.key === "Enter") {
+      e.preventDefault();
+      clearTimeout(searchTimer);
+      runSearch().then(() => { const p = $("#search-results .pick"); if (p) p.click(); });
+    }
+  });
+  $("#search-results").addEventListener("keydown", (e) => {
+    if (e.key !== "ArrowDown" && e.key !== "ArrowUp") return;
+    const picks = [...document.querySelectorAll("#search-results .pick")];
+    const i = picks.indexOf(document.activeElement);
+    if (i < 0) return;
+    e.preventDefault();
+    if (e.key === "ArrowUp" && i === 0) input.focus();
+    else picks[Math.max(0, Math.min(picks.length - 1, i + (e.key === "ArrowDown" ? 1 : -1)))].focus();
+  });
+  document.addEventListener("keydown", (e) => {
+    const typing = /^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName);
+    if (e.key === "/" && !typing) { e.preventDefault(); input.focus(); }
+  });
+}
+
+// ---- upload -------------------------------------------------------------------------------------
+function setupUpload() {
+  const drop = $("#drop");
+  const file = $("#file");
+  file.addEventListener("change", () => {
+    if (file.files.length) similarToBlob(file.files[0], file.files[0].name);
+    file.value = "";
+  });
+  for (const type of ["dragenter", "dragover"]) {
+    drop.addEventListener(type, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const type of ["dragleave", "drop"]) {
+    drop.addEventListener(type, () => drop.classList.remove("over"));
+  }
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const f = e.dataTransfer.files[0];
+    if (f) similarToBlob(f, f.name);
+  });
+}
+
+// ---- microphone ---------------------------------------------------------------------------------
+const MIN_RECORD_SECONDS = 5;
+const recorder = { media: null, chunks: [], started: 0, timer: null, stream: null };
+
+function extensionFor(mime) {
+  if (mime.includes("ogg")) return "ogg";
+  if (mime.includes("mp4")) return "m4a";
+  if (mime.includes("wav")) return "wav";
+  return "webm";
+}
+
+async function startRecording() {
+  const status = $("#record-status");
+  if (!navigator.mediaDevices || !window.MediaRecorder) {
+    status.textContent = "This browser cannot record (it needs MediaRecorder, and https or localhost).";
+    return;
+  }
+  try {
+    recorder.stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  } catch (e) {
+    status.textContent = `No microphone: ${e.message}`;
+    return;
+  }
+  const seconds = parseInt($("#record-seconds").value, 10);
+  recorder.chunks = [];
+  recorder.media = new MediaRecorder(recorder.stream);
+  recorder.media.addEventListener("dataavailable", (e) => { if (e.data.size) recorder.chunks.push(e.data); });
+  recorder.media.addEventListener("stop", finishRecording);
+  recorder.media.start(250);
+  recorder.started = performance.now();
+  const btn = $("#record");
+  btn.setAttribute("aria-pressed", "true");
+  btn.textContent = "■ Stop";
+  recorder.timer = setInterval(() => {
+    const elapsed = (performance.now() - recorder.started) / 1000;
+    status.textContent = `Recording… ${Math.floor(elapsed)} / ${seconds} s`;
+    if (elapsed >= seconds) stopRecording();
+  }, 200);
+}
+
+function stopRecording() {
+  const elapsed = (performance.now() - recorder.started) / 1000;
+  if (elapsed < MIN_RECORD_SECONDS) {
+    $("#record-status").textContent = `Keep going: at least ${MIN_RECORD_SECONDS} s (${Math.floor(elapsed)} s so far)`;
+    return;
+  }
+  clearInterval(recorder.timer);
+  if (recorder.media && recorder.media.state !== "inactive") recorder.media.stop();
+}
+
+function finishRecording() {
+  recorder.stream.getTracks().forEach((t) => t.stop());
+  const btn = $("#record");
+  btn.setAttribute("aria-pressed", "false");
+  btn.textContent = "● Record";
+  const mime = recorder.media.mimeType || "audio/webm";
+  const blob = new Blob(recorder.chunks, { type: mime });
+  const seconds = ((performance.now() - recorder.started) / 1000).toFixed(0);
+  $("#record-status").textContent = `Recorded ${seconds} s.`;
+  similarToBlob(blob, `recording.${extensionFor(mime)}`);
+}
+
+function setupRecorder() {
+  $("#record").addEventListener("click", () => {
+    if (recorder.media && recorder.media.state === "recording") stopRecording();
+    else startRecording();
+  });
+}
+
+// ---- playlists ----------------------------------------------------------------------------------
+function playlistsEnabled() {
+  const f = (state.info && state.info.features) || {};
+  return Boolean(f.radio || f.journey);
+}
+
+function addSeed(t) {
+  if (!state.seeds.some((s) => s.track_id === t.track_id)) state.seeds.push(t);
+  renderSeeds();
+}
+
+function renderSeeds() {
+  const list = $("#seeds");
+  list.replaceChildren(...state.seeds.map((t, i) => {
+    const li = document.createElement("li");
+    const name = document.createElement("span");
+    name.textContent = (i === 0 ? "from: " : i === 1 ? "to: " : "") + label(t);
+    li.append(name, button("×", `Remove ${label(t)}`, () => {
+      state.seeds = state.seeds.filter((s) => s.track_id !== t.track_id);
+      renderSeeds();
+    }, "quiet"));
+    return li;
+  }));
+  const f = state.info.features;
+  $("#radio").disabled = !f.radio || state.seeds.length < 1;
+  $("#journey").disabled = !f.journey || state.seeds.length < 2;
+}
+
+async function buildPlaylist(kind) {
+  const n = parseInt($("#playlist-n").value, 10) || 12;
+  const ids = state.seeds.map((s) => s.track_id);
+  const params = kind === "radio"
+    ? { seed: ids, n, model: options().model }
+    : { start: ids[0], end: ids[1], n, model: options().model };
+  const path = `/api/playlists/${kind}?` + queryString(params);
+  try {
+    const doc = await api(path);
+    state.playlist = doc.tracks;
+    $("#playlist").replaceChildren(...doc.tracks.map((t, i) => trackItem(t, { rank: i + 1 })));
+    const m3u = $("#m3u");
+    m3u.href = withToken(path + "&format=m3u8");
+    m3u.hidden = false;
+    $("#play-all").hidden = !doc.tracks.length;
+  } catch (e) {
+    $("#playlist").replaceChildren();
+    say(`${kind}: ${e.message}`, true);
+  }
+}
+
+function setupPlaylists() {
+  if (!playlistsEnabled()) return;
+  $("#playlist-panel").hidden = false;
+  $("#radio").addEventListener("click", () => buildPlaylist("radio"));
+  $("#journey").addEventListener("click", () => buildPlaylist("journey"));
+  $("#play-all").addEventListener("click", () => {
+    const [first, ...rest] = state.playlist;
+    if (first) play(first, rest);
+  });
+  renderSeeds();
+}
+
+// ---- map ----------------------------------------------------------------------------------------
+function loadPlotly() {
+  if (window.Plotly) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    s.src = "/vendor/plotly.min.js";
+    s.onload = resolve;
+    s.onerror = () => reject(new Error("plotly.js is missing on the server (pip install plotly)"));
+    document.head.append(s);
+  });
+}
+
+const PALETTE = ["#5b3cc4", "#e4572e", "#17bebb", "#ffc914", "#76b041", "#d1495b", "#2e86ab", "#a23b72",
+  "#f18f01", "#3b1f2b", "#6a994e", "#bc4749", "#00798c", "#edae49", "#66a182", "#8d96a3"];
+
+async function showMap() {
+  const msg = $("#map-message");
+  const method = $("#map-method").value;
+  msg.classList.remove("error");
+  msg.textContent = "Projecting the library… (the first " + method.toUpperCase() + " map of a library takes a while; it is kept)";
+  try {
+    await loadPlotly();
+    const dims = parseInt($("#map-dims").value, 10);
+    const clusters = $("#map-color").value === "cluster" ? "true" : null;
+    const doc = await api("/api/map?" + queryString({ method, dims, model: options().model, clusters }));
+    state.map = { points: doc.points, dims, axes: doc.axes || [], selected: null, clusters: Boolean(clusters) };
+    const genres = [...new Set(doc.points.map((p) => p.genre || "unknown"))].sort();
+    $("#map-genre").replaceChildren(new Option("all", ""), ...genres.map((g) => new Option(g, g)));
+    msg.textContent = `${doc.points.length} tracks · ${doc.method || ""} ${dims}D · click a point to play it`;
+    drawMap();
+  } catch (e) {
+    msg.textContent = e.message;
+    msg.classList.add("error");
+  }
+}
+
+function visiblePoints() {
+  const genre = $("#map-genre").value;
+  return state.map.points.filter((p) => !genre || (p.genre || "unknown") === genre);
+}
+
+function distance(a, b) {
+  const dz = state.map.dims === 3 ? (a.z - b.z) : 0;
+  return Math.hypot(a.x - b.x, a.y - b.y, dz);
+}
+
+function mapExtent() {
+  const pts = state.map.points;
+  const span = (key) => Math.max(...pts.map((p) => p[key])) - Math.min(...pts.map((p) => p[key]));
+  return Math.max(span("x"), span("y"), state.map.dims === 3 ? span("z") : 0) || 1;
+}
+
+function drawMap() {
+  const m = state.map;
+  const colorBy = $("#map-color").value;
+  const pts = visiblePoints();
+  const groups = new Map();
+  for (const p of pts) {
+    const key = colorBy === "cluster" ? (p.cluster || "no cluster") : (p.genre || "unknown");
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(p);
+  }
+  const radius = parseFloat($("#map-radius").value) * mapExtent();
+  const near = m.selected ? new Set(pts.filter((p) => distance(p, m.selected) <= radius).map((p) => p.track_id)) : null;
+  const kind = m.dims === 3 ? "scatter3d" : "scattergl";
+  const traces = [...groups.entries()].sort().map(([key, group], i) => {
+    const trace = {
+      type: kind, mode: "markers", name: key,
+      x: group.map((p) => p.x), y: group.map((p) => p.y),
+      customdata: group.map((p) => p.track_id),
+      text: group.map((p) => label(p) + (p.genre ? ` [${p.genre}]` : "")),
+      hoverinfo: "text",
+      marker: {
+        size: m.dims === 3 ? 5 : 10, color: PALETTE[i % PALETTE.length],
+        opacity: near ? group.map((p) => (near.has(p.track_id) ? 1 : 0.15)) : 0.85,
+      },
+    };
+    if (m.dims === 3) trace.z = group.map((p) => p.z);
+    return trace;
+  });
+  if (m.selected) {
+    const sel = { type: kind, mode: "markers", name: "selected", x: [m.selected.x], y: [m.selected.y],
+      customdata: [m.selected.track_id], text: [label(m.selected)], hoverinfo: "text",
+      marker: { size: m.dims === 3 ? 9 : 16, color: "rgba(0,0,0,0)", line: { color: "#f0a400", width: 3 } } };
+    if (m.dims === 3) sel.z = [m.selected.z];
+    traces.push(sel);
+  }
+  const dark = matchMedia("(prefers-color-scheme: dark)").matches;
+  const layout = {
+    margin: { l: 30, r: 10, t: 40, b: 30 }, showlegend: true, legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom" },
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: dark ? "#ececf1" : "#1b1b22" },
+    uirevision: "keep",
+  };
+  const axis = (i) => ({ title: { text: m.axes[i] || "" }, showticklabels: false, showgrid: false, zeroline: false });
+  if (m.dims === 3) layout.scene = { xaxis: axis(0), yaxis: axis(1), zaxis: axis(2) };
+  else Object.assign(layout, { xaxis: axis(0), yaxis: axis(1) });
+  const el = $("#map");
+  Plotly.react(el, traces, layout, { responsive: true, displaylogo: false });
+  if (!el.dataset.bound) {
+    el.dataset.bound = "1";
+    el.on("plotly_click", (ev) => {
+      const id = ev.points[0].customdata;
+      const p = state.map.points.find((q) => q.track_id === id);
+      if (p) selectPoint(p);
+    });
+  }
+}
+
+function selectPoint(p) {
+  state.map.selected = p;
+  $("#map-selected").textContent = label(p) + (p.genre ? ` [${p.genre}]` : "");
+  const closest = visiblePoints().filter((q) => q.track_id !== p.track_id)
+    .sort((a, b) => distance(a, p) - distance(b, p)).slice(0, 3);
+  $("#map-closest").replaceChildren(...closest.map((q, i) => trackItem(q, { rank: i + 1 })));
+  play(p);
+  drawMap();
+}
+
+function setupMap() {
+  if (!(state.info.features || {}).map) return;
+  $("#map-panel").hidden = false;
+  $("#map-show").addEventListener("click", showMap);
+  for (const id of ["#map-dims", "#map-method"]) $(id).addEventListener("change", () => state.map && showMap());
+  $("#map-genre").addEventListener("change", () => state.map && drawMap());
+  $("#map-color").addEventListener("change", () => {
+    if (!state.map) return;
+    if ($("#map-color").value === "cluster" && !state.map.clusters) showMap();
+    else drawMap();
+  });
+  $("#map-radius").addEventListener("input", () => {
+    $("#map-radius-value").textContent = $("#map-radius").value;
+    if (state.map) drawMap();
+  });
+}
+
+// ---- start --------------------------------------------------------------------------------------
+async function start() {
+  initToken();
+  $("#token-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    state.token = $("#token-input").value.trim();
+    localStorage.setItem("synesthete-token", state.token);
+    location.reload();
+  });
+  $("#player").addEventListener("ended", playNextInQueue);
+  $("#player").addEventListener("error", () => {
+    const src = $("#player").currentSrc;
+    if (src) say(`this browser cannot play that file (${$("#now-playing").textContent.slice(2)}): its format is not one it decodes`, true);
+  });
+  setupSearch();
+  setupUpload();
+  setupRecorder();
+  try {
+    state.info = await api("/api/info");
+    const status = await api("/api/status");
+    $("#model").replaceChildren(...state.info.models.map((m) => new Option(m, m)));
+    $("#library-status").textContent =
+      `${status.tracks} tracks · default model ${status.default_model}` +
+      (status.failed.length ? ` · ${status.failed.length} files could not be analysed` : "");
+    setupPlaylists();
+    setupMap();
+  } catch (e) {
+    $("#library-status").textContent = e.message;
+    $("#library-status").classList.add("error");
+  }
+  document.body.dataset.ready = "1";
+}
+
+start();

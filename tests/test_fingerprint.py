@@ -1,0 +1,187 @@
+"""Recognising a recording: landmark fingerprints survive noise, level, resampling, MP3 and speed changes;
+an uncatalogued excerpt matches nothing; stale fingerprints are recomputed; copies are duplicates."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from synesthete import Library
+from synesthete.audio import SR, decode
+from synesthete.cli import main
+from synesthete.fingerprint import landmarks, matcher
+
+DATA = Path(__file__).parent / "data"
+SECONDS = 24
+
+
+def piece(seed: int, seconds: float = SECONDS, sr: int = SR) -> np.ndarray:
+    """A few seconds of generated 'music': random notes with harmonics and decays, a bass, clicks."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(int(seconds * sr), dtype=np.float64)
+    scale = np.array([0, 2, 3, 5, 7, 8, 10])
+    for voice, (octave, mean_len) in enumerate([(4, 0.25), (5, 0.18), (2, 0.5)]):
+        start = 0.0
+        while start < seconds:
+            length = rng.uniform(0.5, 1.5) * mean_len
+            midi = 12 * octave + 9 + scale[rng.integers(scale.size)] + 12 * (rng.random() < 0.2)
+            n = int(length * sr)
+            t = np.arange(n) / sr
+            f = 440.0 * 2 ** ((midi - 69) / 12)
+            tone = sum(np.sin(2 * np.pi * f * k * t) / k**1.3 for k in range(1, 6) if f * k < sr / 2)
+            env = np.exp(-t / (0.3 * length + 0.05)) * np.minimum(1, t / 0.005)
+            i = int(start * sr)
+            seg = y[i : i + n]
+            seg += (0.3 if voice < 2 else 0.5) * (tone * env)[: seg.size]
+            start += length
+    clicks = rng.standard_normal(y.size) * np.repeat(rng.random(y.size // 2205 + 1) < 0.2, 2205)[: y.size]
+    y += 0.05 * clicks * np.exp(-(np.arange(y.size) % 2205) / 200)
+    return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Six generated pieces (FLAC), one of them also as an MP3 copy, plus the committed clip; scanned once."""
+    root = tmp_path_factory.mktemp("fp")
+    music = root / "music"
+    music.mkdir()
+    for seed in range(6):
+        sf.write(music / f"piece{seed}.flac", piece(seed), SR)
+    sf.write(music / "piece0-copy.mp3", piece(0), SR)
+    shutil.copy(DATA / "clip.ogg", music / "clip.ogg")
+    with Library(root / "library") as lib:
+        report = lib.scan([music], workers=1)
+        assert not report.failed, report.failed
+    return root / "library", music
+
+
+def _excerpt(seed: int, start: float, seconds: float = 5.0) -> np.ndarray:
+    return piece(seed)[int(start * SR) : int((start + seconds) * SR)]
+
+
+def _noisy(y: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).standard_normal(y.size).astype(np.float32)
+    return y + noise * np.sqrt(np.mean(y**2) / 10 ** (snr_db / 10))
+
+
+def _speed(y: np.ndarray, factor: float) -> np.ndarray:
+    """Played ``factor`` times faster: higher and shorter (a resampling, like a turntable)."""
+    return soxr.resample(y, SR * factor, SR).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "rate", "fmt"),
+    [
+        ("clean", lambda y: y, SR, "WAV"),
+        ("gain -30 dB", lambda y: y * 10 ** (-30 / 20), SR, "WAV"),
+        ("noise 10 dB at 16 kHz", lambda y: _noisy(y, 10), 16000, "WAV"),
+        ("noise 0 dB", lambda y: _noisy(y, 0), SR, "WAV"),
+        ("8 kHz telephone", lambda y: y, 8000, "WAV"),
+        ("48 kHz", lambda y: y, 48000, "FLAC"),
+        ("mp3 re-encoding", lambda y: _noisy(y, 20), 16000, "MP3"),
+        ("2% fast", lambda y: _speed(y, 1.02), SR, "WAV"),
+        ("3% slow", lambda y: _speed(y, 0.97), SR, "WAV"),
+    ],
+)
+def test_identifies_degraded_excerpts(collection, tmp_path: Path, name, make, rate, fmt) -> None:
+    folder, _ = collection
+    y = make(_excerpt(2, 9.0))
+    y = soxr.resample(y, SR, rate) if rate != SR else y
+    query = tmp_path / f"query.{fmt.lower()}"
+    sf.write(query, y, rate, format=fmt)
+    with Library(folder) as lib:
+        found = lib.identify(query)
+    assert found is not None, name
+    assert Path(found.track.path).name == "piece2.flac"
+    assert 0.5 <= found.confidence <= 1.0
+    assert abs(found.offset_s - 9.0) < 0.2, found
+
+
+def test_uncatalogued_music_and_noise_match_nothing(collection, tmp_path: Path) -> None:
+    folder, _ = collection
+    with Library(folder) as lib:
+        for seed in (100, 101, 102):
+            sf.write(tmp_path / "other.wav", _noisy(_excerpt(seed, 3.0, 8.0), 20), SR)
+            verdict = lib.identify_verdict(tmp_path / "other.wav")
+            assert lib.identify(tmp_path / "other.wav") is None, verdict
+        noise = np.random.default_rng(5).standard_normal(5 * SR).astype(np.float32) * 0.1
+        sf.write(tmp_path / "noise.wav", noise, SR)
+        assert lib.identify(tmp_path / "noise.wav") is None
+
+
+def test_identifies_an_excerpt_of_a_committed_fixture(collection, tmp_path: Path) -> None:
+    folder, _ = collection
+    y = decode(DATA / "clip.ogg")
+    sf.write(tmp_path / "q.mp3", _noisy(y[SR : 4 * SR], 15), SR, format="MP3")
+    with Library(folder) as lib:
+        found = lib.identify(tmp_path / "q.mp3")
+    assert found is not None and Path(found.track.path).name == "clip.ogg"
+
+
+def test_cli_identify_json(collection, tmp_path: Path, capsys) -> None:
+    folder, _ = collection
+    sf.write(tmp_path / "q.wav", _excerpt(4, 2.0), SR)
+    assert main(["--library", str(folder), "identify", "--file", str(tmp_path / "q.wav"), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert Path(doc["match"]["path"]).name == "piece4.flac"
+    assert doc["match"]["offset_s"] == pytest.approx(2.0, abs=0.2)
+    sf.write(tmp_path / "q.wav", _excerpt(200, 2.0), SR)
+    assert main(["--library", str(folder), "identify", "--file", str(tmp_path / "q.wav"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["match"] is None
+
+
+def test_duplicates_and_similar_skip_copies(collection, capsys) -> None:
+    folder, _ = collection
+    with Library(folder) as lib:
+        groups = lib.duplicates()
+        assert [sorted(Path(t.path).name for t in g) for g in groups] == [["piece0-copy.mp3", "piece0.flac"]]
+        flac = next(t for t in lib.tracks() if t.path.endswith("piece0.flac"))
+        names = [Path(m.track.path).name for m in lib.similar(flac, k=5)]
+        assert "piece0-copy.mp3" not in names and len(names) == 5
+    assert main(["--library", str(folder), "duplicates", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["groups"]) == 1
+
+
+def test_stale_fingerprints_are_recomputed_and_removed_tracks_forgotten(tmp_path: Path) -> None:
+    music = tmp_path / "music"
+    music.mkdir()
+    for seed in (7, 8):
+        sf.write(music / f"p{seed}.flac", piece(seed, 12), SR)
+    sf.write(tmp_path / "q.wav", piece(8, 12)[2 * SR : 7 * SR], SR)
+    with Library(tmp_path / "lib") as lib:
+        lib.scan([music], workers=1)
+        conn = lib.catalog.conn
+        conn.execute("UPDATE fingerprints SET version = version - 1")
+        assert lib.identify(tmp_path / "q.wav") is None  # a stale fingerprint is never matched
+        vectors_before = conn.execute("SELECT count(*) FROM vectors").fetchone()[0]
+        report = lib.scan([music], workers=1)
+        assert report.updated == 2 and report.added == 0
+        versions = {v for (v,) in conn.execute("SELECT version FROM fingerprints")}
+        assert versions == {landmarks.VERSION}
+        assert conn.execute("SELECT count(*) FROM vectors").fetchone()[0] == vectors_before
+        assert lib.identify(tmp_path / "q.wav").track.path.endswith("p8.flac")
+        (music / "p8.flac").unlink()
+        assert lib.scan([music], workers=1).removed == 1
+        assert lib.identify(tmp_path / "q.wav") is None
+        from synesthete.fingerprint import store
+
+        assert store.collect_garbage(lib.catalog, force=True) > 0
+        assert conn.execute("SELECT count(DISTINCT fp_id) FROM landmarks").fetchone()[0] == 1
+
+
+def test_landmarks_are_level_invariant_and_bounded() -> None:
+    y = piece(3, 10)
+    h1, t1 = landmarks.of_signal(y)
+    h2, t2 = landmarks.of_signal(y * 0.01)
+    same = np.intersect1d(h1.astype(np.int64) << 32 | t1, h2.astype(np.int64) << 32 | t2).size
+    assert same >= 0.95 * h1.size  # only rounding at the quietest bins may differ
+    per_second = h1.size / 10
+    assert 10 <= per_second <= 60
+    assert h1.max() < 1 << 22
+    assert matcher.vote(h1[:0], t1[:0], lambda h: (h, h, h))[0].size == 0

@@ -1,0 +1,261 @@
+"""The web page in headless Chromium: search, play, upload, record from a fake microphone, the map.
+
+Debian's Chromium (/usr/bin/chromium, package `chromium`) is driven by Playwright, which never downloads a
+browser of its own here. The fake microphone plays a generated WAV in a loop. Screenshots are written to
+the test's tmp folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from .test_server import SR, make_library, piece, start_server
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM),
+    reason="needs Debian's chromium (/usr/bin/chromium): apt-get install chromium",
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def web_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_library(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="module")
+def site(web_library: Path):
+    proc, base = start_server(web_library)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def mic_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the fake microphone hears: beats, at 48 kHz as a sound card would give them."""
+    import soxr
+
+    path = tmp_path_factory.mktemp("mic") / "mic.wav"
+    y = soxr.resample(np.tile(piece("beats", 0, seconds=4.0), 3), SR, 48000)
+    sf.write(path, y.astype(np.float32), 48000, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(mic_wav: Path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (pip) is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, args=[*FLAGS, f"--use-file-for-fake-audio-capture={mic_wav}"]
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, site: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.grant_permissions(["microphone"], origin=site)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(site + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def results_titles(page) -> list[str]:
+    return page.locator("#results li .title").all_inner_texts()
+
+
+def test_search_then_similar_and_play(page, tmp_path: Path) -> None:
+    assert "9 tracks" in page.inner_text("#library-status")
+    page.fill("#search", "drone")
+    page.wait_for_selector("#search-results .pick")
+    assert page.locator("#search-results li").count() == 3
+    page.locator("#search-results .pick").first.click()
+    page.wait_for_selector("#results li")
+    assert page.inner_text("#results-title").startswith("Sounds like: Low Hum - Drone")
+    titles = results_titles(page)
+    assert len(titles) == 8 and titles[0].startswith("Drone")
+    page.screenshot(path=tmp_path / "search.png", full_page=True)
+
+    page.locator("#results li .play").first.click()
+    page.wait_for_function(
+        "() => { const a = document.querySelector('#player'); return a.currentTime > 0.2 && !a.error; }"
+    )
+    assert "/api/tracks/" in page.eval_on_selector("#player", "a => a.currentSrc")
+    assert page.locator("#results li.playing").count() == 1
+
+
+def test_keyboard_only(page) -> None:
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "search"
+    page.keyboard.type("kick theory")
+    page.wait_for_selector("#search-results .pick")
+    page.keyboard.press("ArrowDown")
+    assert "pick" in page.evaluate("document.activeElement.className")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#results li")
+    assert page.inner_text("#results-title").startswith("Sounds like: Kick Theory - Beats")
+    page.select_option("#mode", "dissimilar")
+    page.locator("#results li button[title^='More like']").first.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('#results-title').textContent.startsWith('Least like')"
+    )
+
+
+def test_upload_a_file(page, tmp_path: Path) -> None:
+    clip = tmp_path / "my noise.wav"
+    sf.write(clip, piece("noise", 2, seconds=3.0), SR)
+    page.set_input_files("#file", str(clip))
+    page.wait_for_function(
+        "() => document.querySelector('#results-title').textContent === 'Sounds like: my noise.wav'"
+    )
+    page.wait_for_selector("#results li")
+    assert results_titles(page)[0].startswith("Noise")
+
+    bad = tmp_path / "notes.mp3"
+    bad.write_bytes(b"ID3 these are words, not sound" * 10)
+    page.set_input_files("#file", str(bad))
+    page.wait_for_selector("#message.error")
+    assert "HTTP 415" in page.inner_text("#message")
+
+
+def test_upload_a_recording_of_a_catalogued_track_names_it(page, web_library: Path, tmp_path: Path) -> None:
+    if not page.evaluate("fetch('/api/info').then(r => r.json()).then(i => i.features.identify)"):
+        pytest.skip("this build has no Library.identify")
+    from synesthete import Library
+
+    with Library(web_library) as lib:
+        track = next(t for t in lib.tracks() if t.title == "Beats 2")
+    y, sr = sf.read(track.path, dtype="float32")
+    clip = tmp_path / "heard.wav"
+    sf.write(clip, y, sr)  # the whole piece, re-encoded: the page must name it
+    page.set_input_files("#file", str(clip))
+    page.wait_for_function("() => document.querySelector('#identified').textContent !== ''")
+    assert "Beats 2" in page.inner_text("#identified")
+
+
+def test_record_from_the_microphone(page, tmp_path: Path) -> None:
+    page.select_option("#record-seconds", "5")
+    page.click("#record")
+    page.wait_for_function("() => document.querySelector('#record').getAttribute('aria-pressed') === 'true'")
+    page.screenshot(path=tmp_path / "recording.png")
+    page.wait_for_function(
+        "() => document.querySelector('#results-title').textContent.startsWith('Sounds like: recording.')",
+        timeout=40_000,
+    )
+    page.wait_for_selector("#results li")
+    assert not page.locator("#message.error").count(), page.inner_text("#message")
+    assert len(results_titles(page)) == 9  # an outside recording: every track is a candidate
+    page.screenshot(path=tmp_path / "recorded.png", full_page=True)
+
+
+def test_playlists(page) -> None:
+    if page.locator("#playlist-panel").is_hidden():
+        pytest.skip("this build has no playlists")
+    for title in ("Drone 1", "Beats 3"):
+        page.fill("#search", title)
+        page.locator("#search-results li", has_text=title).locator("button[title^='Add']").click()
+    assert page.locator("#seeds li").count() == 2
+    page.fill("#playlist-n", "4")
+    page.click("#journey")
+    page.wait_for_function("() => document.querySelectorAll('#playlist li').length === 4")
+    titles = page.locator("#playlist li .title").all_inner_texts()
+    assert titles[0] == "Drone 1" and titles[-1] == "Beats 3"
+    page.click("#radio")
+    page.wait_for_function("() => document.querySelectorAll('#playlist li').length === 4")
+    assert "format=m3u8" in page.get_attribute("#m3u", "href")
+
+
+def test_map_click_a_point(page, tmp_path: Path) -> None:
+    if page.locator("#map-panel").is_hidden():
+        pytest.skip("this build has no map (Library.map)")
+    page.select_option("#map-method", "pca")  # UMAP would be the default; PCA keeps the test quick
+    page.click("#map-show")
+    page.wait_for_selector("#map .main-svg")
+    page.wait_for_function("() => document.querySelector('#map-message').textContent.includes('tracks')")
+    # Where the first point is drawn, from plotly's own axes, then a real mouse click there.
+    page.locator("#map").scroll_into_view_if_needed()
+    x, y = page.evaluate(
+        """() => {
+            const el = document.querySelector('#map'); const L = el._fullLayout; const t = el._fullData[0];
+            const box = el.getBoundingClientRect();
+            return [box.left + L._size.l + L.xaxis.d2p(t.x[0]), box.top + L._size.t + L.yaxis.d2p(t.y[0])];
+        }"""
+    )
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    page.wait_for_function("() => document.querySelectorAll('#map-closest li').length === 3")
+    assert page.inner_text("#now-playing").startswith("▶")
+    page.select_option("#map-color", "cluster")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#map .legendtext')].some(e => e.textContent.startsWith('1:'))"
+    )
+    page.select_option("#map-genre", "beats")
+    page.fill("#map-radius", "0.5")
+    page.dispatch_event("#map-radius", "input")
+    page.screenshot(path=tmp_path / "map.png", full_page=True)
+    page.select_option("#map-dims", "3")
+    page.wait_for_selector("#map .gl-container, #map .svg-container")
+    page.wait_for_function("() => document.querySelector('#map-message').textContent.includes('3D')")
+
+
+def test_phone_sized_screen(browser, site: str, tmp_path: Path) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(site + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    page.fill("#search", "noise")
+    page.locator("#search-results .pick").first.click()
+    page.wait_for_selector("#results li")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    for control in ("#search", "#record", "#drop", "#results"):
+        assert page.locator(control).is_visible(), control
+    page.screenshot(path=tmp_path / "phone.png", full_page=True)
+    context.close()
+
+
+def test_token_page_asks_and_uses_it(browser, web_library: Path) -> None:
+    proc, base = start_server(web_library, "--host", "127.0.0.1", "--token", "letmein")
+    try:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(base + "/")
+        page.wait_for_selector("#token-form:not([hidden])")
+        page.fill("#token-input", "letmein")
+        page.click("#token-form button")
+        page.wait_for_function(
+            "() => document.querySelector('#library-status').textContent.includes('9 tracks')"
+        )
+        page.fill("#search", "beats")
+        page.locator("#search-results .play").first.click()
+        page.wait_for_function("() => document.querySelector('#player').currentTime > 0.1")
+        context.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
