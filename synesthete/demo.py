@@ -19,6 +19,7 @@ reading are exercised too. WAV and AIFF carry their tags as an ID3 chunk: mutage
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -1127,3 +1128,18 @@ def generate_demo(out_dir: Path, *, per_style: int = 15, seed: int = 0, progress
         if progress:
             print(f"[{k + 1}/{len(paths)}] {path}", file=sys.stderr, flush=True)
     return paths
+
+
+DEMO_FOLDER = "demo-audio"
+
+
+def ensure_demo_audio(folder: Path, *, per_style: int, seed: int = 0) -> Path:
+    """Generate the collection once; a marker records what was generated, so a rerun reuses it."""
+    marker = folder / ".complete.json"
+    want = {"per_style": per_style, "seed": seed}
+    if marker.exists() and json.loads(marker.read_text()) == want:
+        return folder
+    print(f"generating the demo collection in {folder} ...", file=sys.stderr)
+    generate_demo(folder, per_style=per_style, seed=seed, progress=True)
+    marker.write_text(json.dumps(want))
+    return folder

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-
-
 DATA = Path(__file__).parent / "data"
 GOOD = ["clip.wav", "clip.flac", "clip.ogg", "clip.mp3", "clip.aiff", "clip.opus", "clip.m4a"]
 
@@ -39,7 +37,7 @@ def library(tmp_path: Path):
 @pytest.fixture(scope="session")
 def demo_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo collection (8 styles x 15 pieces), generated and scanned once for the whole session."""
-    from synesthete.demo_run import DEMO_FOLDER, ensure_demo_audio
+    from synesthete.demo import DEMO_FOLDER, ensure_demo_audio
 
     folder = tmp_path_factory.mktemp("demo") / "library"
     audio = ensure_demo_audio(folder / DEMO_FOLDER, per_style=15)

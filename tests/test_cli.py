@@ -32,7 +32,9 @@ def test_status_and_tracks(capsys, demo_library: Path) -> None:
     tracks = run_json(capsys, "tracks", "--json", "--library", str(demo_library))["tracks"]
     assert len(tracks) == 120
     assert {"track_id", "path", "title", "artist", "album", "genre", "duration"} <= set(tracks[0])
-    found = run_json(capsys, "--library", str(demo_library), "tracks", "--search", tracks[5]["title"], "--json")
+    found = run_json(
+        capsys, "--library", str(demo_library), "tracks", "--search", tracks[5]["title"], "--json"
+    )
     assert tracks[5]["track_id"] in [t["track_id"] for t in found["tracks"]]
 
 
@@ -60,7 +62,9 @@ def test_similar_by_text_dissimilar_and_model(capsys, demo_library: Path) -> Non
 
 
 def test_similar_file_outside_the_library(capsys, demo_library: Path) -> None:
-    doc = run_json(capsys, "--library", str(demo_library), "similar", "--file", str(DATA / "clip.ogg"), "--json")
+    doc = run_json(
+        capsys, "--library", str(demo_library), "similar", "--file", str(DATA / "clip.ogg"), "--json"
+    )
     assert doc["query"] == {"track_id": None, "path": str(DATA / "clip.ogg"), "title": "clip", "artist": None}
     assert len(doc["results"]) == 10
     status = run_json(capsys, "--library", str(demo_library), "status", "--json")
@@ -78,7 +82,9 @@ def test_similar_file_outside_the_library(capsys, demo_library: Path) -> None:
         (["similar"], "give either TRACK or --file AUDIO"),
     ],
 )
-def test_bad_queries_exit_1_with_a_clear_message(capsys, demo_library: Path, args: list[str], words: str) -> None:
+def test_bad_queries_exit_1_with_a_clear_message(
+    capsys, demo_library: Path, args: list[str], words: str
+) -> None:
     code, out, err = run(capsys, "--library", str(demo_library), *args)
     assert code == 1 and out == ""
     assert words in err
@@ -98,5 +104,7 @@ def test_scan_exit_codes(capsys, tmp_path: Path, music_dir: Path) -> None:
 
 
 def test_empty_library_says_what_to_do(capsys, tmp_path: Path) -> None:
-    code, _, err = run(capsys, "--library", str(tmp_path / "empty"), "similar", "--file", str(DATA / "clip.ogg"))
+    code, _, err = run(
+        capsys, "--library", str(tmp_path / "empty"), "similar", "--file", str(DATA / "clip.ogg")
+    )
     assert code == 1 and "scan a folder first" in err

@@ -23,7 +23,9 @@ def test_every_format_decodes_to_mono_22050(name: str) -> None:
 def test_formats_agree_on_the_signal() -> None:
     """Lossless formats give the same samples; lossy ones the same spectrum envelope."""
     ref = decode(DATA / "clip.flac")
-    np.testing.assert_allclose(decode(DATA / "clip.wav")[: len(ref)], decode(DATA / "clip.aiff")[: len(ref)], atol=1e-4)
+    np.testing.assert_allclose(
+        decode(DATA / "clip.wav")[: len(ref)], decode(DATA / "clip.aiff")[: len(ref)], atol=1e-4
+    )
     ref_spec = np.abs(np.fft.rfft(ref[: SR * 2]))
     for name in ("clip.ogg", "clip.mp3", "clip.m4a", "clip.opus"):
         spec = np.abs(np.fft.rfft(decode(DATA / name)[: SR * 2]))

@@ -111,7 +111,9 @@ def test_vectors_of_an_old_extractor_version_are_recomputed(library: Library, tm
     tone_files(folder, 3)
     library.scan([folder], workers=1)
     with sqlite3.connect(library.folder / CATALOG_FILE) as conn:
-        conn.execute("UPDATE vectors SET version = version - 1 WHERE extractor = 'descriptors' AND track_id = 1")
+        conn.execute(
+            "UPDATE vectors SET version = version - 1 WHERE extractor = 'descriptors' AND track_id = 1"
+        )
     assert library.status()["models"]["descriptors"] == 2
     report = library.scan([folder], workers=1)
     assert (report.updated, report.unchanged) == (1, 2)
@@ -129,7 +131,9 @@ def test_file_deleted_during_the_scan(library: Library, tmp_path: Path) -> None:
 
     report = scan(library.catalog, [str(folder)], extractors=versions, workers=1, on_result=delete_the_last)
     assert report.added == 2
-    assert [(Path(f.path).name, f.reason) for f in report.failed] == [("piece_02.flac", "file not found (moved or deleted?)")]
+    assert [(Path(f.path).name, f.reason) for f in report.failed] == [
+        ("piece_02.flac", "file not found (moved or deleted?)")
+    ]
     assert library.status()["tracks"] == 2
 
 
@@ -151,7 +155,16 @@ def test_unreadable_file(tmp_path: Path) -> None:
     tone_files(folder, 2)
     locked = folder / "piece_01.flac"
     locked.chmod(0)
-    cmd = [sys.executable, "-m", "synesthete.cli", "--library", str(tmp_path / "lib"), "scan", str(folder), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "synesthete.cli",
+        "--library",
+        str(tmp_path / "lib"),
+        "scan",
+        str(folder),
+        "--json",
+    ]
     if os.geteuid() == 0:  # root reads everything: drop the capabilities that let it
         caps = "-dac_override,-dac_read_search"
         cmd = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *cmd]
@@ -165,7 +178,18 @@ def test_a_killed_scan_resumes_without_losing_or_repeating_work(tmp_path: Path) 
     folder = tmp_path / "music"
     tone_files(folder, 40, seconds=20.0)
     lib_dir = tmp_path / "library"
-    cmd = [sys.executable, "-m", "synesthete.cli", "--library", str(lib_dir), "scan", str(folder), "--json", "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "synesthete.cli",
+        "--library",
+        str(lib_dir),
+        "scan",
+        str(folder),
+        "--json",
+        "--workers",
+        "1",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done_before = 0
     deadline = time.time() + 120

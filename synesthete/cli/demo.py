@@ -3,14 +3,53 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 from synesthete.api import Library
+from synesthete.demo import DEMO_FOLDER, ensure_demo_audio
 
 
 def cmd_demo(lib: Library, args: argparse.Namespace) -> int:
-    from synesthete.demo_run import run_demo
-
     return run_demo(lib, workers=args.workers, per_style=args.per_style)
+
+
+def run_demo(lib: Library, *, workers: int | None = None, per_style: int = 15) -> int:
+    audio = ensure_demo_audio(lib.folder / DEMO_FOLDER, per_style=per_style)
+    start = time.perf_counter()
+    report = lib.scan([audio], workers=workers, progress=True)
+    took = time.perf_counter() - start
+    tracks = lib.tracks()
+    styles = sorted({t.genre for t in tracks if t.genre})
+    print(
+        f"\nAnalysed {report.added + report.updated} new tracks in {took:.1f} s; the library holds {len(tracks)}"
+        f" tracks in {len(styles)} styles ({lib.folder})."
+    )
+    labels = {t.id: t.genre for t in tracks if t.genre}
+    print("\nHow often the 10 nearest tracks share the query's style (precision@10), per model:")
+    for model in lib.models():
+        scores = lib.evaluate(labels, k=10, model=model)
+        print(f"  {model:<12} precision@10 {scores['precision_at_k']:.3f}   mAP {scores['map']:.3f}")
+    print("\nWhat sounds like what:")
+    examples = [
+        next(t for t in tracks if t.genre == style) for style in styles[:: max(1, len(styles) // 3)][:3]
+    ]
+    for track in examples:
+        print(f"\n  {track.label}  [{track.genre}]")
+        for rank, m in enumerate(lib.similar(track.id, k=5), 1):
+            print(f"    {rank}. {m.score:+.3f}  {m.track.label}  [{m.track.genre}]")
+    cmd = f"synesthete --library {lib.folder}"
+    title = examples[0].title
+    print(f"""
+Try next:
+  {cmd} similar "{title}" --explain
+  {cmd} similar --file tests/data/clip.ogg --json
+  {cmd} playlist radio "{title}" -n 20 --out radio.m3u8
+  {cmd} playlist journey "{examples[0].title}" "{examples[-1].title}" -n 12
+  {cmd} map --out map.html
+
+The web page (search, upload, record from the microphone, playlists, map):
+  {cmd} serve        then open http://127.0.0.1:8000/""")
+    return 0
 
 
 def register(command) -> None:
