@@ -1,9 +1,11 @@
-"""Peak memory of analysing one long file: the decoder streams, so a 2-hour mix must stay near 500 MB.
+"""Peak memory of analysing one long file: the decoder streams, so a 2-hour mix costs what a song costs.
 
     .venv/bin/python bench/memory.py [--hours 2]
 
-Writes a long FLAC (44.1 kHz stereo, generated block by block), then analyses it with every extractor
-in a fresh process and reports that process's peak resident memory. Prints a table and one JSON line.
+Writes a long FLAC (44.1 kHz stereo, generated block by block) and a 4-minute one, analyses each with
+every extractor in a fresh process, and reports that process's peak resident memory, beside the memory
+of the loaded libraries and models alone (torch, numba, librosa: a fixed cost, whatever the file).
+Prints a table and one JSON line.
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ print(a.duration, time.process_time() - start, resource.getrusage(resource.RUSAG
 """
 BASELINE = """
 import resource
-import synesthete.analysis, synesthete.features.registry
+import numpy as np
+from synesthete.features.base import Spectra
+from synesthete.features.registry import EXTRACTORS
+spectra = Spectra(np.random.default_rng(0).standard_normal(22050).astype(np.float32) * 0.1)
+for e in EXTRACTORS.values():
+    e.finish([e.partial(spectra)])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
@@ -52,19 +59,20 @@ def main() -> int:
         start = time.perf_counter()
         write_long(path, args.hours)
         print(f"wrote {args.hours:g} h of audio in {time.perf_counter() - start:.0f} s", file=sys.stderr)
-        base = float(
-            subprocess.run(
-                [sys.executable, "-c", BASELINE], capture_output=True, text=True, check=True
-            ).stdout
+        song = Path(tmp) / "song.flac"
+        write_long(song, 4 / 60)
+        run = {"capture_output": True, "text": True, "check": True}
+        base = float(subprocess.run([sys.executable, "-c", BASELINE], **run).stdout)
+        rows = {}
+        for name, file in (("song", song), ("long", path)):
+            out = subprocess.run([sys.executable, "-c", CHILD, str(file)], **run).stdout.split()
+            rows[name] = dict(zip(("seconds", "cpu_s", "peak_rss_mb"), map(float, out), strict=True))
+    doc = {"models_loaded_rss_mb": base, **rows}
+    print(f"libraries and models loaded, 1 s analysed: {base:.0f} MB")
+    for r in rows.values():
+        print(
+            f"{r['seconds'] / 60:6.1f} min analysed in {r['cpu_s']:4.0f} CPU-s: peak RSS {r['peak_rss_mb']:.0f} MB"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=True
-        )
-        duration, cpu, peak = (float(x) for x in out.stdout.split())
-    doc = {"hours": duration / 3600, "cpu_s": cpu, "peak_rss_mb": peak, "baseline_rss_mb": base}
-    print(
-        f"{duration / 3600:.2f} h analysed in {cpu:.0f} CPU-s; peak RSS {peak:.0f} MB (imports alone: {base:.0f} MB)"
-    )
     print(json.dumps(doc))
     return 0
 
