@@ -22,7 +22,6 @@ GROUP = "tonal"
 
 PITCHES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
 TONNETZ = ["fifth x", "fifth y", "minor x", "minor y", "major x", "major y"]
-CHANGE_LAG = 21  # frames, ~0.5 s at 22,050 Hz / 512
 
 # Krumhansl & Kessler (1982) probe-tone profiles, tonic first.
 KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
@@ -64,21 +63,6 @@ def key_strength(mean_chroma: np.ndarray) -> np.ndarray:
     r = _KEYS @ (c / norm)
     best, second = np.sort(r)[-1], np.sort(r)[-2]
     return np.array([best, best - second, r[:12].max() - r[12:].max()])
-
-
-def interval_profile(mean_chroma: np.ndarray) -> np.ndarray:
-    """Circular autocorrelation of the mean chroma at lags 1..6, relative to lag 0."""
-    c = mean_chroma / max(float(np.linalg.norm(mean_chroma)), 1e-12)
-    return np.array([float(c @ np.roll(c, k)) for k in range(1, 7)])
-
-
-def harmonic_change(chroma: np.ndarray) -> np.ndarray:
-    """Cosine distance between chroma frames CHANGE_LAG apart, shape (1, frames - lag)."""
-    unit = chroma / np.maximum(np.linalg.norm(chroma, axis=0, keepdims=True), 1e-12)
-    lag = min(CHANGE_LAG, chroma.shape[1] - 1)
-    if lag < 1:
-        return np.zeros((1, 1))
-    return 1.0 - (unit[:, lag:] * unit[:, :-lag]).sum(axis=0, keepdims=True)
 
 
 def partial(spectra: Spectra) -> RunningStats:
