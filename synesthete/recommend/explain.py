@@ -19,7 +19,7 @@ import numpy as np
 
 from synesthete.features.tonal import KK_MAJOR, KK_MINOR, PITCHES
 from synesthete.library.catalog import Track
-from synesthete.recommend.geometry import Descriptors, rows_of, single_threaded, unit
+from synesthete.recommend.geometry import Descriptors, single_threaded, unit
 from synesthete.recommend.playlist import descriptor_table, outside_file
 
 if TYPE_CHECKING:
@@ -168,18 +168,18 @@ def explain(
         qinfo = {"track_id": None, "path": str(path)}
     else:
         qtrack = lib.resolve(query if path is None else _by_path(lib, path))
-        qvec = _vector(space, qtrack.id)
-        qdesc = _vector(table.space, qtrack.id) if table is not None else None
+        qvec = space.vector_of(qtrack.id)
+        qdesc = table.space.vector_of(qtrack.id) if table is not None else None
         qinfo = _brief(qtrack)
     out = []
     for r in results:
         track = lib.resolve(r)
-        rvec = _vector(space, track.id)
+        rvec = space.vector_of(track.id)
         shares = group_shares(qvec.astype(np.float64), rvec.astype(np.float64), groups)
         score = float(unit(qvec) @ unit(rvec))
         f: dict[str, dict[str, Any]] = {}
         if table is not None and qdesc is not None:
-            rdesc = _vector(table.space, track.id)
+            rdesc = table.space.vector_of(track.id)
             f = {"query": _facts(table, qdesc), "result": _facts(table, rdesc)}
         text = words(f.get("query", {}), f.get("result", {}), shares)
         out.append(Explanation(qinfo, _brief(track), space.name, score, shares, text, f))
@@ -188,15 +188,6 @@ def explain(
 
 def _facts(table: Descriptors, transformed: np.ndarray) -> dict[str, Any]:
     return facts(table.raw_of_vector(transformed), transformed / table.space.weights, table.names)
-
-
-def _vector(space, track_id: int) -> np.ndarray:
-    from synesthete.exceptions import UserError
-
-    row = int(rows_of(space, [track_id])[0])
-    if row < 0:
-        raise UserError(f"track {track_id} has no '{space.model}' vector: run `synesthete scan` again")
-    return space.vectors[row]
 
 
 def _by_path(lib: Library, path: Path) -> int:

@@ -48,15 +48,8 @@ def single_threaded(fn: Callable[P, R]) -> Callable[P, R]:
 
 
 def rows_of(space: Space, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-    """Row of each id in ``space`` (-1 where the id has no vector); ids are kept sorted by the catalog."""
-    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
-    if len(space.ids) == 0 or len(ids) == 0:
-        return np.full(len(ids), -1, dtype=np.int64)
-    if np.all(space.ids[1:] >= space.ids[:-1]):
-        pos = np.searchsorted(space.ids, ids).clip(0, len(space.ids) - 1)
-        return np.where(space.ids[pos] == ids, pos, -1)
-    lookup = {int(t): r for r, t in enumerate(space.ids.tolist())}
-    return np.array([lookup.get(int(i), -1) for i in ids], dtype=np.int64)
+    """Row of each id in ``space`` (-1 where the id has no vector)."""
+    return space.rows(ids)
 
 
 def row_of(space: Space, track_id: int) -> int:

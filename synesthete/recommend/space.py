@@ -122,11 +122,19 @@ class Space:
         """``transform`` from an analysis's vectors by extractor name."""
         return self.transform(np.concatenate([np.asarray(vectors[m]).ravel() for m in self.members]))
 
+    def rows(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Row of each id (-1 where the id has no vector). Ids are sorted: the catalog reads them in order."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(self.ids) == 0 or len(ids) == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        pos = np.searchsorted(self.ids, ids).clip(0, len(self.ids) - 1)
+        return np.where(self.ids[pos] == ids, pos, -1)
+
     def vector_of(self, track_id: int) -> np.ndarray:
-        rows = np.flatnonzero(self.ids == track_id)
-        if len(rows) == 0:
+        row = int(self.rows([track_id])[0])
+        if row < 0:
             raise UserError(f"track {track_id} has no '{self.model}' vector: run `synesthete scan` again")
-        return self.vectors[rows[0]]
+        return self.vectors[row]
 
     def __contains__(self, track_id: int) -> bool:
         return track_id in self.index
