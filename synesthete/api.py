@@ -22,6 +22,8 @@ from synesthete.features.registry import (
     MODELS,
 )
 from synesthete.fingerprint import store as fingerprint_store
+from synesthete.fingerprint.index import BATCH as FOLD_EVERY
+from synesthete.fingerprint.index import LandmarkIndex
 from synesthete.fingerprint.landmarks import VERSION as FINGERPRINT_VERSION
 from synesthete.fingerprint.matcher import MAX_QUERY_SECONDS, Verdict, identify_signal
 from synesthete.library.catalog import Catalog, Track
@@ -42,7 +44,7 @@ class Identification:
     track: Track
     confidence: float
     offset_s: float  # where the recording starts within the track
-    votes: int  # hashes aligned at that offset (evidence, for people tuning)
+    votes: int  # moments at which recording and track agree at that offset (evidence, for people tuning)
     speed: float  # the playback speed the recording was heard at, relative to the track
 
     def to_dict(self) -> dict:
@@ -86,6 +88,7 @@ class Library:
         self.folder = Path(folder).expanduser() if folder is not None else default_library()
         self.catalog = Catalog(self.folder)
         self._spaces: dict[str, tuple[int, Space]] = {}
+        self.landmarks = LandmarkIndex(self.catalog)  # opened lazily, on the first identify
         checkpoints.activate(self.folder)  # the cnn extractor runs this library's checkpoint
 
     def close(self) -> None:
@@ -107,10 +110,24 @@ class Library:
         checkpoints.activate(self.folder)  # a `train` in another process may have made a new one current
         versions = {name: e.version for name, e in EXTRACTORS.items()}
         versions[fingerprint_store.FINGERPRINT] = FINGERPRINT_VERSION
+        added = 0
+
+        def fold_now_and_then(result: dict) -> None:  # a long first scan answers identify as it goes
+            nonlocal added
+            added += len(result.get(fingerprint_store.FINGERPRINT, (0, b""))[1]) // 8
+            if added >= FOLD_EVERY:
+                self.landmarks.fold()
+                added = 0
+
         report = scan(
-            self.catalog, [str(p) for p in paths], extractors=versions, workers=workers, progress=progress
+            self.catalog,
+            [str(p) for p in paths],
+            extractors=versions,
+            workers=workers,
+            progress=progress,
+            on_result=fold_now_and_then,
         )
-        fingerprint_store.collect_garbage(self.catalog)
+        self.landmarks.fold()
         return report
 
     def train(
@@ -382,25 +399,23 @@ class Library:
         if track is None:
             return None
         return Identification(
-            track, verdict.confidence, round(verdict.offset_s, 3), verdict.votes, verdict.speed
+            track,
+            verdict.confidence,
+            round(verdict.offset_s, 3),
+            verdict.evidence,
+            verdict.speed,
         )
 
     def identify_verdict(self, path: str | Path, *, max_speed_change: float = 0.03) -> Verdict:
         """The raw evidence behind ``identify`` (votes, runner-up), accepted or not; for tuning and benches."""
         y = _leading_seconds(str(path), MAX_QUERY_SECONDS)
-        live = set(fingerprint_store.live(self.catalog))
-        return identify_signal(
-            y,
-            lambda h: fingerprint_store.postings(self.catalog, h),
-            live=live,
-            max_speed_change=max_speed_change,
-        )
+        return identify_signal(y, self.landmarks, max_speed_change=max_speed_change)
 
     def duplicates(self) -> list[list[Track]]:
         """Groups of files holding the same recording (copies, re-encodings), found by fingerprint."""
         from synesthete.fingerprint.duplicates import duplicate_groups
 
-        groups = duplicate_groups(self.catalog)
+        groups = duplicate_groups(self.catalog, self.landmarks)
         tracks = self.catalog.tracks_by_ids([i for g in groups for i in g])
         return [[tracks[i] for i in g if i in tracks] for g in groups]
 

@@ -7,6 +7,7 @@ beats) with tags, so searches, similar tracks, uploads and streaming all run on 
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 import subprocess
 import sys
@@ -243,6 +244,23 @@ def test_page_and_docs(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
 
 
+@pytest.mark.parametrize(("url", "assets"), [("/docs", 2), ("/redoc", 1)])
+def test_docs_pages_need_no_cdn(client: TestClient, url: str, assets: int) -> None:
+    """Swagger UI and ReDoc load their JS and CSS from this server (the ``fastapi-offline`` package), so
+    the interactive docs work offline."""
+    r = client.get(url)
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    refs = re.findall(r"""<(?:script|link)\b[^>]*\b(?:src|href)=["']([^"']+)["']""", r.text)
+    assert refs and not [u for u in refs if "//" in u], refs  # no http://, https:// nor //host/...
+    code = [u for u in refs if u.endswith((".js", ".css"))]
+    assert len(code) == assets, refs
+    for ref in code:
+        asset = client.get(ref)
+        assert asset.status_code == 200 and len(asset.content) > 50_000, ref
+        assert ("javascript" if ref.endswith(".js") else "css") in asset.headers["content-type"], ref
+    assert "'/openapi.json'" in r.text or '"/openapi.json"' in r.text
+
+
 # ---- playlists and identification (as those parts of the engine land) -------------------------
 def needs(client: TestClient, feature: str) -> None:
     if not client.get("/api/info").json()["features"][feature]:
@@ -300,6 +318,8 @@ def test_identify_a_recording_of_a_catalogued_track(client: TestClient, small_li
 def test_without_token_only_loopback_hosts(small_library: Path) -> None:
     with TestClient(create_app(small_library), base_url="http://music.example.org") as c:
         assert c.get("/api/status").status_code == 403
+        assert c.get("/docs").status_code == 403
+        assert c.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 403
     with TestClient(create_app(small_library), base_url="http://[::1]:8000") as c:
         assert c.get("/api/status").status_code == 200
 
@@ -315,6 +335,7 @@ def test_token_guards_every_api_route(small_library: Path, ids: dict[str, int]) 
         audio = c.get(f"/api/tracks/{ids['Drone 1']}/audio", params={"token": TOKEN})
         assert audio.status_code == 200 and audio.headers["content-type"] == "audio/flac"
         assert c.get("/").status_code == 200  # the page itself holds no data; it asks for the token
+        assert c.get("/docs").status_code == 200  # nor do the API docs (as FastAPI's own /docs)
 
 
 def test_subsonic_auth_maps_to_the_token(small_library: Path) -> None:

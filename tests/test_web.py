@@ -240,6 +240,26 @@ def test_phone_sized_screen(browser, site: str, tmp_path: Path) -> None:
     context.close()
 
 
+def test_api_docs_render_offline(browser, site: str, tmp_path: Path) -> None:
+    """/docs: Swagger UI draws our API from this server's files alone (the browser has no network)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    elsewhere: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: None if r.url.startswith(site) else elsewhere.append(r.url))
+    page.goto(site + "/docs")
+    page.wait_for_selector(".swagger-ui .opblock")
+    paths = page.locator(".swagger-ui .opblock-summary-path").all_inner_texts()
+    assert "/api/similar" in [p.replace("\u200b", "") for p in paths], paths
+    assert "synesthete" in page.inner_text(".swagger-ui .info .title")
+    page.screenshot(path=tmp_path / "docs.png")
+    context.close()
+    assert not errors, errors
+    assert not elsewhere, elsewhere
+
+
 def test_token_page_asks_and_uses_it(browser, web_library: Path) -> None:
     proc, base = start_server(web_library, "--host", "127.0.0.1", "--token", "letmein")
     try:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from synesthete.fingerprint import store
+from synesthete.fingerprint.index import LandmarkIndex
 from synesthete.fingerprint.landmarks import FRAME_SECONDS, VERSION, unpack
 from synesthete.fingerprint.matcher import same_recording, vote
 from synesthete.library.catalog import Catalog
@@ -22,9 +23,10 @@ MIN_SHARE = 0.1  # aligned hashes as a share of the sample's
 PAIR_SAMPLE = 8
 
 
-def duplicate_groups(catalog: Catalog) -> list[list[int]]:
+def duplicate_groups(catalog: Catalog, index: LandmarkIndex) -> list[list[int]]:
     """Groups of track ids (two or more, smallest id first) holding the same recording."""
     live = store.live(catalog)
+    current = np.fromiter(live, np.int64, len(live))
     fp_of = {track: fp for fp, track in live.items()}
     parent = {t: t for t in fp_of}
 
@@ -37,8 +39,10 @@ def duplicate_groups(catalog: Catalog) -> list[list[int]]:
     rows = catalog.conn.execute("SELECT track_id, landmarks FROM fingerprints WHERE version = ?", (VERSION,))
     for track_id, blob in rows.fetchall():
         hashes, frames = _middle(*unpack(blob))
-        fps, votes, _ = vote(hashes, frames, lambda h: store.postings(catalog, h), set(live))
+        found = vote(hashes, frames, index.postings)
+        fps, votes = found.fp_ids, found.votes
         enough = (votes >= MIN_VOTES) & (votes >= MIN_SHARE * hashes.size) & (fps != fp_of[track_id])
+        enough &= np.isin(fps, current)  # the index may still hold replaced fingerprints
         for fp in fps[enough].tolist():
             a, b = root(track_id), root(live[fp])
             if a != b:

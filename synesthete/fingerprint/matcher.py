@@ -1,7 +1,9 @@
 """Matching: which catalogued track a recording comes from, at which offset, and how sure we are.
 
 Every query hash votes for (track, time offset) pairs; a recording of a catalogued track puts many votes
-on one pair, chance spreads them thin. The verdict compares the winner with the best *other* track
+on one pair, chance spreads them thin. Votes are not independent (one matching chord gives several at
+one frame, a loop the same hash again and again), so the verdict weighs the *evidence*: the distinct
+moments of agreement, each hash counted once. It compares the winner's with the best *other* track's
 (the runner-up), which is self-calibrating: a bigger collection raises both the chance winner and the
 chance runner-up, so the rule holds at 10^2 and at 10^4 tracks.
 
@@ -13,8 +15,9 @@ survives about ±0.25% but not ±0.5%) and the best verdict wins. Unaltered reco
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import soxr
@@ -23,9 +26,9 @@ from synesthete.features.base import SR
 from synesthete.fingerprint.landmarks import FRAME_SECONDS, QUERY, Density, of_signal
 
 SPEEDS = tuple(1.0 + sign * step / 200 for step in range(7) for sign in ((1,) if step == 0 else (-1, 1)))
-MIN_VOTES = 8  # fewer aligned hashes than this happen by chance (measured: bench/identify.py)
-MIN_CONFIDENCE = 0.5  # the winner must hold at least twice the runner-up's votes
-SURE_VOTES = 20  # a verdict this strong at the first speed needs no other speed
+MIN_EVIDENCE = 5  # moments of agreement: chance gives up to four (measured: bench/identify.py)
+MIN_CONFIDENCE = 0.5  # the winner must hold at least twice the runner-up's evidence
+SURE_EVIDENCE = 12  # a verdict this strong at the first speed needs no other speed
 MAX_QUERY_SECONDS = 30.0
 SPEED_DENSITY = Density(peaks_per_second=20.0, fan_out=8)
 MAX_LEAD_FRAMES = round(0.5 / FRAME_SECONDS)
@@ -33,78 +36,113 @@ MAX_LEAD_FRAMES = round(0.5 / FRAME_SECONDS)
 Postings = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]  # hashes -> (hash, fp_id, frame)
 
 
+class Reference(Protocol):
+    """The catalogued fingerprints, as matching reads them (``index.LandmarkIndex``)."""
+
+    def postings(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(hash, fp_id, frame) of every indexed landmark with one of ``hashes``."""
+
+    def alive(self, fp_ids: list[int]) -> Collection[int]:
+        """Those of ``fp_ids`` still current in the catalog (the index may hold replaced ones)."""
+
+
+CANDIDATES = 10  # per speed, the best-supported fingerprints kept for the verdict
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """The best-supported fingerprint, its votes and the runner-up's, and where the excerpt sits in it."""
+    """The best-supported fingerprint, its evidence and the runner-up's, and where the excerpt sits in it."""
 
     fp_id: int | None
-    votes: int
-    runner_up: int
+    evidence: int  # moments of agreement (see ``vote``)
+    runner_up: int  # the same for the best other fingerprint
+    votes: int  # aligned hashes behind ``evidence``
     offset_s: float
     speed: float
 
     @property
     def confidence(self) -> float:
-        """The share of the winner's votes that no other track matches, in [0, 1]."""
-        return 0.0 if self.votes <= 0 else max(0.0, (self.votes - self.runner_up) / self.votes)
+        """The share of the winner's evidence that no other track matches, in [0, 1]."""
+        return 0.0 if self.evidence <= 0 else max(0.0, (self.evidence - self.runner_up) / self.evidence)
 
     @property
     def accepted(self) -> bool:
-        return self.fp_id is not None and self.votes >= MIN_VOTES and self.confidence >= MIN_CONFIDENCE
+        return self.fp_id is not None and self.evidence >= MIN_EVIDENCE and self.confidence >= MIN_CONFIDENCE
 
 
-NO_MATCH = Verdict(None, 0, 0, 0.0, 1.0)
+NO_MATCH = Verdict(None, 0, 0, 0, 0.0, 1.0)
 
 
-def vote(
-    q_hashes: np.ndarray, q_frames: np.ndarray, postings: Postings, live: set[int] | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(fp_ids, votes, offsets in frames) of each candidate's best offset, most votes first.
+@dataclass(frozen=True)
+class Candidates:
+    """The best-supported fingerprints of one lookup, most votes first, each at its best offset."""
+
+    fp_ids: np.ndarray
+    votes: np.ndarray  # query hashes found in the fingerprint at that offset (or one frame later)
+    offsets: np.ndarray  # in frames: where the query starts in the fingerprint
+    evidence: np.ndarray  # moments of agreement: the distinct query frames among the votes, a hash once
+
+    def __len__(self) -> int:
+        return int(self.fp_ids.size)
+
+
+def vote(q_hashes: np.ndarray, q_frames: np.ndarray, postings: Postings, top: int = 20) -> Candidates:
+    """The ``top`` fingerprints with the most query hashes at one time offset.
 
     Votes at offsets d and d + 1 are pooled, so a frame of jitter (speed residue, alignment) costs nothing.
+    Votes are not independent: one chord that happens to match gives several hashes at one frame, and a
+    loop gives the same hash again and again. ``evidence`` counts what is independent, the moments (query
+    frames) of agreement with each hash counted once; chance seldom gives more than three or four.
     """
     empty = np.zeros(0, np.int64)
+    none = Candidates(empty, empty, empty, empty)
     if q_hashes.size == 0:
-        return empty, empty, empty
+        return none
     h, fp, t = postings(q_hashes)
-    if live is not None and fp.size:
-        keep = np.isin(fp, np.fromiter(live, np.int64, len(live)))
-        h, fp, t = h[keep], fp[keep], t[keep]
     if h.size == 0:
-        return empty, empty, empty
+        return none
     # Join the postings to the query landmarks of the same hash (a hash may occur several times).
     order = np.argsort(q_hashes, kind="stable")
     qh, qt = q_hashes[order].astype(np.int64), q_frames[order].astype(np.int64)
-    lo, hi = np.searchsorted(qh, h, "left"), np.searchsorted(qh, h, "right")
-    n = hi - lo
+    # Postings come in runs of one hash: search each run once (random searches cost 10x more).
+    runs = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+    lengths = np.diff(np.r_[runs, h.size])
+    lo = np.repeat(np.searchsorted(qh, h[runs], "left"), lengths)
+    n = np.repeat(np.searchsorted(qh, h[runs], "right"), lengths) - lo
     rows = np.repeat(np.arange(h.size), n)
-    cols = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(n.sum())
+    cols = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))  # the query landmark of each row
     offsets = t[rows] - qt[cols]
     plausible = offsets >= -MAX_LEAD_FRAMES  # a recording may start a little before the track, no more
-    rows, offsets = rows[plausible], offsets[plausible]
-    if rows.size == 0:
-        return empty, empty, empty
-    key = (fp[rows] << 32) | (offsets + (1 << 31))
-    keys, counts = np.unique(key, return_counts=True)
-    nxt = np.minimum(np.searchsorted(keys, keys + 1), keys.size - 1)
-    pooled = counts + np.where(keys[nxt] == keys + 1, counts[nxt], 0)
+    if not plausible.any():
+        return none
+    cols = cols[plausible]
+    key = (fp[rows[plausible]] << 32) | (offsets[plausible] + (1 << 31))
+    by_key = np.argsort(key)
+    key = key[by_key]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    keys, counts = key[starts], np.diff(np.r_[starts, key.size])
+    pooled = counts.copy()  # keys are sorted: offset d + 1 of the same fingerprint is the next key, if any
+    follows = np.r_[keys[1:] == keys[:-1] + 1, False]
+    pooled[:-1] += np.where(follows[:-1], counts[1:], 0)
+    # Best offset per fingerprint: the first maximum of each run of one fp_id.
     fps = keys >> 32
-    # Best offset per fingerprint.
-    order = np.lexsort((-pooled, fps))
-    fps, pooled, keys = fps[order], pooled[order], keys[order]
-    first = np.r_[True, fps[1:] != fps[:-1]]
-    fps, pooled, keys = fps[first], pooled[first], keys[first]
-    best = np.argsort(-pooled, kind="stable")
-    return fps[best], pooled[best], (keys[best] & 0xFFFFFFFF) - (1 << 31)
+    new_fp = np.r_[True, fps[1:] != fps[:-1]]
+    best = np.maximum.reduceat(pooled, np.flatnonzero(new_fp))
+    group = np.cumsum(new_fp) - 1
+    at_max = np.flatnonzero(pooled == best[group])
+    first = at_max[np.r_[True, group[at_max][1:] != group[at_max][:-1]]]
+    ranked = first[np.argsort(-best, kind="stable")[:top]]
+    evidence = np.empty(ranked.size, np.int64)
+    for i, k in enumerate(ranked.tolist()):
+        stop = starts[k + 2] if k + 2 < starts.size else key.size
+        q = cols[by_key[starts[k] : stop if follows[k] else starts[k] + counts[k]]]
+        _, once = np.unique(qh[q], return_index=True)
+        evidence[i] = np.unique(qt[q][once]).size
+    return Candidates(fps[ranked], pooled[ranked], (keys[ranked] & 0xFFFFFFFF) - (1 << 31), evidence)
 
 
 def identify_signal(
-    y: np.ndarray,
-    postings: Postings,
-    *,
-    live: set[int] | None = None,
-    density: Density = QUERY,
-    max_speed_change: float = 0.03,
+    y: np.ndarray, reference: Reference, *, density: Density = QUERY, max_speed_change: float = 0.03
 ) -> Verdict:
     """The verdict for a mono float32 signal at ``SR`` (only its first ``MAX_QUERY_SECONDS`` are used).
 
@@ -112,30 +150,37 @@ def identify_signal(
     lookup instead of up to 13).
     """
     y = np.asarray(y, dtype=np.float32)[: int(MAX_QUERY_SECONDS * SR)]
-    best: dict[int, tuple[int, int, float]] = {}  # fp_id -> (votes, offset, speed) over every speed
+    best: dict[int, tuple[int, int, int, float]] = {}  # fp_id -> (evidence, votes, offset, speed)
     verdict = NO_MATCH
     for speed in (s for s in SPEEDS if abs(s - 1.0) <= max_speed_change + 1e-9):
         if speed == 1.0:
             z, d = y, density
         else:  # lighter: most recordings are at speed 1, and each other speed costs a full lookup
             z, d = soxr.resample(y, SR, SR * speed).astype(np.float32), SPEED_DENSITY
-        fps, votes, offsets = vote(*of_signal(z, density=d), postings, live)
-        for f, v, o in zip(fps[:10].tolist(), votes[:10].tolist(), offsets[:10].tolist(), strict=True):
-            if v > best.get(f, (0,))[0]:
-                best[f] = (v, o, speed)
+        found = vote(*of_signal(z, density=d), reference.postings, top=2 * CANDIDATES)
+        current = reference.alive(found.fp_ids.tolist())
+        for f, e, v, o in zip(
+            found.fp_ids.tolist(),
+            found.evidence.tolist(),
+            found.votes.tolist(),
+            found.offsets.tolist(),
+            strict=True,
+        ):
+            if f in current and (e, v) > best.get(f, (0, 0))[:2]:
+                best[f] = (e, v, o, speed)
         verdict = _verdict(best)
-        if verdict.accepted and verdict.votes >= SURE_VOTES and verdict.confidence >= 0.8:
+        if verdict.evidence >= SURE_EVIDENCE and verdict.confidence >= 0.8:
             break
     return verdict
 
 
-def _verdict(best: dict[int, tuple[int, int, float]]) -> Verdict:
+def _verdict(best: dict[int, tuple[int, int, int, float]]) -> Verdict:
     if not best:
         return NO_MATCH
-    ranked = sorted(best.items(), key=lambda kv: -kv[1][0])
-    fp_id, (votes, offset, speed) = ranked[0]
+    ranked = sorted(best.items(), key=lambda kv: kv[1][:2], reverse=True)
+    fp_id, (evidence, votes, offset, speed) = ranked[0]
     runner_up = ranked[1][1][0] if len(ranked) > 1 else 0
-    return Verdict(int(fp_id), int(votes), int(runner_up), offset * FRAME_SECONDS, speed)
+    return Verdict(int(fp_id), int(evidence), int(runner_up), int(votes), offset * FRAME_SECONDS, speed)
 
 
 def same_recording(

@@ -1,18 +1,15 @@
-"""Fingerprints in the catalog: one row per track (its version and packed landmarks) plus an inverted index.
+"""Fingerprints in the catalog: one row per track, its version and its landmarks packed in one blob.
 
-``fingerprints`` holds each track's landmarks as one blob (to recompute nothing when we compare two
-catalogued tracks) and its version (a stale version is recomputed on the next scan, like a vector).
-``landmarks`` is the inverted index, a WITHOUT ROWID b-tree keyed by (hash, fp_id, frame), so a query
-is one index range per hash and the table costs ~15 bytes a landmark. Rows point at ``fp_id``
-(AUTOINCREMENT, never reused), not at the track: deleting a track just orphans its landmarks, which
-queries ignore and ``collect_garbage`` sweeps once they are many, so removals stay instant.
+The row is committed in the track's own transaction, so a killed scan never leaves a track without its
+fingerprint or the reverse. The inverted index that queries use is derived from these rows
+(``fingerprint/index.py``). Rows are keyed by ``fp_id`` (AUTOINCREMENT, never reused): a replaced
+fingerprint gets a new id, so the index tells its old landmarks from the new ones.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from itertools import repeat
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -23,22 +20,20 @@ FINGERPRINT = "fingerprint"  # the name its version goes by next to the extracto
 
 
 def save(catalog: Catalog, track_id: int, version: int, blob: bytes) -> None:
-    """Replace the fingerprint of ``track_id`` (explicit DELETE, so the orphan counter sees the old one)."""
+    """Replace the fingerprint of ``track_id``."""
     with catalog.transaction() as c:
         write(c, track_id, version, blob)
 
 
 def write(c: sqlite3.Connection, track_id: int, version: int, blob: bytes) -> None:
-    """``save`` inside the caller's transaction, so a track and its fingerprint are committed together."""
-    hashes, frames = unpack(blob)
-    keys = np.unique((hashes.astype(np.uint64) << np.uint64(32)) | frames.astype(np.uint64))
-    h, t = (keys >> np.uint64(32)).tolist(), (keys & np.uint64(0xFFFFFFFF)).tolist()
+    """``save`` inside the caller's transaction, so a track and its fingerprint are committed together.
+
+    An explicit DELETE (not REPLACE), so the trigger counts the old landmarks as garbage for the index."""
     c.execute("DELETE FROM fingerprints WHERE track_id = ?", (track_id,))
-    fp_id = c.execute(
+    c.execute(
         "INSERT INTO fingerprints (track_id, version, count, landmarks) VALUES (?,?,?,?)",
-        (track_id, version, len(h), blob),
-    ).lastrowid
-    c.executemany("INSERT INTO landmarks (hash, fp_id, t) VALUES (?,?,?)", zip(h, repeat(fp_id), t))
+        (track_id, version, len(blob) // 8, blob),
+    )
 
 
 def live(catalog: Catalog, version: int = VERSION) -> dict[int, int]:
@@ -48,17 +43,14 @@ def live(catalog: Catalog, version: int = VERSION) -> dict[int, int]:
     )
 
 
-def postings(catalog: Catalog, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(hash, fp_id, frame) int64 arrays of every stored landmark whose hash is in ``hashes``."""
-    wanted = json.dumps(np.unique(hashes).tolist())
-    rows = catalog.conn.execute(
-        "SELECT hash, fp_id, t FROM landmarks WHERE hash IN (SELECT value FROM json_each(?))", (wanted,)
-    ).fetchall()
-    if not rows:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, empty
-    a = np.array(rows, dtype=np.int64)
-    return a[:, 0], a[:, 1], a[:, 2]
+def alive(catalog: Catalog, fp_ids: Iterable[int]) -> dict[int, int]:
+    """fp_id -> track_id of those of ``fp_ids`` that are current fingerprints (the index may hold others)."""
+    ids, out = [int(i) for i in fp_ids], {}
+    for start in range(0, len(ids), 900):
+        part = ids[start : start + 900]
+        q = f"SELECT fp_id, track_id FROM fingerprints WHERE version = ? AND fp_id IN ({','.join('?' * len(part))})"
+        out.update(catalog.conn.execute(q, (VERSION, *part)))
+    return out
 
 
 def track_landmarks(catalog: Catalog, track_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
@@ -77,18 +69,3 @@ def track_landmarks(catalog: Catalog, track_ids: list[int]) -> dict[int, tuple[n
 def versions(catalog: Catalog) -> dict[int, int]:
     """track_id -> version of its stored fingerprint."""
     return dict(catalog.conn.execute("SELECT track_id, version FROM fingerprints"))
-
-
-def collect_garbage(catalog: Catalog, *, force: bool = False) -> int:
-    """Sweep the landmarks of deleted or replaced fingerprints once they are a quarter of the index."""
-    orphans = int(catalog.conn.execute("SELECT value FROM meta WHERE key = 'orphan_landmarks'").fetchone()[0])
-    if not orphans:
-        return 0
-    if not force:
-        total = catalog.conn.execute("SELECT coalesce(sum(count), 0) FROM fingerprints").fetchone()[0]
-        if orphans < max(50_000, total // 4):
-            return 0
-    with catalog.transaction() as c:
-        n = c.execute("DELETE FROM landmarks WHERE fp_id NOT IN (SELECT fp_id FROM fingerprints)").rowcount
-        c.execute("UPDATE meta SET value = '0' WHERE key = 'orphan_landmarks'")
-    return n

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from synesthete import __version__
 from synesthete.api import Library
@@ -49,7 +50,9 @@ def create_app(
     def require_token(request: Request) -> None:
         guard.check_http(request)
 
-    app = FastAPI(
+    # FastAPIOffline is FastAPI(...) with /docs (Swagger UI) and /redoc whose JS and CSS are served from
+    # the installed ``fastapi-offline`` package under /static-offline-docs, not from a CDN: they work offline.
+    app = FastAPIOffline(
         title="synesthete",
         version=__version__,
         description="A music engine that sees sound: similar tracks for a catalogued track, an uploaded "
