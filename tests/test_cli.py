@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from synesthete import Library
 from synesthete.cli import main
 
 from .conftest import DATA
@@ -69,6 +71,34 @@ def test_similar_file_outside_the_library(capsys, demo_library: Path) -> None:
     assert len(doc["results"]) == 10
     status = run_json(capsys, "--library", str(demo_library), "status", "--json")
     assert status["tracks"] == 120  # the outside file was not added
+
+
+def test_similar_file_with_explanations_analyses_the_file_once(
+    capsys, demo_library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import synesthete.api
+
+    analysed = []
+    real = synesthete.api.analyze
+
+    def counted(path, *args, **kwargs):  # the real analysis, counted
+        analysed.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(synesthete.api, "analyze", counted)
+    query = tmp_path / "query.ogg"
+    shutil.copy(DATA / "clip.ogg", query)
+    args = ("--library", str(demo_library), "similar", "--file", str(query), "-k", "3", "--explain", "--json")
+    doc = run_json(capsys, *args)
+    assert len(doc["results"]) == 3 and all(r["explanation"]["words"] for r in doc["results"])
+    assert analysed == [str(query)]  # similar and its explanations share one analysis
+    with Library(demo_library) as lib:
+        lib.similar_to_file(query, k=3)
+        lib.similar_to_file(query, k=3)
+        assert len(analysed) == 2  # the second query read the first's analysis
+        shutil.copy(DATA / "clip.wav", query)  # the same name, other bytes: analysed again
+        lib.similar_to_file(query, k=3)
+        assert len(analysed) == 3
 
 
 @pytest.mark.parametrize(

@@ -147,9 +147,6 @@ def explain(
     lib: Library, query: int | str | Track | Path, results: Sequence[int | str | Track], *, model: str | None
 ) -> list[Explanation]:
     """One explanation per result, for a query track or an outside audio file."""
-    from synesthete.analysis import analyze
-    from synesthete.features.registry import EXTRACTORS
-
     space = lib.space(model)
     groups = space.groups
     table = descriptor_table(lib)
@@ -159,8 +156,7 @@ def explain(
         and lib.catalog.conn.execute("SELECT 1 FROM tracks WHERE path = ?", (str(path.resolve()),)).fetchone()
         is None
     ):
-        wanted = set(space.members) | ({"descriptors"} if table else set())
-        analysis = analyze(path, [EXTRACTORS[m] for m in sorted(wanted)])
+        analysis = lib.analyse_outside(path, set(space.members) | ({"descriptors"} if table else set()))
         qvec = space.transform_vectors(analysis.vectors)
         qdesc = None
         if table is not None:
