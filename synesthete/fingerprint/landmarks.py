@@ -71,6 +71,23 @@ def peaks(power: np.ndarray, density: Density = REFERENCE) -> tuple[np.ndarray, 
     return t[order], f[order] + F_LO
 
 
+def refine(power: np.ndarray, t: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks (frames, bins) to a fraction of a frame and of a bin: the top of a parabola through the log
+    power and its two neighbours, in time and in frequency, within half a step either way."""
+    s = np.log(power + 1e-8 * float(power[F_LO:F_HI].mean()) + 1e-30)
+    last_bin, last_frame = s.shape[0] - 1, s.shape[1] - 1
+    here = s[f, t]
+
+    def vertex(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        curve = before - 2 * here + after
+        shift = np.divide(0.5 * (before - after), curve, out=np.zeros_like(here), where=curve < 0)
+        return np.clip(shift, -0.5, 0.5)
+
+    dt = vertex(s[f, np.maximum(t - 1, 0)], s[f, np.minimum(t + 1, last_frame)])
+    df = vertex(s[np.maximum(f - 1, 0), t], s[np.minimum(f + 1, last_bin), t])
+    return t + dt, f + df
+
+
 BG_BINS, BG_FRAMES = 24, 16  # background cells (260 Hz x 370 ms), averaged over 3 x 3 cells
 
 

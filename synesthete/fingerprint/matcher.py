@@ -9,8 +9,8 @@ chance runner-up, so the rule holds at 10^2 and at 10^4 tracks.
 
 Speed: a recording played 1.5% fast shifts every peak 1.5% up in frequency and 1.5% closer in time,
 which breaks most hashes. Instead of weakening the hash for every query, we undo the speed at query
-time: the excerpt is resampled by each factor of ``SPEEDS`` (±3% in steps of 0.5%: measured, a hash
-survives about ±0.25% but not ±0.5%) and the best verdict wins. Unaltered recordings stop at the first.
+time, at each factor of ``SPEEDS`` (±3% in steps of 0.5%: measured, a hash survives about ±0.25% but
+not ±0.5%), and the best verdict wins. Unaltered recordings stop at the first.
 """
 
 from __future__ import annotations
@@ -22,8 +22,18 @@ from typing import Protocol
 import numpy as np
 import soxr
 
-from synesthete.features.base import SR
-from synesthete.fingerprint.landmarks import FRAME_SECONDS, QUERY, Density, of_signal
+from synesthete.features.base import SR, Spectra
+from synesthete.fingerprint.landmarks import (
+    F_HI,
+    F_LO,
+    FRAME_SECONDS,
+    QUERY,
+    Density,
+    of_signal,
+    pair,
+    peaks,
+    refine,
+)
 
 SPEEDS = tuple(1.0 + sign * step / 200 for step in range(7) for sign in ((1,) if step == 0 else (-1, 1)))
 MIN_EVIDENCE = 5  # moments of agreement: chance gives up to four (measured: bench/identify.py)
@@ -46,7 +56,9 @@ class Reference(Protocol):
         """Those of ``fp_ids`` still current in the catalog (the index may hold replaced ones)."""
 
 
-CANDIDATES = 10  # per speed, the best-supported fingerprints kept for the verdict
+CANDIDATES = 20  # per lookup, the best-supported fingerprints kept for the verdict
+RELISTEN = 2  # off-speed guesses heard again properly, resampled (see ``identify_signal``)
+MIN_PROMISE = 3  # ...when they show at least this much evidence (chance alone mostly gives 2-4)
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,7 @@ class Candidates:
         return int(self.fp_ids.size)
 
 
-def vote(q_hashes: np.ndarray, q_frames: np.ndarray, postings: Postings, top: int = 20) -> Candidates:
+def vote(q_hashes: np.ndarray, q_frames: np.ndarray, postings: Postings, top: int = CANDIDATES) -> Candidates:
     """The ``top`` fingerprints with the most query hashes at one time offset.
 
     Votes at offsets d and d + 1 are pooled, so a frame of jitter (speed residue, alignment) costs nothing.
@@ -150,28 +162,58 @@ def identify_signal(
     lookup instead of up to 13).
     """
     y = np.asarray(y, dtype=np.float32)[: int(MAX_QUERY_SECONDS * SR)]
+    power = Spectra(y, SR).stft_power
     best: dict[int, tuple[int, int, int, float]] = {}  # fp_id -> (evidence, votes, offset, speed)
-    verdict = NO_MATCH
-    for speed in (s for s in SPEEDS if abs(s - 1.0) <= max_speed_change + 1e-9):
-        if speed == 1.0:
-            z, d = y, density
-        else:  # lighter: most recordings are at speed 1, and each other speed costs a full lookup
-            z, d = soxr.resample(y, SR, SR * speed).astype(np.float32), SPEED_DENSITY
-        found = vote(*of_signal(z, density=d), reference.postings, top=2 * CANDIDATES)
-        current = reference.alive(found.fp_ids.tolist())
-        for f, e, v, o in zip(
-            found.fp_ids.tolist(),
-            found.evidence.tolist(),
-            found.votes.tolist(),
-            found.offsets.tolist(),
-            strict=True,
-        ):
-            if f in current and (e, v) > best.get(f, (0, 0))[:2]:
-                best[f] = (e, v, o, speed)
-        verdict = _verdict(best)
-        if verdict.evidence >= SURE_EVIDENCE and verdict.confidence >= 0.8:
+    t, f = peaks(power, density)
+    _consider(best, vote(*_landmarks(t, f, density), reference.postings, top=CANDIDATES), 1.0, reference)
+    verdict = _verdict(best)
+    speeds = [s for s in SPEEDS[1:] if abs(s - 1.0) <= max_speed_change + 1e-9]
+    if not speeds or (verdict.evidence >= SURE_EVIDENCE and verdict.confidence >= 0.8):
+        return verdict
+    # Other speeds, cheaply: the peaks found once, moved (frequency / speed, time * speed) from their
+    # sub-bin positions. Rounding near bin edges loses a few hashes, so the most promising speeds are
+    # then heard again properly, the excerpt resampled (measured: 3x cheaper, as accurate).
+    t, f = refine(power, *peaks(power, SPEED_DENSITY))
+    promise = []
+    for speed in speeds:
+        moved_t, moved_f = np.rint(t * speed).astype(np.int64), np.rint(f / speed).astype(np.int64)
+        keep = (moved_f >= F_LO) & (moved_f < F_HI)
+        order = np.lexsort((moved_f[keep], moved_t[keep]))
+        found = vote(
+            *_landmarks(moved_t[keep][order], moved_f[keep][order], SPEED_DENSITY), reference.postings
+        )
+        promise.append((_consider(best, found, speed, reference), speed))
+    for evidence, speed in sorted(promise, reverse=True)[:RELISTEN]:
+        if evidence < MIN_PROMISE:
             break
-    return verdict
+        z = soxr.resample(y, SR, SR * speed).astype(np.float32)
+        _consider(best, vote(*of_signal(z, density=SPEED_DENSITY), reference.postings), speed, reference)
+    return _verdict(best)
+
+
+def _landmarks(t: np.ndarray, f: np.ndarray, density: Density) -> tuple[np.ndarray, np.ndarray]:
+    h, at = pair(t, f, density.fan_out)
+    return h, at.astype(np.uint32)
+
+
+def _consider(
+    best: dict[int, tuple[int, int, int, float]], found: Candidates, speed: float, reference: Reference
+) -> int:
+    """Keep each current candidate's strongest showing over the speeds; the best evidence of this lookup."""
+    current = reference.alive(found.fp_ids.tolist())  # the index may still hold replaced fingerprints
+    top = 0
+    for f, e, v, o in zip(
+        found.fp_ids.tolist(),
+        found.evidence.tolist(),
+        found.votes.tolist(),
+        found.offsets.tolist(),
+        strict=True,
+    ):
+        if f in current:
+            top = max(top, e)
+            if (e, v) > best.get(f, (0, 0))[:2]:
+                best[f] = (e, v, o, speed)
+    return top
 
 
 def _verdict(best: dict[int, tuple[int, int, int, float]]) -> Verdict:
