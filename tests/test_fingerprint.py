@@ -15,6 +15,7 @@ import soxr
 from synesthete import Library
 from synesthete.audio import SR, decode
 from synesthete.cli import main
+from synesthete.features.base import Spectra
 from synesthete.fingerprint import landmarks, matcher
 from synesthete.fingerprint.index import Segment
 
@@ -193,3 +194,16 @@ def test_landmarks_are_level_invariant_and_bounded() -> None:
     assert 10 <= per_second <= 60
     assert h1.max() < 1 << 22
     assert len(matcher.vote(h1[:0], t1[:0], lambda h: (h, h, h))) == 0
+
+
+def test_refined_peaks_find_a_tone_between_two_bins() -> None:
+    """The speed search moves peaks from their sub-bin positions: they must sit where the tone is."""
+    bin_hz = SR / 2048
+    t = np.arange(3 * SR) / SR
+    for fraction in (0.1, 0.3, 0.5, 0.8):
+        hz = (100 + fraction) * bin_hz
+        y = (0.5 * np.sin(2 * np.pi * hz * t) * (1 + np.sin(2 * np.pi * 1.5 * t))).astype(np.float32)
+        power = Spectra(y).stft_power
+        frames, bins = landmarks.peaks(power)
+        _, refined = landmarks.refine(power, frames, bins)
+        assert np.median(np.abs(refined[bins == bins.max()] - hz / bin_hz)) < 0.15, fraction
