@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -138,3 +139,15 @@ def test_empty_library_says_what_to_do(capsys, tmp_path: Path) -> None:
         capsys, "--library", str(tmp_path / "empty"), "similar", "--file", str(DATA / "clip.ogg")
     )
     assert code == 1 and "scan a folder first" in err
+
+
+def test_demo_shows_each_room_and_recognises_a_phone_recording(capsys, demo_library: Path) -> None:
+    code, out, _ = run(capsys, "--library", str(demo_library), "demo")
+    assert code == 0
+    assert "precision@10" in out and "What sounds like what" in out
+    heard = next(line for line in out.splitlines() if "A phone recording" in line)
+    title = heard.split(" of '")[1].split("', 2% fast")[0]
+    found = re.search(rf"this is {re.escape(title)}, from ([0-9.]+) s, at speed ([0-9.]+)", out)
+    assert found, out  # the right track...
+    assert abs(float(found[1]) - 20.0) < 0.2 and float(found[2]) == 1.02  # ...at the right place and speed
+    assert "identify --file" in out and (demo_library / "demo-recording.wav").exists()

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
 
 from synesthete.api import Library
+from synesthete.audio import SR, decode
 from synesthete.demo import DEMO_FOLDER, ensure_demo_audio
 
 
@@ -37,12 +43,14 @@ def run_demo(lib: Library, *, workers: int | None = None, per_style: int = 15) -
         print(f"\n  {track.label}  [{track.genre}]")
         for rank, m in enumerate(lib.similar(track.id, k=5), 1):
             print(f"    {rank}. {m.score:+.3f}  {m.track.label}  [{m.track.genre}]")
+    recording = _recording(lib, examples[-1])
     cmd = f"synesthete --library {lib.folder}"
     title = examples[0].title
     print(f"""
 Try next:
   {cmd} similar "{title}" --explain
   {cmd} similar --file tests/data/clip.ogg --json
+  {cmd} identify --file {recording}
   {cmd} playlist radio "{title}" -n 20 --out radio.m3u8
   {cmd} playlist journey "{examples[0].title}" "{examples[-1].title}" -n 12
   {cmd} map --out map.html
@@ -50,6 +58,27 @@ Try next:
 The web page (search, upload, record from the microphone, playlists, map):
   {cmd} serve        then open http://127.0.0.1:8000/""")
     return 0
+
+
+def _recording(lib: Library, track) -> Path:
+    """Play 5 s of ``track`` 2% fast through noise (10 dB) at 16 kHz, as a phone would, and recognise it."""
+    y = decode(track.path)
+    start = min(20 * SR, max(0, y.size - 5 * SR))
+    part = y[start : start + 5 * SR]
+    noise = np.random.default_rng(0).standard_normal(part.size).astype(np.float32)
+    heard = soxr.resample(part + noise * np.sqrt(np.mean(part**2) / 10), SR * 1.02, 16000)
+    path = lib.folder / "demo-recording.wav"
+    sf.write(path, heard, 16000)
+    found = lib.identify(path)
+    print(f"\nA phone recording of 5 s from {start / SR:.0f} s of '{track.label}', 2% fast, noise at 10 dB:")
+    if found is None:
+        print("  not recognised")
+    else:
+        print(
+            f"  this is {found.track.label}, from {found.offset_s:.1f} s, at speed {found.speed:.3f}"
+            f" (confidence {found.confidence:.2f})"
+        )
+    return path
 
 
 def register(command) -> None:
