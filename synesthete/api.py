@@ -215,6 +215,7 @@ class Library:
                 **{name: counts.get((name, e.version), 0) for name, e in EXTRACTORS.items()},
             },
             "default_model": DEFAULT_MODEL,
+            "fingerprints": fingerprint_store.count(self.catalog),  # the tracks `identify` can recognise
             "failed": [{"path": f.path, "reason": f.reason} for f in self.catalog.failures()],
         }
 

@@ -32,6 +32,7 @@ def test_status_and_tracks(capsys, demo_library: Path) -> None:
     assert status["tracks"] == 120
     assert status["models"]["fused"] == status["models"]["descriptors"] == status["models"]["seed498"] == 120
     assert status["failed"] == []
+    assert status["fingerprints"] == 120
     tracks = run_json(capsys, "tracks", "--json", "--library", str(demo_library))["tracks"]
     assert len(tracks) == 120
     assert {"track_id", "path", "title", "artist", "album", "genre", "duration"} <= set(tracks[0])

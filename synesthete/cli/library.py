@@ -32,6 +32,7 @@ def cmd_status(lib: Library, args: argparse.Namespace) -> int:
     print(f"tracks:  {status['tracks']} analysed")
     models = ", ".join(f"{name} {n}" for name, n in status["models"].items())
     print(f"models:  {models} (default: {status['default_model']})")
+    print(f"fingerprints: {status['fingerprints']} (the tracks `identify` can recognise)")
     print(f"failed:  {len(status['failed'])}")
     for f in status["failed"]:
         print(f"  {f['path']}: {f['reason']}")

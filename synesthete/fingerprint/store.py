@@ -43,6 +43,13 @@ def live(catalog: Catalog, version: int = VERSION) -> dict[int, int]:
     )
 
 
+def count(catalog: Catalog) -> int:
+    """How many tracks have a current fingerprint."""
+    return catalog.conn.execute("SELECT count(*) FROM fingerprints WHERE version = ?", (VERSION,)).fetchone()[
+        0
+    ]
+
+
 def alive(catalog: Catalog, fp_ids: Iterable[int]) -> dict[int, int]:
     """fp_id -> track_id of those of ``fp_ids`` that are current fingerprints (the index may hold others)."""
     ids, out = [int(i) for i in fp_ids], {}
