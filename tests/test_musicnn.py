@@ -143,3 +143,22 @@ def test_missing_package_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(musicnn.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(musicnn.ModelUnavailableError, match=r"musicnn==0\.1\.0"):
         musicnn.package_dir()
+
+
+def test_our_stft_is_librosas() -> None:
+    """Every extractor reads ``Spectra.magnitude``: it must be librosa.stft's, for any length."""
+    import warnings
+
+    import librosa
+
+    from synesthete.features.base import HOP, N_FFT, stft_magnitude
+
+    rng = np.random.default_rng(3)
+    for n in (1000, 2048, 22050 * 3 + 7, 22050 * 20):
+        y = rng.standard_normal(n).astype(np.float32)
+        with warnings.catch_warnings():  # librosa warns that 1000 samples are shorter than a frame
+            warnings.simplefilter("ignore", UserWarning)
+            theirs = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP))
+        ours = stft_magnitude(y, block=100)
+        assert ours.shape == theirs.shape
+        assert np.abs(ours - theirs).max() <= 1e-6 * theirs.max() + 1e-6

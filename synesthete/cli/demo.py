@@ -12,7 +12,6 @@ import soxr
 
 from synesthete.api import Library
 from synesthete.audio import SR, decode
-from synesthete.demo import DEMO_FOLDER, ensure_demo_audio
 
 
 def cmd_demo(lib: Library, args: argparse.Namespace) -> int:
@@ -20,6 +19,8 @@ def cmd_demo(lib: Library, args: argparse.Namespace) -> int:
 
 
 def run_demo(lib: Library, *, workers: int | None = None, per_style: int = 15) -> int:
+    from synesthete.demo import DEMO_FOLDER, ensure_demo_audio  # scipy.signal: ~1 s, only for the demo
+
     audio = ensure_demo_audio(lib.folder / DEMO_FOLDER, per_style=per_style)
     start = time.perf_counter()
     report = lib.scan([audio], workers=workers, progress=True)
