@@ -147,9 +147,11 @@ class LandmarkIndex:
         segments = self._current()
         ranges = [s.ranges(wanted) for s in segments]
         total = sum((n for _, n in ranges), np.zeros(wanted.size, np.int64))
-        common = total > COMMON * max(1.0, float(np.median(total[total > 0]))) if total.any() else total > 0
+        skip = np.zeros(wanted.size, bool)
+        if common is not None and total.any():
+            skip = total > common * max(1.0, float(np.median(total[total > 0])))
         found = [
-            s.gather(wanted, lo, np.where(common, 0, n)) for s, (lo, n) in zip(segments, ranges, strict=True)
+            s.gather(wanted, lo, np.where(skip, 0, n)) for s, (lo, n) in zip(segments, ranges, strict=True)
         ]
         h = np.concatenate([np.zeros(0, np.uint32), *(f[0] for f in found)]).astype(np.int64)
         p = np.concatenate([np.zeros(0, np.uint64), *(f[1] for f in found)])
