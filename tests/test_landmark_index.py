@@ -119,6 +119,8 @@ def test_another_handle_follows_a_fold_that_removed_its_segments(tmp_path: Path,
         before = {p.name for p in writer.landmarks.folder.iterdir()}
         for i in range(10):
             add(writer, f"u{i}", rng)
+        with writer.catalog.transaction() as c:  # a stale reader would still answer with this track
+            c.execute("DELETE FROM tracks WHERE path = 't0'")
         writer.landmarks.fold(compact=True)
         assert not before & {p.name for p in writer.landmarks.folder.glob("*.postings")}  # rewritten
         assert answer(reader.landmarks, queries) == truth(reader, queries)
