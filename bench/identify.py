@@ -6,7 +6,8 @@
 1. Accuracy. Every clip of ``--data`` (the 115 real clips of ../shared/data/dev) is fingerprinted with
    the scan's code and stored in a catalog; excerpts of 3, 5 and 10 s at a random place, with white noise
    at 20, 10, 5 and 0 dB SNR, resampled to 16 kHz and written as WAV, go through ``Library.identify``.
-   A speed row plays 5-s excerpts (10 dB) 2% and 3% fast and slow.
+   Speed rows play 5-s excerpts (10 dB) 2% and 3% fast and slow; room rows play them through a room's
+   reverberation (RT60 0.5 s, as much reverberant sound as direct: a phone a few metres away).
 2. False matches. A catalog holds every other clip, then a second one the other half; ``--repeats``
    excerpts of each clip left out, per length and SNR, must be answered "not in the collection".
 3. Scale. The even clips plus synthetic fingerprints (hashes drawn from the real clips' hash
@@ -33,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+from scipy.signal import fftconvolve
 
 from synesthete import Library
 from synesthete.analysis import analyze
@@ -43,6 +45,7 @@ from synesthete.fingerprint.landmarks import FRAME_SECONDS
 ROOT = Path(__file__).resolve().parent.parent
 SNRS = (20, 10, 5, 0)
 FALSE_SNRS = (20, 10, 0)
+ROOM_RT60 = 0.5  # seconds: a living room
 LENGTHS = (3, 5, 10)
 QUERY_RATE = 16000
 
@@ -84,10 +87,24 @@ def excerpt(y: np.ndarray, seconds: float, rng: np.random.Generator) -> tuple[np
     return part, start / SR
 
 
-def degrade(y: np.ndarray, snr_db: float, rng: np.random.Generator, speed: float = 1.0) -> np.ndarray:
-    """White noise at ``snr_db``, played at ``speed``, at 16 kHz."""
+def degrade(
+    y: np.ndarray, snr_db: float, rng: np.random.Generator, speed: float = 1.0, room: bool = False
+) -> np.ndarray:
+    """Played at ``speed`` (in a reverberant ``room``), white noise at ``snr_db``, recorded at 16 kHz."""
+    if room:
+        y = fftconvolve(y, room_response(rng))[: y.size].astype(np.float32)
     noise = rng.standard_normal(y.size).astype(np.float32) * np.sqrt(np.mean(y**2) / 10 ** (snr_db / 10))
     return soxr.resample(y + noise, SR * speed, QUERY_RATE).astype(np.float32)
+
+
+def room_response(rng: np.random.Generator, rt60: float = ROOM_RT60) -> np.ndarray:
+    """A room's impulse response: the direct sound, then exponentially decaying noise (-60 dB at ``rt60``)
+    carrying as much energy as the direct sound (a phone a few metres from the speaker)."""
+    t = np.arange(int(rt60 * SR)) / SR
+    tail = rng.standard_normal(t.size) * 10 ** (-3 * t / rt60)
+    tail *= 1 / np.sqrt(np.sum(tail**2))
+    tail[0] += 1.0
+    return tail.astype(np.float32)
 
 
 def ask(lib: Library, y: np.ndarray, tmp: Path, **options) -> tuple[object, float]:
@@ -113,13 +130,14 @@ def fingerprint_bytes(lib: Library) -> int:
 
 def accuracy(lib: Library, clips: list, names: list[str], tmp: Path, rng, args) -> tuple[list, dict]:
     rows, cpu = [], []
-    cases = [(snr, length, 1.0) for length in LENGTHS for snr in SNRS]
-    cases += [(10, 5, s) for s in (0.97, 0.98, 1.02, 1.03)]
-    for snr, length, speed in cases:
+    cases = [(snr, length, 1.0, False) for length in LENGTHS for snr in SNRS]
+    cases += [(10, 5, s, False) for s in (0.97, 0.98, 1.02, 1.03)]
+    cases += [(snr, 5, 1.0, True) for snr in (20, 10)]
+    for snr, length, speed, room in cases:
         hits = wrong = on_time = 0
         for name, y in zip(names, clips, strict=True):
             part, start = excerpt(y, length * speed, rng)
-            found, seconds = ask(lib, degrade(part, snr, rng, speed), tmp)
+            found, seconds = ask(lib, degrade(part, snr, rng, speed, room), tmp)
             cpu.append(seconds)
             if found is None:
                 continue
@@ -134,6 +152,7 @@ def accuracy(lib: Library, clips: list, names: list[str], tmp: Path, rng, args) 
                 "snr_db": snr,
                 "seconds": length,
                 "speed": speed,
+                "room": room,
                 "identified": hits / n,
                 "offset_within_0.5s": on_time / n,
                 "wrong_track": wrong / n,
@@ -141,7 +160,7 @@ def accuracy(lib: Library, clips: list, names: list[str], tmp: Path, rng, args) 
             }
         )
         print(
-            f"  {length:>2} s  {snr:>2} dB  speed {speed:.2f}: {hits / n:6.1%} identified"
+            f"  {length:>2} s  {snr:>2} dB  speed {speed:.2f}{'  room' if room else ''}: {hits / n:6.1%} identified"
             f" ({on_time / n:.1%} at the right offset), {wrong / n:5.1%} wrong track",
             file=sys.stderr,
         )
@@ -349,12 +368,16 @@ def run(args: argparse.Namespace, paths: list[str], rng: np.random.Generator, tm
         row = {
             r["snr_db"]: r["identified"]
             for r in out["accuracy"]
-            if r["seconds"] == length and r["speed"] == 1
+            if r["seconds"] == length and r["speed"] == 1 and not r["room"]
         }
         print(f"{length:>6} s " + " ".join(f"{row[s]:>9.1%}" for s in SNRS))
     for r in out["accuracy"]:
         if r["speed"] != 1:
             print(f"  speed {r['speed']:.2f}, 5 s, 10 dB: {r['identified']:.1%} identified")
+        if r["room"]:
+            print(
+                f"  in a room (RT60 {ROOM_RT60} s), 5 s, {r['snr_db']} dB: {r['identified']:.1%} identified"
+            )
     if out["false_match_rate"]:
         print(f"false matches on uncatalogued excerpts ({out['false_match_queries']} per condition):")
         for key, rate in out["false_match_rate"].items():
