@@ -42,6 +42,9 @@ SURE_EVIDENCE = 12  # a verdict this strong at the first speed needs no other sp
 MAX_QUERY_SECONDS = 30.0
 SPEED_DENSITY = Density(peaks_per_second=20.0, fan_out=8)
 MAX_LEAD_FRAMES = round(0.5 / FRAME_SECONDS)
+CANDIDATES = 20  # per lookup, the best-supported fingerprints kept for the verdict
+RELISTEN = 2  # off-speed guesses heard again properly, resampled (see ``identify_signal``)
+MIN_PROMISE = 3  # ...when they show at least this much evidence (chance alone mostly gives 2-4)
 
 Postings = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]  # hashes -> (hash, fp_id, frame)
 
@@ -54,11 +57,6 @@ class Reference(Protocol):
 
     def alive(self, fp_ids: list[int]) -> Collection[int]:
         """Those of ``fp_ids`` still current in the catalog (the index may hold replaced ones)."""
-
-
-CANDIDATES = 20  # per lookup, the best-supported fingerprints kept for the verdict
-RELISTEN = 2  # off-speed guesses heard again properly, resampled (see ``identify_signal``)
-MIN_PROMISE = 3  # ...when they show at least this much evidence (chance alone mostly gives 2-4)
 
 
 @dataclass(frozen=True)
