@@ -130,8 +130,9 @@ class HNSWIndex:
         if farthest:
             np.negative(q, out=q)
         skip = np.unique(np.fromiter((int(i) for i in exclude), dtype=np.int64)) if exclude else _NONE
-        if len(skip):
-            skip = skip[np.isin(skip, self._sorted_ids, assume_unique=True)]
+        if len(skip) and len(self._sorted_ids):  # only ids in the index cost depth (binary search: O(log n))
+            at = np.minimum(np.searchsorted(self._sorted_ids, skip), len(self._sorted_ids) - 1)
+            skip = skip[self._sorted_ids[at] == skip]
         k = max(0, min(k, len(self) - len(skip)))
         scores, ids = self._search(q, k, skip)
         if farthest:
@@ -145,10 +146,11 @@ class HNSWIndex:
             return np.empty((len(q), 0), np.float32), np.empty((len(q), 0), np.int64)
         sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(skip)) if len(skip) else None
         ef = max(self.ef_search, k)
-        if len(q) == 1 and not len(skip) and k <= self.ef_search:  # the common case, with no overhead
-            scores, ids = self._index.search(q, k)  # one query runs on one thread anyway
-            if (ids >= 0).all():
-                return scores, ids
+        if len(q) == 1 and k + len(skip) <= self.ef_search:  # the common case, with no overhead:
+            scores, ids = self._index.search(q, k + len(skip))  # one query runs on one thread anyway
+            keep = np.flatnonzero((ids[0] >= 0) & ~np.isin(ids[0], skip))[:k]  # a few excluded, dropped after
+            if len(keep) == k:
+                return scores[:, keep], ids[:, keep]
         with _omp_threads(self.threads if len(q) > 1 else 1):
             while True:
                 params = faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
