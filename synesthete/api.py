@@ -244,11 +244,20 @@ class Library:
 
     def _build_space(self, name: str, version: int) -> Space:
         if name == FUSED_MODEL:
-            return Space.fuse(name, version, [self.space(m) for m in FUSION], list(FUSION.values()))
+            return Space.fuse(name, version, [self._member(m) for m in FUSION], list(FUSION.values()))
         extractor = EXTRACTORS[name]
         ids, raw = self.catalog.vectors(name, version)
         names, groups = getattr(extractor, "names", None), getattr(extractor, "groups", None)
         return Space.build(name, version, ids, raw, extractor.weights, names=names, groups=groups)
+
+    def _member(self, name: str) -> Space:
+        """A member of the fused space: read to build it, never searched, so neither indexed nor saved."""
+        generation = self.catalog.generation
+        cached = self._spaces.get(name)
+        if cached is None or cached[0] != generation:
+            cached = (generation, self._build_space(name, EXTRACTORS[name].version))
+            self._spaces[name] = cached
+        return cached[1]
 
     def similar(
         self, track: int | str | Track, *, k: int = 10, model: str | None = None, dissimilar: bool = False

@@ -29,3 +29,23 @@ def test_metrics_on_a_hand_computed_case() -> None:
     scores = retrieval_scores(sim, ["a", "a", "b", "b"], k=1)
     assert scores["precision_at_k"] == (1 + 0 + 1 + 0) / 4
     assert abs(scores["map"] - (1 + 0.5 + 1 + 1 / 3) / 4) < 1e-12
+
+
+def test_the_fused_space_is_its_members_combined_and_only_it_is_indexed(demo_library: Path) -> None:
+    """Members are read to build the fusion, never searched: building their indexes would be wasted
+    (at 10^6 tracks, three HNSW graphs and half the build time)."""
+    from synesthete.features.registry import FUSION
+
+    with Library(demo_library) as lib:
+        lib.similar(1, k=5)
+        fused = lib.space()
+        members = [lib.space(m) for m in FUSION]
+        assert fused.built_index is not None
+        assert all(m.built_index is None for m in members)
+        row = fused.rows([7])[0]
+        for (start, stop, weight), member in zip(fused.blocks, members, strict=True):
+            own = member.vector_of(7).astype(np.float64)
+            expected = own / np.linalg.norm(own) * np.sqrt(weight)
+            assert np.allclose(fused.vectors[row, start:stop], expected, atol=1e-6)
+        assert lib.similar(1, k=5, model="descriptors")  # a member searched on its own gets its index
+        assert lib.space("descriptors").built_index is not None

@@ -20,6 +20,20 @@ from synesthete.exceptions import UserError
 from synesthete.index import ExactIndex, HNSWIndex, VectorIndex, build_index
 
 MIN_SCALE = 1e-6
+CHUNK = 65_536  # rows transformed at a time
+
+
+def _column_stats(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each column, in float64, reading ``CHUNK`` rows at a time."""
+    n = max(len(raw), 1)
+    total = np.zeros(raw.shape[1])
+    for start in range(0, len(raw), CHUNK):
+        total += raw[start : start + CHUNK].sum(axis=0, dtype=np.float64)
+    mean = total / n
+    squares = np.zeros(raw.shape[1])
+    for start in range(0, len(raw), CHUNK):
+        squares += np.square(raw[start : start + CHUNK].astype(np.float64) - mean).sum(axis=0)
+    return mean, np.sqrt(squares / n)
 
 
 @dataclass
@@ -33,7 +47,7 @@ class Space:
     mean: np.ndarray
     scale: np.ndarray
     weights: np.ndarray
-    index: VectorIndex
+    built_index: VectorIndex | None  # None until first searched (see ``index``)
     members: tuple[str, ...] = ()  # the extractors whose raw vectors, concatenated, this space reads
     blocks: tuple[tuple[int, int, float], ...] = ()  # fused: each member's columns and weight
     names: np.ndarray | None = None  # per dimension, for explanations and map axes
@@ -65,13 +79,15 @@ class Space:
             raise UserError(
                 f"no track has a '{model}' vector yet: scan a folder first (synesthete scan PATH)"
             )
-        raw = raw.astype(np.float64)
-        mean = raw.mean(axis=0)
-        scale = np.maximum(raw.std(axis=0), MIN_SCALE)
+        mean, scale = _column_stats(raw)
+        scale = np.maximum(scale, MIN_SCALE)
         w = np.ones(raw.shape[1]) if weights is None else np.asarray(weights, dtype=np.float64)
-        vectors = (((raw - mean) / scale) * w).astype(np.float32)
+        vectors = np.empty(raw.shape, dtype=np.float32)
+        for start in range(0, len(raw), CHUNK):  # float64 a chunk at a time: 10^6 x 498 fits in memory
+            part = raw[start : start + CHUNK].astype(np.float64)
+            vectors[start : start + CHUNK] = ((part - mean) / scale) * w
         return cls(
-            model, version, ids, vectors, mean, scale, w, build_index(ids, vectors),
+            model, version, ids, vectors, mean, scale, w, None,
             names=None if names is None else np.asarray(names),
             groups=None if groups is None else np.asarray(groups),
         )  # fmt: skip
@@ -79,27 +95,27 @@ class Space:
     @classmethod
     def fuse(cls, model: str, version: int, spaces: Sequence[Space], weights: Sequence[float]) -> Space:
         """The weighted fusion of member spaces, over the tracks every member has."""
-        common = set(spaces[0].ids.tolist())
+        ids = spaces[0].ids
         for s in spaces[1:]:
-            common &= set(s.ids.tolist())
-        ids = np.array([i for i in spaces[0].ids.tolist() if i in common], dtype=np.int64)
+            ids = ids[np.isin(ids, s.ids)]
         if len(ids) == 0:
             raise UserError(f"no track has every vector of '{model}' yet: run `synesthete scan` again")
-        parts, blocks, start = [], [], 0
+        vectors = np.empty((len(ids), sum(s.vectors.shape[1] for s in spaces)), dtype=np.float32)
+        blocks, start = [], 0
         for s, w in zip(spaces, weights, strict=True):
-            row = {track_id: r for r, track_id in enumerate(s.ids.tolist())}
-            block = s.vectors[[row[i] for i in ids.tolist()]].astype(np.float64)
-            parts.append(_unit(block) * np.sqrt(w))
-            blocks.append((start, start + block.shape[1], float(w)))
-            start += block.shape[1]
-        vectors = np.concatenate(parts, axis=1).astype(np.float32)
+            rows, stop = s.rows(ids), start + s.vectors.shape[1]
+            for first in range(0, len(ids), CHUNK):  # float64 a chunk at a time, straight into the result
+                block = s.vectors[rows[first : first + CHUNK]].astype(np.float64)
+                vectors[first : first + CHUNK, start:stop] = _unit(block) * np.sqrt(w)
+            blocks.append((start, stop, float(w)))
+            start = stop
 
         def joined(attr: str) -> np.ndarray:
             return np.concatenate([getattr(s, attr) for s in spaces])
 
         return cls(
             model, version, ids, vectors, joined("mean"), joined("scale"), joined("weights"),
-            build_index(ids, vectors), members=tuple(s.model for s in spaces), blocks=tuple(blocks),
+            None, members=tuple(s.model for s in spaces), blocks=tuple(blocks),
             names=joined("names"), groups=joined("groups"),
         )  # fmt: skip
 
@@ -137,7 +153,15 @@ class Space:
         return self.vectors[row]
 
     def __contains__(self, track_id: int) -> bool:
-        return track_id in self.index
+        return bool(self.rows([track_id])[0] >= 0)
+
+    @property
+    def index(self) -> VectorIndex:
+        """The search index, built on first use: a fused space's members are read, never searched, and
+        an HNSW graph of 10^6 tracks takes minutes."""
+        if self.built_index is None:
+            self.built_index = build_index(self.ids, self.vectors)
+        return self.built_index
 
     def search(
         self, query: np.ndarray, k: int, *, exclude: tuple[int, ...] = (), dissimilar: bool = False
@@ -175,11 +199,7 @@ class Space:
                 members = tuple(str(m) for m in z["members"])
                 blocks = tuple((int(a), int(b), float(w)) for a, b, w in z["blocks"])
                 approximate = bool(z["approximate"])
-            if approximate:
-                index: VectorIndex = HNSWIndex.load(f"{stem}.faiss")
-            else:
-                index = ExactIndex(fields["vectors"].shape[1])
-                index.add(fields["ids"], fields["vectors"])
+            index = HNSWIndex.load(f"{stem}.faiss") if approximate else None  # exact: built when searched
         except (OSError, KeyError, ValueError):
             return None
         return cls(
@@ -190,8 +210,8 @@ class Space:
     @property
     def exact(self) -> ExactIndex:
         """Exact search over the same vectors; the only way to answer 'least similar'."""
-        if isinstance(self.index, ExactIndex):
-            return self.index
+        if isinstance(self.built_index, ExactIndex):
+            return self.built_index
         if self._exact is None:
             self._exact = ExactIndex(self.vectors.shape[1])
             self._exact.add(self.ids, self.vectors)
