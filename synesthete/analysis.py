@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from synesthete.audio import SR, iter_chunks
-from synesthete.exceptions import AnalysisError
+from synesthete.exceptions import AnalysisError, AudioError
 from synesthete.features.base import HOP, Analysis, Extractor, Spectra
 from synesthete.fingerprint.landmarks import landmarks
 
@@ -41,6 +41,8 @@ def analyze(
         for e in extractors:
             try:
                 partials[e.name].append(e.partial(spectra))
+            except AudioError:  # a time limit (scan.time_limit) ran out: not the extractor's fault
+                raise
             except Exception as err:
                 raise AnalysisError(path, f"extractor {e.name} failed: {err}") from err
     analysis = Analysis(duration=samples / SR)

@@ -3,7 +3,11 @@
 libsndfile (``soundfile``) reads wav, flac, ogg/vorbis, opus, mp3 and aiff fast; PyAV (FFmpeg) reads the
 rest (m4a/aac, webm from browsers, wma...). Channels are averaged with a matrix product, and soxr
 resamples as a stream, so a 2-hour file never sits in memory whole: callers get chunks of at most
-``chunk_seconds`` (plus a short tail folded into the last chunk).
+``chunk_seconds`` (plus a short tail folded into the last chunk). That bound holds for any header: blocks
+are read in at most ``BLOCK_SAMPLES`` samples over all channels and fed to the resampler in pieces whose
+output is one block, so a file claiming 1 Hz or 65,535 channels cannot make a giant chunk; absurd rates
+and channel counts are refused. A file cut short is refused as truncated, whatever its format
+(``container.py``).
 """
 
 from __future__ import annotations
@@ -19,13 +23,20 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from synesthete.audio.validate import LevelMeter, check_chunk, check_declared_duration
+from synesthete.audio.container import truncation
+from synesthete.audio.validate import LevelMeter, check_chunk, check_declared_duration, check_format
 from synesthete.exceptions import DecodeError
 
 SR = 22050
+NOT_AUDIO = "not an audio file, or a corrupt or unsupported one"
 CHUNK_SECONDS = 120.0  # bounds memory: a chunk and its spectra take ~150 MB
 MIN_TAIL_SECONDS = 30.0
 BLOCK_FRAMES = 1 << 16
+BLOCK_SAMPLES = 1 << 18  # per read, over all channels: 1 MB of float32
+# Decoded this much shorter than the header says (and more than the slack of codecs' priming and
+# padding), a file is truncated.
+SHORT_TOLERANCE = 0.005
+SHORT_SLACK_SECONDS = 0.05
 # Extensions libsndfile cannot read; PyAV handles them directly.
 FFMPEG_FIRST = {".m4a", ".mp4", ".aac", ".alac", ".wma", ".webm", ".mka", ".ac3", ".ape", ".wv", ".3gp"}
 AUDIO_EXTENSIONS = frozenset(
@@ -74,52 +85,73 @@ def _downmix(block: np.ndarray) -> np.ndarray:
 
 
 def _soundfile_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
-    f = sf.SoundFile(path)  # raises sf.LibsndfileError on unknown formats
+    f = sf.SoundFile(os.fsencode(path))  # bytes: a name that is not valid UTF-8 opens too
     duration = f.frames / f.samplerate if f.frames > 0 else None
     info = AudioInfo(duration, f.samplerate, f.channels, "soundfile")
+    try:
+        check_format(path, info.samplerate, info.channels)
+    except DecodeError:
+        f.close()
+        raise
+    frames = max(1, BLOCK_SAMPLES // max(1, f.channels))
 
     def blocks() -> Iterator[np.ndarray]:
         with f:
             read = 0
             while True:
                 try:
-                    block = f.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+                    block = f.read(frames, dtype="float32", always_2d=True)
                 except (sf.LibsndfileError, RuntimeError) as e:
-                    raise DecodeError(
-                        path, f"corrupt or truncated audio data after {read / f.samplerate:.1f} s ({e})"
-                    ) from None
+                    raise DecodeError(path, _broken_off(read / f.samplerate, duration, str(e))) from None
                 if len(block) == 0:
                     break
                 read += len(block)
                 yield _downmix(block)
-            if f.frames > 0 and read < 0.9 * f.frames:
-                raise DecodeError(
-                    path,
-                    f"truncated: the header promises {f.frames / f.samplerate:.1f} s but only {read / f.samplerate:.1f} s decode",
-                )
+            _check_length(path, read / f.samplerate, duration)
 
     return info, blocks()
+
+
+def _broken_off(seconds: float, declared: float | None, detail: str) -> str:
+    of = f" of the {declared:.1f} s declared" if declared else ""
+    return f"truncated or corrupt: the audio breaks off after {seconds:.1f} s{of} ({detail})"
+
+
+def _check_length(path: str, seconds: float, declared: float | None) -> None:
+    """The one truncation rule by length: decoding ended clearly before the header said it would."""
+    if declared and declared - seconds > max(SHORT_SLACK_SECONDS, SHORT_TOLERANCE * declared):
+        raise DecodeError(
+            path, f"truncated: the header declares {declared:.1f} s but only {seconds:.1f} s decode"
+        )
 
 
 def _pyav_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
     try:
         container = av.open(path)
     except av.error.FFmpegError as e:
-        raise DecodeError(path, _av_reason(e)) from None
+        raise DecodeError(path, f"{NOT_AUDIO} ({_av_reason(e)})") from None
     if not container.streams.audio:
         container.close()
         raise DecodeError(path, "no audio stream in the file")
     stream = container.streams.audio[0]
-    rate = stream.rate or stream.codec_context.sample_rate
+    try:
+        rate = stream.rate or stream.codec_context.sample_rate
+    except AttributeError:  # PyAV on a stream FFmpeg could not set up, e.g. a WAV with 0 bits per sample
+        rate = 0
     if not rate:
         container.close()
-        raise DecodeError(path, "no decodable audio stream")
+        raise DecodeError(path, "no decodable audio stream: the header's format fields are invalid")
     duration = None
     if stream.duration is not None and stream.time_base is not None:
         duration = float(stream.duration * stream.time_base)
     elif container.duration is not None:
         duration = container.duration / av.time_base
     info = AudioInfo(duration, rate, stream.codec_context.channels or 0, "pyav")
+    try:
+        check_format(path, rate, info.channels)
+    except DecodeError:
+        container.close()
+        raise
     # Normalise every sample format to planar float at the native rate and layout; we downmix ourselves.
     resampler = av.AudioResampler(format="fltp", rate=rate)
 
@@ -132,11 +164,10 @@ def _pyav_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
                     read += planes.shape[1] / rate
                     yield _downmix(planes.T)
         except av.error.FFmpegError as e:
-            raise DecodeError(
-                path, f"corrupt or truncated audio data after {read:.1f} s ({_av_reason(e)})"
-            ) from None
+            raise DecodeError(path, _broken_off(read, duration, _av_reason(e))) from None
         finally:
             container.close()
+        _check_length(path, read, duration)
 
     return info, blocks()
 
@@ -147,6 +178,9 @@ def _av_reason(e: Exception) -> str:
 
 def _open(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
     _check_readable(path)
+    cut = truncation(path)
+    if cut:
+        raise DecodeError(path, cut)
     if Path(path).suffix.lower() in FFMPEG_FIRST:
         return _pyav_blocks(path)
     try:
@@ -155,9 +189,9 @@ def _open(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
         try:
             return _pyav_blocks(path)
         except DecodeError as e:  # neither decoder could open it: say so, with FFmpeg's detail
-            raise DecodeError(
-                path, f"not an audio file, or a corrupt or unsupported one ({e.reason})"
-            ) from None
+            if e.reason.startswith(NOT_AUDIO):
+                raise
+            raise DecodeError(path, f"{NOT_AUDIO} ({e.reason})") from None
 
 
 def probe(path: str | Path) -> AudioInfo:
@@ -192,10 +226,10 @@ def iter_chunks(
         meter.add(chunk)
         return chunk
 
-    for block in _resampled(blocks, resampler):
+    for block in _resampled(blocks, resampler, info.samplerate, sr):
         pending.append(block)
         buffered += block.size
-        if buffered >= hold:
+        while buffered >= hold:
             joined = np.concatenate(pending)
             yield emit(joined[:chunk_len])
             pending, buffered = [joined[chunk_len:]], joined.size - chunk_len
@@ -204,14 +238,19 @@ def iter_chunks(
     meter.check(path, sr)
 
 
-def _resampled(blocks: Iterator[np.ndarray], resampler: soxr.ResampleStream | None) -> Iterator[np.ndarray]:
+def _resampled(
+    blocks: Iterator[np.ndarray], resampler: soxr.ResampleStream | None, rate: int, sr: int
+) -> Iterator[np.ndarray]:
+    """Resampled blocks of at most about ``BLOCK_FRAMES`` samples, however much a low rate upsamples."""
     if resampler is None:
         yield from blocks
         return
+    piece = max(1, BLOCK_FRAMES * rate // sr)
     for block in blocks:
-        out = resampler.resample_chunk(block)
-        if out.size:
-            yield out
+        for start in range(0, block.size, piece):
+            out = resampler.resample_chunk(block[start : start + piece])
+            if out.size:
+                yield out
     tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
     if tail.size:
         yield tail

@@ -4,11 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from synesthete.exceptions import AudioError, TooShortError
+from synesthete.exceptions import AudioError, DecodeError, TooShortError
 
 MIN_SECONDS = 1.0
 MAX_SECONDS = 4 * 3600.0
 SILENCE_DBFS = -70.0
+MIN_RATE = 2000  # below this there is no music left to analyse (content up to 1 kHz)
+MAX_RATE = 768_000
+MAX_CHANNELS = 64
+MAX_PEAK = 100.0  # +40 dBFS: float files can go a little over full scale, never this far
+
+
+def check_format(path: str, rate: int, channels: int) -> None:
+    """Refuse headers no real recording has, before they size any buffer."""
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise DecodeError(
+            path, f"absurd sample rate: {rate} Hz (between {MIN_RATE} and {MAX_RATE} Hz is supported)"
+        )
+    if channels > MAX_CHANNELS:
+        raise DecodeError(path, f"absurd channel count: {channels} (at most {MAX_CHANNELS} are supported)")
 
 
 def check_declared_duration(path: str, seconds: float | None) -> None:
@@ -21,6 +35,12 @@ def check_chunk(path: str, chunk: np.ndarray) -> None:
     """Every decoded chunk must be finite: NaN or infinity would poison every statistic."""
     if not np.isfinite(chunk).all():
         raise AudioError(path, "the audio contains non-finite samples (NaN or infinity)")
+    peak = float(np.abs(chunk).max(initial=0.0))
+    if peak > MAX_PEAK:
+        raise AudioError(
+            path,
+            f"samples out of range: the peak is {peak:.3g} (full scale is 1; more than {MAX_PEAK:g} is garbage)",
+        )
 
 
 class LevelMeter:

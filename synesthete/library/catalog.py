@@ -3,6 +3,10 @@
 Every write runs in one short transaction, so a scan killed at any moment leaves a consistent catalog in
 which every finished track is kept. A ``generation`` counter moves on every write, so readers can cache
 what they derive (search indexes) and know when to rebuild it.
+
+Paths are kept byte for byte: a file name that is not valid UTF-8 (copied from an old Latin-1 system)
+reaches Python as a str with surrogate escapes (``os.fsdecode``); it is stored as the same bytes in a
+TEXT column (``CAST(? AS TEXT)`` of ``_db(text)``) and read back through ``surrogateescape``.
 """
 
 from __future__ import annotations
@@ -16,10 +20,26 @@ from pathlib import Path
 
 import numpy as np
 
+from synesthete.exceptions import UserError
 from synesthete.library.migrations import migrate
 
 CATALOG_FILE = "catalog.sqlite"
 TRACK_COLUMNS = "id, path, title, artist, album, genre, duration"
+
+
+def _db(text: str | None) -> str | bytes | None:
+    """What to bind for text that may hold surrogate escapes; SQL casts it back to TEXT."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)
@@ -69,6 +89,7 @@ class Catalog:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / CATALOG_FILE
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0, check_same_thread=False)
+        self.conn.text_factory = _text
         self.conn.execute("PRAGMA journal_mode = WAL")
         self.conn.execute("PRAGMA synchronous = NORMAL")
         self.conn.execute("PRAGMA foreign_keys = ON")
@@ -79,14 +100,29 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction that also moves the generation on; rolled back on any error."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """One write transaction that also moves the generation on; rolled back on any error.
+
+        A full disk makes SQLite end the transaction itself; the error then says so, naming the catalog
+        (every track committed before stays).
+        """
         try:
-            yield self.conn
-            self.conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+                self.conn.execute(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'"
+                )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as e:
+            if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise UserError(
+                    f"{self.path}: cannot write, the disk is full; every track finished so far is kept:"
+                    " free some space and run the same command again"
+                ) from e
             raise
 
     @property
@@ -183,35 +219,36 @@ class Catalog:
         """
         now = time.time()
         with self.transaction() as c:
-            row = c.execute("SELECT id FROM tracks WHERE path = ?", (path,)).fetchone()
+            row = c.execute("SELECT id FROM tracks WHERE path = CAST(? AS TEXT)", (_db(path),)).fetchone()
             fields = (
                 content_hash,
                 size,
                 mtime,
-                tags.get("title"),
-                tags.get("artist"),
-                tags.get("album"),
-                tags.get("genre"),
+                _db(tags.get("title")),
+                _db(tags.get("artist")),
+                _db(tags.get("album")),
+                _db(tags.get("genre")),
                 duration,
                 now,
             )
+            text = "CAST(? AS TEXT)"
             if row:
                 track_id = row[0]
                 c.execute(
-                    "UPDATE tracks SET content_hash=?, size=?, mtime=?, title=?, artist=?, album=?, genre=?,"
-                    " duration=?, analysed_at=? WHERE id=?",
+                    f"UPDATE tracks SET content_hash=?, size=?, mtime=?, title={text}, artist={text},"
+                    f" album={text}, genre={text}, duration=?, analysed_at=? WHERE id=?",
                     (*fields, track_id),
                 )
             else:
                 track_id = c.execute(
                     "INSERT INTO tracks (content_hash, size, mtime, title, artist, album, genre, duration,"
-                    " analysed_at, path, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (*fields, path, now),
+                    f" analysed_at, path, added_at) VALUES (?,?,?,{text},{text},{text},{text},?,?,{text},?)",
+                    (*fields, _db(path), now),
                 ).lastrowid
             self._put_vectors(c, track_id, vectors)
             if also is not None:
                 also(c, track_id)
-            c.execute("DELETE FROM failures WHERE path = ?", (path,))
+            c.execute("DELETE FROM failures WHERE path = CAST(? AS TEXT)", (_db(path),))
         return track_id
 
     def add_vectors(
@@ -241,9 +278,12 @@ class Catalog:
     def move_track(self, track_id: int, path: str, *, size: int, mtime: float) -> None:
         """A file was renamed or moved: keep its analysis, change where it lives."""
         with self.transaction() as c:
-            c.execute("DELETE FROM tracks WHERE path = ? AND id != ?", (path, track_id))
-            c.execute("UPDATE tracks SET path=?, size=?, mtime=? WHERE id=?", (path, size, mtime, track_id))
-            c.execute("DELETE FROM failures WHERE path = ?", (path,))
+            c.execute("DELETE FROM tracks WHERE path = CAST(? AS TEXT) AND id != ?", (_db(path), track_id))
+            c.execute(
+                "UPDATE tracks SET path=CAST(? AS TEXT), size=?, mtime=? WHERE id=?",
+                (_db(path), size, mtime, track_id),
+            )
+            c.execute("DELETE FROM failures WHERE path = CAST(? AS TEXT)", (_db(path),))
 
     def touch_track(self, track_id: int, *, size: int, mtime: float) -> None:
         """The file's time changed but its content did not."""
@@ -257,17 +297,17 @@ class Catalog:
         with self.transaction() as c:
             n = 0
             for path in paths:
-                n += c.execute("DELETE FROM tracks WHERE path = ?", (path,)).rowcount
-                c.execute("DELETE FROM failures WHERE path = ?", (path,))
+                n += c.execute("DELETE FROM tracks WHERE path = CAST(? AS TEXT)", (_db(path),)).rowcount
+                c.execute("DELETE FROM failures WHERE path = CAST(? AS TEXT)", (_db(path),))
         return n
 
     def record_failure(self, path: str, reason: str) -> None:
         """Remember why a file could not be analysed; a stale track at that path is forgotten."""
         with self.transaction() as c:
-            c.execute("DELETE FROM tracks WHERE path = ?", (path,))
+            c.execute("DELETE FROM tracks WHERE path = CAST(? AS TEXT)", (_db(path),))
             c.execute(
-                "INSERT OR REPLACE INTO failures (path, reason, at) VALUES (?,?,?)",
-                (path, reason, time.time()),
+                "INSERT OR REPLACE INTO failures (path, reason, at) VALUES (CAST(? AS TEXT),CAST(? AS TEXT),?)",
+                (_db(path), _db(reason), time.time()),
             )
 
     def failure_paths(self) -> list[str]:

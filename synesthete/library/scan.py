@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import sqlite3
 import stat
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +33,7 @@ from synesthete.library.catalog import Catalog, Failure
 from synesthete.library.tags import content_hash, read_tags
 
 log = logging.getLogger(__name__)
+FILE_SECONDS = 900.0  # per file; SYNESTHETE_FILE_SECONDS overrides (4 h of audio take ~3 min here)
 
 
 @dataclass
@@ -88,6 +92,14 @@ def walk(roots: Iterable[str]) -> tuple[list[str], list[Failure]]:
                 continue
             seen.add((st.st_dev, st.st_ino))
             dirs.sort()
+            for name in dirs:
+                if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
+                    problems.append(
+                        Failure(
+                            os.path.join(folder, name),
+                            "a folder named like an audio file (its files are scanned)",
+                        )
+                    )
             for name in sorted(names):
                 if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
                     files.append(os.path.join(folder, name))
@@ -105,7 +117,8 @@ def analyse_job(job: Job) -> dict:
 
     try:
         extractors = [EXTRACTORS[name] for name in job.extractors if name != FINGERPRINT]
-        analysis = analyze(job.path, extractors, fingerprint=FINGERPRINT in job.extractors)
+        with time_limit(job.path, float(os.environ.get("SYNESTHETE_FILE_SECONDS", FILE_SECONDS))):
+            analysis = analyze(job.path, extractors, fingerprint=FINGERPRINT in job.extractors)
         result = {
             "path": job.path,
             "vectors": {n: (analysis.versions[n], analysis.vectors[n]) for n in analysis.vectors},
@@ -124,6 +137,28 @@ def analyse_job(job: Job) -> dict:
     except Exception as e:  # a bug in an extractor must not stop the scan: record it with the file
         log.exception("unexpected failure on %s", job.path)
         return {"path": job.path, "error": f"internal error: {type(e).__name__}: {e}"}
+
+
+@contextmanager
+def time_limit(path: str, seconds: float) -> Iterator[None]:
+    """Give up on a file that takes longer than ``seconds`` (a decoder stuck on a hostile file).
+
+    A timer signal, so only in a process's main thread (workers, a one-worker scan); elsewhere no limit.
+    """
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise AudioError(path, f"gave up after {seconds:g} s: decoding or analysis did not finish")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _init_worker() -> None:
@@ -168,11 +203,20 @@ def plan(catalog: Catalog, roots: list[str], extractors: dict[str, int]) -> tupl
         try:
             st = os.stat(path)
         except OSError as e:
-            report.failed.append(Failure(path, f"cannot read: {e.strerror or e}"))
-            catalog.record_failure(path, report.failed[-1].reason)
+            dangling = isinstance(e, FileNotFoundError) and os.path.islink(path)
+            reason = (
+                "a dangling symbolic link (its target is gone)"
+                if dangling
+                else f"cannot read: {e.strerror or e}"
+            )
+            report.failed.append(Failure(path, reason))
+            catalog.record_failure(path, reason)
             continue
         if stat.S_ISREG(st.st_mode):
             on_disk[path] = st
+        else:
+            report.failed.append(Failure(path, f"not a regular file ({_kind(st.st_mode)})"))
+            catalog.record_failure(path, report.failed[-1].reason)
     # Tracks whose files are gone are either moved (same bytes found elsewhere) or removed.
     gone = {p: s for p, s in known.items() if p not in on_disk and _under(p, roots) and not os.path.exists(p)}
     gone_by_size: dict[int, list[str]] = {}
@@ -213,6 +257,18 @@ def plan(catalog: Catalog, roots: list[str], extractors: dict[str, int]) -> tupl
     vanished_failures = [p for p in catalog.failure_paths() if _under(p, roots) and not os.path.lexists(p)]
     catalog.remove_paths(vanished_failures)
     return jobs, report
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a named pipe"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a file"
 
 
 def _stale(have: dict[str, int], want: dict[str, int]) -> tuple[str, ...]:

@@ -1,0 +1,107 @@
+"""Is the file whole? Containers say how long they are; a file shorter than that was cut off.
+
+One rule for every format (README, "Bad input"): a file that ends before its container or header says it
+does, or whose audio breaks off mid-stream, is refused as truncated, never catalogued as a shorter track.
+Decoders differ (libsndfile trims a cut WAV's length to what is there; a cut Ogg ends at its last whole
+page), so the sizes the containers declare are read here, from a few bytes at each end of the file:
+RIFF/RF64 and AIFF sizes, MP4 top-level boxes, the Ogg end-of-stream page, the ID3v2 tag size and the
+MP3 Xing/Info byte count. Formats that declare only a length in time (FLAC) are judged by decoding.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+TAIL_BYTES = 1 << 16
+UNKNOWN_SIZES = {0, 0xFFFFFFFF}  # written by streaming encoders that could not seek back
+
+
+def truncation(path: str) -> str | None:
+    """The reason ``path`` looks cut off, or None when it looks whole (or its format declares no size)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+        if head[:4] == b"OggS":
+            fh.seek(max(0, size - TAIL_BYTES))
+            return _ogg(fh.read())
+        if head[:3] == b"ID3":
+            return _id3(fh, head, size)
+        if head[:4] in (b"RIFF", b"FORM") and len(head) >= 12:
+            return _declared(
+                head[:4].decode(), struct.unpack("<I" if head[0] == 82 else ">I", head[4:8])[0] + 8, size
+            )
+        if head[4:8] == b"ftyp":
+            return _mp4(fh, size)
+        return _xing(head, 0, size)
+
+
+def _describe(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 2**10:.1f} KB" if n >= 2**10 else f"{n} bytes"
+
+
+def _declared(what: str, declared: int, size: int) -> str | None:
+    if declared - 8 in UNKNOWN_SIZES or declared <= size:
+        return None
+    return f"truncated: its {what} header declares {_describe(declared)}, the file has {_describe(size)}"
+
+
+def _ogg(tail: bytes) -> str | None:
+    last = tail.rfind(b"OggS")
+    if last < 0 or last + 5 >= len(tail):
+        return "truncated: the Ogg stream has no last page"
+    if not tail[last + 5] & 0x04:  # header_type flag 4: end of stream
+        return "truncated: the Ogg stream stops before its end-of-stream page"
+    segments = tail[last + 27 : last + 27 + tail[last + 26]] if last + 27 <= len(tail) else b""
+    if last + 27 + len(segments) + sum(segments) > len(tail) or len(segments) < tail[last + 26]:
+        return "truncated: the Ogg stream's last page is cut off"
+    return None
+
+
+def _id3(fh, head: bytes, size: int) -> str | None:
+    if len(head) < 10:
+        return "truncated: the file stops inside its ID3 tag header"
+    s = head[6:10]
+    tag = 10 + ((s[0] & 0x7F) << 21 | (s[1] & 0x7F) << 14 | (s[2] & 0x7F) << 7 | (s[3] & 0x7F))
+    if head[5] & 0x10:  # footer present
+        tag += 10
+    if tag > size:
+        return f"truncated: its ID3 tag declares {_describe(tag)}, the file has {_describe(size)}"
+    fh.seek(tag)
+    return _xing(fh.read(64), tag, size)
+
+
+def _xing(frame: bytes, offset: int, size: int) -> str | None:
+    """An MP3 whose first frame carries a Xing/Info header states its stream size in bytes."""
+    if len(frame) < 4 or frame[0] != 0xFF or frame[1] & 0xE0 != 0xE0:
+        return None
+    at = max(frame.find(b"Xing"), frame.find(b"Info"))
+    if at < 0 or at + 16 > len(frame):
+        return None
+    (flags,) = struct.unpack(">I", frame[at + 4 : at + 8])
+    if not flags & 0x2:  # no byte count
+        return None
+    field = at + 8 + (4 if flags & 0x1 else 0)
+    declared = offset + struct.unpack(">I", frame[field : field + 4])[0]
+    if declared <= size:
+        return None
+    return f"truncated: its MP3 header declares {_describe(declared)}, the file has {_describe(size)}"
+
+
+def _mp4(fh, size: int) -> str | None:
+    """MP4/M4A: the top-level boxes (ftyp, moov, mdat...) must fit in the file."""
+    at = 0
+    while at + 8 <= size:
+        fh.seek(at)
+        header = fh.read(16)
+        (box,) = struct.unpack(">I", header[:4])
+        if box == 1 and len(header) == 16:
+            (box,) = struct.unpack(">Q", header[8:16])
+        elif box == 0:  # to the end of the file
+            return None
+        if box < 8:
+            return None  # not a box structure we understand: let the decoder judge
+        at += box
+    if at > size:
+        return f"truncated: its MP4 boxes declare {_describe(at)}, the file has {_describe(size)}"
+    return None

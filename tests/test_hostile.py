@@ -1,0 +1,92 @@
+"""One scan of the hostile-file corpus (``tests/hostile.py``) beside good music: no crash, no hang,
+every file analysed or recorded with its reason, memory bounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+from synesthete.audio.decode import iter_chunks
+
+from .hostile import ANY, OK, Rewriter, make_corpus
+
+PEAK_MB = 2000  # the largest process of the scan; the models alone take ~700 MB
+
+
+def unprivileged(cmd: list[str]) -> list[str]:
+    """Root reads everything: drop the capabilities that let it, so permissions are tested for real."""
+    if os.geteuid() != 0:
+        return cmd
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *cmd]
+
+
+def test_one_scan_of_the_hostile_corpus(tmp_path: Path) -> None:
+    folder = tmp_path / "music"
+    expect = make_corpus(folder)
+    assert len(expect) >= 40
+    cmd = [sys.executable, "-m", "synesthete.cli", "--library", str(tmp_path / "lib"), "scan", str(folder)]
+    env = {**os.environ, "SYNESTHETE_FILE_SECONDS": "60"}
+    with Rewriter(folder / "rewritten.wav"):
+        proc = subprocess.run(
+            unprivileged([*cmd, "--json", "--workers", "2"]), capture_output=True, env=env, timeout=600
+        )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-3000:]
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode(errors="replace")[-3000:]
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert peak_mb < PEAK_MB
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "synesthete.cli", "--library", str(tmp_path / "lib"), "status", "--json"],
+            capture_output=True,
+            check=True,
+        ).stdout
+    )
+    reasons = {Path(f["path"]).name: f["reason"] for f in status["failed"]}
+    analysed = {
+        Path(t["path"]).name
+        for t in json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "synesthete.cli",
+                    "--library",
+                    str(tmp_path / "lib"),
+                    "tracks",
+                    "--json",
+                ],
+                capture_output=True,
+                check=True,
+            ).stdout
+        )["tracks"]
+    }
+    wrong = {}
+    for name, expectation in expect.items():
+        if expectation == OK:
+            if name not in analysed:
+                wrong[name] = reasons.get(name, "neither analysed nor recorded")
+        elif name not in reasons and not (expectation == ANY and name in analysed):
+            wrong[name] = "neither analysed nor recorded" if name not in analysed else "analysed"
+        elif expectation != ANY and expectation not in reasons[name]:
+            wrong[name] = reasons[name]
+    assert not wrong, wrong
+    assert all(len(r) > 10 and "internal error" not in r for r in reasons.values()), reasons
+
+
+def test_a_low_rate_file_is_decoded_in_bounded_chunks(tmp_path: Path) -> None:
+    """2 kHz upsamples 11-fold: every chunk stays within the bound instead of one per incoming block."""
+    import numpy as np
+    import soundfile as sf
+
+    path = tmp_path / "low.wav"
+    t = np.arange(2000 * 200) / 2000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 2000)
+    sizes = [c.size for c in iter_chunks(path, chunk_seconds=30.0)]
+    assert sum(sizes) > 199 * 22050
+    assert max(sizes) <= (30.0 + 30.0) * 22050 + 4096
+    assert len(sizes) >= 6
