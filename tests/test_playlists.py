@@ -234,8 +234,8 @@ def test_clusters_find_the_styles_and_name_them(lib: Library) -> None:
 
 def test_explanations_split_the_score_by_feature_group(lib: Library) -> None:
     techno = by_style(lib)["techno"]
-    fused = lib.explain(techno[0].id, techno[1].id)  # the default model adds the network's "learned" part
-    assert {g["group"] for g in fused.groups} == {"timbre", "tonal", "rhythm", "loudness", "learned"}
+    fused = lib.explain(techno[0].id, techno[1].id)  # the default model adds musicnn's embedding as one part
+    assert {g["group"] for g in fused.groups} == {"timbre", "tonal", "rhythm", "loudness", "musicnn"}
     assert sum(g["contribution"] for g in fused.groups) == pytest.approx(fused.score, abs=1e-4)
     e = lib.explain(techno[0].id, techno[1].id, model="descriptors")
     assert {g["group"] for g in e.groups} == {"timbre", "tonal", "rhythm", "loudness"}

@@ -6,7 +6,7 @@ import argparse
 import math
 
 from synesthete.api import Library
-from synesthete.cli.output import print_json, say
+from synesthete.cli.output import label_source, print_json, say
 
 
 def _f(x: float) -> str:
@@ -14,7 +14,15 @@ def _f(x: float) -> str:
 
 
 def cmd_evaluate(lib: Library, args: argparse.Namespace) -> int:
-    doc = lib.evaluate_labels(args.labels, k=args.k, filter_by=args.filter_by, progress=not args.json)
+    doc = lib.evaluate_labels(
+        args.labels,
+        labels_from=args.labels_from,
+        k=args.k,
+        filter_by=args.filter_by,
+        progress=not args.json,
+    )
+    if doc["filter_by_folder"]:
+        say(f"synesthete: warning: {doc['filter_text']}")
     if args.report:
         from synesthete.evaluate.report import write_report
 
@@ -27,7 +35,7 @@ def cmd_evaluate(lib: Library, args: argparse.Namespace) -> int:
         say(f"not found: {path}")
     for path in doc["failed"]:
         say(f"could not be analysed: {path}")
-    filt = f", {doc['filter_by']} filter" if doc["filter_by"] else ""
+    filt = f", {doc['filter_text']}" if doc["filter_by"] else ""
     print(
         f"{doc['labels']}: {doc['tracks']} tracks, {doc['groups']} groups{filt}, chance precision ~{doc['chance']:.3f}"
     )
@@ -50,18 +58,19 @@ def cmd_evaluate(lib: Library, args: argparse.Namespace) -> int:
 
 def register(command) -> None:
     p = command("evaluate", cmd_evaluate, "retrieval quality of every model on a labelled folder")
-    p.add_argument(
-        "--labels",
+    label_source(
+        p,
         required=True,
-        metavar="LABELS.csv",
-        help="columns path (relative to the file), group, and optionally artist, album",
+        csv_help="columns path (relative to the file), group, and optionally artist, album",
+        from_help="label the library's own tracks by the folder they sit in, or by their genre tag",
     )
     p.add_argument("-k", type=int, default=10, help="neighbours scored per query (default 10)")
     p.add_argument(
         "--filter-by",
         choices=("artist", "album"),
         default=None,
-        help="leave the query's own artist/album out of its neighbours and of what counts as relevant",
+        help="leave the query's own artist/album out of its neighbours and of what counts as relevant"
+        " (a track without one: its folder)",
     )
     p.add_argument("--report", metavar="DIR", help="write a Markdown and HTML report with figures here")
     p.add_argument(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from synesthete.api import Library
-from synesthete.cli.output import print_json
+from synesthete.cli.output import print_json, say
 
 
 def cmd_scan(lib: Library, args: argparse.Namespace) -> int:
@@ -43,11 +43,19 @@ def cmd_tracks(lib: Library, args: argparse.Namespace) -> int:
     tracks = lib.tracks(args.search, limit=args.limit)
     if args.json:
         print_json({"tracks": [t.to_dict() for t in tracks]})
+    else:
+        for t in tracks:
+            genre = f"  [{t.genre}]" if t.genre else ""
+            print(f"{t.id:>6}  {t.label}{genre}  {t.path}")
+    if tracks:
         return 0
-    for t in tracks:
-        genre = f"  [{t.genre}]" if t.genre else ""
-        print(f"{t.id:>6}  {t.label}{genre}  {t.path}")
-    return 0
+    if args.search:
+        say(
+            f"synesthete: no track matches '{args.search}' (words are matched against artist, title, album, path)"
+        )
+    else:
+        say("synesthete: the library has no tracks yet: `synesthete scan FOLDER` adds some")
+    return 1
 
 
 def register(command) -> None:

@@ -15,9 +15,12 @@ def cmd_map(lib: Library, args: argparse.Namespace) -> int:
     if args.out:
         from synesthete.mapview.plots import write_map
 
-        path = write_map(doc, args.out)
+        colour_by = args.color_by or _default_colouring(doc)
+        labels = None if colour_by == "genre" else lib.track_labels(colour_by, model=args.model)
+        path = write_map(doc, args.out, labels=labels)
         say(
-            f"{doc['method']} {doc['dims']}D map of {len(doc['points'])} tracks ({doc['model']}, {how}) -> {path}"
+            f"{doc['method']} {doc['dims']}D map of {len(doc['points'])} tracks ({doc['model']}, {how},"
+            f" coloured by {colour_by}) -> {path}"
         )
     if args.json:
         print_json(doc)
@@ -29,6 +32,14 @@ def cmd_map(lib: Library, args: argparse.Namespace) -> int:
             print(f"  {axis}: {label}")
         print("write it with --out map.html (interactive), map.png (static) or coords.csv")
     return 0
+
+
+def _default_colouring(doc: dict) -> str:
+    """By genre when some track has a genre tag, else by folder (an untagged map would be all grey)."""
+    if any(p.get("genre") for p in doc["points"]):
+        return "genre"
+    say("synesthete: no track has a genre tag: the map is coloured by folder (see --color-by)")
+    return "folder"
 
 
 def cmd_export(lib: Library, args: argparse.Namespace) -> int:
@@ -49,6 +60,12 @@ def register(command) -> None:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="same seed, same map (default 42)")
     p.add_argument(
         "--out", metavar="FILE", help="map.html (interactive, offline), map.png, coords.csv or map.json"
+    )
+    p.add_argument(
+        "--color-by",
+        choices=("genre", "folder", "cluster", "artist"),
+        default=None,
+        help="what the points are coloured by (default: genre, or folder when no track has a genre tag)",
     )
     p.add_argument("--json", action="store_true", help="print the map document (coordinates and tags)")
 

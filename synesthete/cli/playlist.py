@@ -48,6 +48,14 @@ def _rules(args: argparse.Namespace) -> dict:
 
 
 def _show(lib: Library, args: argparse.Namespace, playlist: Playlist, title: str) -> int:
+    """Print (or save) the playlist, its warnings on stderr; an empty playlist exits 1, unsaved."""
+    for warning in playlist.info.get("warnings", []):
+        say(f"synesthete: warning: {warning}")
+    if not playlist.tracks:
+        if args.json:
+            print_json(playlist.to_dict())
+        say("synesthete: the playlist is empty" + ("; nothing saved" if getattr(args, "out", None) else ""))
+        return 1
     saved = None
     if getattr(args, "out", None):
         saved = export.save(playlist.tracks, args.out, relative=args.relative, title=title)
@@ -203,7 +211,7 @@ def register(command) -> None:
         "direction", nargs="+", metavar="DIRECTION",
         help="tempo up|down, energy up|down, brighter, darker, calmer, wilder, or '<descriptor> up|down'",
     )  # fmt: skip
-    p.add_argument("-n", type=int, default=10, help="how many steps (default 10)")
+    p.add_argument("-n", type=int, default=10, help="how many tracks, the seed included (default 10)")
     p = kind("order", cmd_order, "the given tracks in an order that flows", [saving])
     p.add_argument("tracks", nargs="+", metavar="TRACK", help=tracks_help)
     p.add_argument("--start", metavar="TRACK", help="begin with this one of the tracks")

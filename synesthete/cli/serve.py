@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 
 from synesthete.api import Library
 from synesthete.cli.output import say
@@ -25,22 +27,40 @@ def cmd_serve(lib: Library, args: argparse.Namespace) -> int:
     limits = Limits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_seconds=args.max_upload_seconds)
     pool = LibraryPool.of(lib, size=max(args.pool, 1))
     app = create_app(pool, token=token, limits=limits)
+    sock = _bind(args.host, args.port)  # before saying where the page is: a busy port fails here
     host = f"[{args.host}]" if ":" in args.host else args.host
     say(f"synesthete: the page is at http://{host}:{args.port}/  (API docs: /docs; Ctrl-C stops)")
     if token:
         say(
             "synesthete: API routes need the token (Authorization: Bearer TOKEN, or ?token=TOKEN on the page)"
         )
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info" if getattr(args, "verbose", False) else "warning",
+    )
     try:
-        uvicorn.run(
-            app,
-            host=args.host,
-            port=args.port,
-            log_level="info" if getattr(args, "verbose", False) else "warning",
-        )
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
+        sock.close()
         pool.close()
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port``, or a clear error naming the address and the reason."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: restarts reuse the port
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        hint = (
+            " (another server is using it: stop it, or give --port N)" if e.errno == errno.EADDRINUSE else ""
+        )
+        raise UserError(f"cannot serve on {host}:{port}: {e.strerror or e}{hint}") from None
+    return sock
 
 
 def register(command) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from synesthete.api import Library
-from synesthete.cli.output import print_json, say
+from synesthete.cli.output import label_source, print_json, say
+from synesthete.exceptions import UserError
 
 OBJECTIVES = ("contrastive", "supervised", "distill")  # models/train.py's; importing it would load torch
 
@@ -14,12 +15,16 @@ def cmd_train(lib: Library, args: argparse.Namespace) -> int:
     if args.reset:
         doc = lib.reset_training()
     else:
+        source = args.labels or args.labels_from
+        if source and args.objective != "supervised":
+            raise UserError("--labels and --labels-from are for --objective supervised")
         doc = lib.train(
             objective=args.objective,
             epochs=args.epochs,
             refresh=not args.no_refresh,
             workers=args.workers,
             progress=True,
+            labels=lib.track_labels(source) if source else None,
         )
     if args.json:
         print_json(doc)
@@ -31,7 +36,7 @@ def cmd_train(lib: Library, args: argparse.Namespace) -> int:
         return 0
     say(
         f"trained cnn ({doc['objective']}, {doc['epochs']} epochs, {doc['tracks']} tracks"
-        + (f", {doc['labelled']} with a genre" if doc["objective"] == "supervised" else "")
+        + (f", {doc['labelled']} labelled" if doc["objective"] == "supervised" else "")
         + f"): final loss {doc['loss']:.3f}"
     )
     say(f"checkpoint {doc['checkpoint']} (cnn version {doc['version']}, from {doc['parent']})")
@@ -52,6 +57,12 @@ def register(command) -> None:
         default="contrastive",
         help="contrastive: self-supervised, crops of one track are alike (default); supervised: also learn "
         "the genre tags; distill: only keep the distilled embedding stable under the augmentations",
+    )
+    label_source(
+        p,
+        required=False,
+        csv_help="supervised: learn these groups (CSV columns path, relative to the file, and group)",
+        from_help="supervised: learn the folder each track sits in, or its genre tag (the default)",
     )
     p.add_argument("--epochs", type=int, default=10, help="passes of 8 crop pairs per track (default 10)")
     p.add_argument(

@@ -2,8 +2,9 @@
 ``bench/quality.py``, so both print the same figures.
 
 The labels file is a CSV with columns ``path`` (relative to the CSV), ``group``, and optionally ``artist``
-and ``album`` (used by ``filter_by``; a missing value falls back to the file's tag). Labelled files not yet
-in the library are scanned into it first.
+and ``album`` (used by ``filter_by``; a missing value falls back to the file's tag, then to its folder, so
+a filter never silently filters nothing). Labelled files not yet in the library are scanned into it
+first. Without a CSV, the library's own tracks are labelled by their folder (or a tag).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from synesthete.evaluate.labels import folder_key, track_labels
 from synesthete.exceptions import ParameterError, UserError
 
 if TYPE_CHECKING:
@@ -62,17 +64,26 @@ def read_labels(path: str | Path) -> list[Labelled]:
 
 def evaluate_labels(
     lib: Library,
-    labels: str | Path,
+    labels: str | Path | None = None,
     *,
+    labels_from: str | None = None,
     k: int = 10,
     filter_by: str | None = None,
     models: list[str] | None = None,
     workers: int | None = None,
     progress: bool = False,
 ) -> dict:
-    """Scan what is missing, then score every model; one JSON-friendly document."""
+    """Scan what is missing, then score every model; one JSON-friendly document.
+
+    The groups come from the ``labels`` CSV, or (``labels_from="folder"``, or a tag) from the library's
+    own tracks. With ``filter_by``, a track without that CSV column or tag is filtered by its folder.
+    """
     if filter_by not in (None, *FILTERS):
         raise ParameterError(f"filter_by is one of {', '.join(FILTERS)}, not {filter_by!r}")
+    if (labels is None) == (labels_from is None):
+        raise ParameterError("give either a labels CSV or where the labels come from (e.g. 'folder')")
+    if labels_from is not None:
+        return _score(lib, _library_rows(lib, labels_from), f"{labels_from} names", k, filter_by, models)
     rows = read_labels(labels)
     paths = sorted({r.path for r in rows})
     absent = [p for p in paths if not Path(p).is_file()]
@@ -80,29 +91,54 @@ def evaluate_labels(
     # Incremental: new files are analysed, files analysed before a model existed get its vectors, and
     # up-to-date files cost one stat each.
     scanned = lib.scan(present, workers=workers, progress=progress).to_dict() if present else None
+    doc = _score(lib, rows, str(labels), k, filter_by, models)
+    doc["not_found"] = absent
+    doc["failed"] = [f["path"] for f in scanned["failed"] if f["path"] in set(present)] if scanned else []
+    doc["scanned"] = scanned
+    return doc
+
+
+def _library_rows(lib: Library, source: str) -> list[Labelled]:
+    """Every catalogued track as a labelled row, grouped by its folder or a tag."""
+    groups = track_labels(lib, source)
+    tracks = lib.catalog.tracks_by_ids(list(groups))
+    return [Labelled(tracks[i].path, g) for i, g in groups.items() if i in tracks]
+
+
+def _score(
+    lib: Library, rows: list[Labelled], name: str, k: int, filter_by: str | None, models: list[str] | None
+) -> dict:
+    """Score every model on the catalogued rows; the document ``evaluate_labels`` returns."""
     by_path = {t.path: t for t in lib.tracks()}
-    groups, same = {}, {}
+    groups: dict[int, str] = {}
+    same: dict[int, str] = {}
+    by_folder = 0
     for r in rows:
         track = by_path.get(r.path)
         if track is None:
             continue
         groups[track.id] = r.group
         if filter_by:
-            same[track.id] = getattr(r, filter_by) or getattr(track, filter_by) or ""
+            value = getattr(r, filter_by) or getattr(track, filter_by)
+            same[track.id] = f"{filter_by}:{value.strip().lower()}" if value else folder_key(track)
+            by_folder += not value
     if len(groups) < 2:
-        raise UserError(f"{labels}: fewer than two labelled files could be analysed: nothing to evaluate")
+        raise UserError(f"{name}: fewer than two labelled files could be analysed: nothing to evaluate")
+    filter_text = _filter_text(name, filter_by, by_folder, len(groups), groups, same)
     sizes = Counter(groups.values())
     n = len(groups)
     doc = {
-        "labels": str(labels),
+        "labels": name,
         "tracks": n,
         "groups": len(sizes),
         "k": k,
         "filter_by": filter_by,
+        "filter_by_folder": by_folder,  # tracks without the tag, filtered by their folder instead
+        "filter_text": filter_text,
         "chance": sum(c * (c - 1) for c in sizes.values()) / (n * (n - 1)),
-        "not_found": absent,
-        "failed": [f["path"] for f in scanned["failed"] if f["path"] in set(present)] if scanned else [],
-        "scanned": scanned,
+        "not_found": [],
+        "failed": [],
+        "scanned": None,
         "models": {},
         "skipped": {},
     }
@@ -114,6 +150,29 @@ def evaluate_labels(
             continue
         doc["models"][scores.pop("model")] = scores
     if not doc["models"]:
-        raise UserError(f"{labels}: no model could be evaluated: {doc['skipped']}")
+        raise UserError(f"{name}: no model could be evaluated: {doc['skipped']}")
     doc["track_groups"] = {str(i): g for i, g in groups.items()}  # which tracks were scored, as what
     return doc
+
+
+def _filter_text(
+    name: str, filter_by: str | None, by_folder: int, n: int, groups: dict[int, str], same: dict[int, str]
+) -> str:
+    """What the filter does, in words; refuses a filter that would leave no query anything to find."""
+    if not filter_by:
+        return "no filter"
+    keys: dict[str, set[str]] = {}
+    for i, g in groups.items():
+        keys.setdefault(g, set()).add(same[i])
+    if all(len(k) < 2 for k in keys.values()):  # within every group, one artist (or folder) only
+        raise UserError(
+            f"{name}: --filter-by {filter_by} would leave no query a relevant neighbour"
+            + (f" ({by_folder} of {n} tracks have no {filter_by}, so their folder stands in for it)"
+               if by_folder else "")
+            + f": give the CSV an '{filter_by}' column, or evaluate without the filter"
+        )  # fmt: skip
+    if by_folder == 0:
+        return f"same-{filter_by} neighbours filtered out"
+    if by_folder == n:
+        return f"no track has an {filter_by}: same-folder neighbours filtered out instead"
+    return f"same-{filter_by} neighbours filtered out (same folder for the {by_folder} tracks without one)"

@@ -36,7 +36,7 @@ def write_report(lib: Library, doc: dict, folder: str | Path, *, map_method: str
     groups = {int(i): g for i, g in doc["track_groups"].items()}
     k = doc["k"]
     blocks: list[tuple] = [("h1", "Retrieval quality")]
-    filt = f"; same-{doc['filter_by']} neighbours filtered out" if doc["filter_by"] else "; no filter"
+    filt = f"; {doc['filter_text']}"
     blocks.append(
         (
             "p",

@@ -3,8 +3,9 @@
 k-means (scikit-learn) on the unit vectors of the search space, so clusters follow the same cosine
 similarity as every other answer. Without a k, the number with the best silhouette between 2 and
 ``MAX_K`` is taken (on a sample, for large collections). A cluster is named by its most distinctive
-descriptors (the cluster's mean z-score: "fast, bright, percussive") and its commonest genre tags, and its
-tracks are ordered to flow, most typical first when the cluster is too large to order.
+descriptors (the cluster's mean z-score: "fast, bright, percussive") and its commonest genre tags (its
+commonest folders when its tracks carry no genre), and its tracks are ordered to flow, most typical
+first when the cluster is too large to order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synesthete.evaluate.labels import folder_of
 from synesthete.exceptions import ParameterError, UserError
 from synesthete.library.catalog import Track
 from synesthete.recommend.geometry import rows_of, unit_vectors
@@ -154,6 +156,10 @@ def _traits(table, ids: np.ndarray) -> tuple[list[str], list[dict[str, Any]]]:
 
 
 def _genres(members: list[Track]) -> list[str]:
+    """The cluster's commonest genre tags, or, when none of its tracks has one, its commonest folders
+    (untagged collections are mostly organised by folder, so the folder is the next best name)."""
     tags = Counter(t.genre.strip().lower() for t in members if t.genre and t.genre.strip())
+    if not tags:
+        tags = Counter(folder_of(t) for t in members)
     tagged = sum(tags.values())
     return [g for g, n in tags.most_common(2) if tagged and n / tagged >= GENRE_SHARE]

@@ -1,11 +1,12 @@
 """Why two tracks are close: each feature group's share of their similarity, and a few plain words.
 
 The search space is z-scored and weighted, and the score is the cosine of unit vectors, a sum over
-dimensions. Summing those terms per group (timbre, tonal, rhythm, loudness; a model without named
-groups is one group, e.g. 'learned') splits the score exactly: the contributions add up to it. The
-words come from the descriptors themselves, read back in their units: tempo in BPM, the key from the
-mean chroma (Krumhansl-Kessler profiles), brightness from the spectral centroid, energy from the level,
-percussiveness from the onset strength -- each said only when both tracks share it.
+dimensions. Summing those terms per group (timbre, tonal, rhythm, loudness; a learned embedding without
+named dimensions is one group, named after its model: 'musicnn', 'cnn') splits the score exactly: the
+contributions add up to it. The words come from the descriptors themselves, read back in their units:
+tempo in BPM, the key from the mean chroma (Krumhansl-Kessler profiles), brightness from the spectral
+centroid, energy from the level, percussiveness from the onset strength -- each said only when both
+tracks share it.
 """
 
 from __future__ import annotations

@@ -4,7 +4,12 @@ A journey gathers the tracks around the arc from A to B on the unit sphere and o
 along it they lie. Only forward steps are allowed, so every journey heads for B and never repeats a
 track. Among those paths with exactly n tracks, two exact dynamic programmes pick the smoothest: the
 first finds the smallest possible largest step, the second minimises the sum of squared steps among
-paths whose steps stay within 15 % of it. Methods differ in what else they ask of each stop:
+paths whose steps stay within 15 % of it, plus how far each stop lies from its even share of the way
+(the h-th of n - 2 inner stops near h / (n - 1) along the arc). Without that term a journey between
+two distant groups spent most of its tracks inside the first group, where steps are tiny, then made
+its one unavoidable jump (on the demo styles, 28 journeys of 12: the inner tracks split 4.1 apart
+between the two ends' styles on average, 1.6 with it, for a mean step of 0.284 instead of 0.268).
+Methods differ in what else they ask of each stop:
 
 * ``path`` (default): nothing else -- a shortest path with n - 1 edges in the forward neighbour graph;
 * ``slerp`` / ``linear``: also stay near evenly spaced points on the arc (spherical interpolation:
@@ -41,6 +46,7 @@ POINT_WEIGHT = 0.5  # weight of the distance to a point against the squared step
 GRAPH_K = 10
 GRAPH_POOL = 40  # tracks gathered around each point, at least
 POOL_SIZE = 600  # tracks gathered around the way, about
+SPREAD = 1.0  # weight of each stop's squared distance (in arc position) from its even share of the way
 
 
 def interpolate(a: np.ndarray, b: np.ndarray, t: np.ndarray, *, method: str = "slerp") -> np.ndarray:
@@ -139,9 +145,12 @@ def _shortest_walk(
     (distinct tracks) and keeps the journey heading for b. Two exact dynamic programmes over the hops
     (shortest paths with a fixed number of edges in a directed acyclic graph): the first finds the
     smallest possible largest step; the second, among paths whose steps stay within BOTTLENECK_SLACK of
-    it, minimises the sum of squared steps plus ``point_weight`` times each track's distance to its point.
+    it, minimises the sum of squared steps plus ``point_weight`` times each track's distance to its point
+    plus SPREAD times its squared distance (in arc position) from its even share of the way.
     """
-    order = pool[np.argsort(arc_position(u_all[pool], u_all[a], u_all[b]), kind="stable")]
+    along = arc_position(u_all[pool], u_all[a], u_all[b])
+    sorting = np.argsort(along, kind="stable")
+    order, along = pool[sorting], along[sorting]
     u = u_all[order]
     step = np.clip(1.0 - u @ u.T, 0.0, 2.0)
     step[np.tril_indices(len(order))] = np.inf  # forward edges only: i -> j with i < j
@@ -154,6 +163,8 @@ def _shortest_walk(
     limit = worst * (1.0 + BOTTLENECK_SLACK) + 1e-9
     capped = [np.where(x <= limit, x**SUM_POWER, np.inf) for x in (step, from_a, to_b)]
     near = point_weight * np.clip(1.0 - points @ u.T, 0.0, 2.0)  # (hops, pool)
+    even = np.arange(1, len(points) + 1) / (len(points) + 1)  # where the h-th stop would be, evenly
+    near += SPREAD * (np.clip(along, 0.0, 1.0)[None, :] - even[:, None]) ** 2
     _, chosen = _walk_dp(*capped, near, bottleneck=False)
     return order[np.array(chosen)].tolist()
 
@@ -319,21 +330,29 @@ def parse_direction(text: str, names: Sequence[str]) -> tuple[str, tuple[tuple[s
 
 
 def drift_rows(
-    u_all: np.ndarray, level: np.ndarray, start: int, n: int, *, exclude: Sequence[int] = ()
+    u_all: np.ndarray,
+    level: np.ndarray,
+    start: int,
+    steps: int,
+    *,
+    parts: np.ndarray | None = None,
+    exclude: Sequence[int] = (),
 ) -> list[int]:
-    """Rows of up to ``n`` steps from ``start``, each raising ``level`` (standardised, one per row)
+    """Rows of ``start`` and up to ``steps`` more, each raising ``level`` (standardised, one per row)
     while staying as close in sound as possible to the previous track; fewer when no track goes further.
 
     Each step may move at most PACE times its fair share of the way still open (to the furthest unused
     track, split over the steps left), so an early leap does not use up the direction; within that
     window the most similar track wins (on the development clips, PACE 1.5 kept steps closer than 1.2
-    and finished more drifts than 2; a bonus for progress only made steps larger).
+    and finished more drifts than 2; a bonus for progress only made steps larger). When a direction
+    combines descriptors (``parts``: one signed z-score column each), a step that moves none of them
+    backwards is preferred to one that trades one against another.
     """
     used = np.zeros(len(u_all), dtype=bool)
     used[[start, *exclude]] = True
     finite = np.isfinite(level)
     path, cur = [start], start
-    for left in range(n, 0, -1):
+    for left in range(steps, 0, -1):
         free = ~used & finite
         if not free.any():
             break
@@ -341,14 +360,15 @@ def drift_rows(
         room = float(gain[free].max())
         sim = u_all @ u_all[cur]
         ok = free & (gain > 0)
+        window = np.zeros_like(ok)
         if room > 0:
             share = room / left
             window = ok & (gain >= min(MIN_MOVE, share / 2)) & (gain <= max(PACE * share, MIN_MOVE))
-            if window.any():
-                ok = window
-        if not ok.any():  # the far end of the collection: stop rather than turn back
+        agree = np.all(parts >= parts[cur], axis=1) if parts is not None else ok
+        choices = [c for c in (window & agree, window, ok & agree, ok) if c.any()]
+        if not choices:  # the far end of the collection: stop rather than turn back
             break
-        cur = int(np.argmax(np.where(ok, sim, -np.inf)))
+        cur = int(np.argmax(np.where(choices[0], sim, -np.inf)))
         used[cur] = True
         path.append(cur)
     return path
@@ -363,8 +383,14 @@ def drift(
     *,
     model: str | None = None,
 ) -> Playlist:
-    """The seed, then ``n`` tracks each further in ``direction`` ("tempo down", "brighter", "calmer"...)."""
+    """``n`` tracks, the seed first, each further in ``direction`` ("tempo down", "brighter", "calmer"...).
+
+    ``info`` holds each descriptor's values along the way and ``monotone_share``, the share of steps
+    in which every descriptor of the direction moved its way (none backwards).
+    """
     n = check_n(n)
+    if n < 2:
+        raise ParameterError("a drift has at least 2 tracks (the seed and one step)")
     space = lib.space(model)
     table = descriptor_table(lib)
     if table is None:
@@ -372,33 +398,34 @@ def drift(
     name, parts = parse_direction(direction, table.names.tolist())
     track = lib.resolve(seed)
     start = row_of(space, track.id)
-    level, primary = _level(space, table, parts)
-    missing = np.isnan(level)
-    level = np.where(missing, -np.inf, level)  # tracks without descriptors are never a step forward
-    rows = drift_rows(unit_vectors(space), level, start, n)
+    signed = _signed(space, table, parts)
+    level = signed.mean(axis=1)
+    level = np.where(np.isnan(level), -np.inf, level)  # tracks without descriptors are never a step forward
+    u_all = unit_vectors(space)
+    rows = drift_rows(u_all, level, start, n - 1, parts=signed if len(parts) > 1 else None)
     ids = space.ids[rows].tolist()
     tracks = lib.catalog.tracks_by_ids(ids)
-    values = table.values(ids, primary)
-    steps = np.diff(level[rows])
+    moves = np.diff(signed[rows], axis=0) >= 0  # (steps, descriptors): moved its way, or held
+    moves &= (np.diff(level[rows]) > 0)[:, None]
     info = {
         "direction": name,
         "descriptors": [{"name": d, "sign": s} for d, s in parts],
-        "values": {primary: values.tolist()},
-        "monotone_share": float((steps > 0).mean()) if len(steps) else 1.0,
-        "complete": len(rows) == n + 1,
-        "smoothness": path_smoothness(unit_vectors(space)[rows]),
+        "values": {d: table.values(ids, d).tolist() for d, _ in parts},
+        "monotone_share": float(moves.all(axis=1).mean()) if len(moves) else 1.0,
+        "complete": len(rows) == n,
+        "smoothness": path_smoothness(u_all[rows]),
     }
-    u_all = unit_vectors(space)
     scores = [float(u_all[r] @ u_all[rows[i - 1]]) if i else None for i, r in enumerate(rows)]
     return Playlist("drift", space.name, [tracks[i] for i in ids], scores, info)
 
 
-def _level(space: Space, table: Descriptors, parts: tuple[tuple[str, int], ...]) -> tuple[np.ndarray, str]:
-    """How far along the direction each track of ``space`` is (mean signed z-score), and its first name."""
+def _signed(space: Space, table: Descriptors, parts: tuple[tuple[str, int], ...]) -> np.ndarray:
+    """How far along each descriptor of the direction every track of ``space`` is: its z-score, signed
+    so that larger is further (n tracks, descriptors); NaN without descriptors."""
     rows = rows_of(table.space, space.ids)
-    level = np.full(len(space.ids), np.nan)
+    out = np.full((len(space.ids), len(parts)), np.nan)
     ok = rows >= 0
     cols = [table.column(d) for d, _ in parts]
     signs = np.array([s for _, s in parts], dtype=np.float64)
-    level[ok] = (table.z(rows[ok], cols) * signs).mean(axis=1)
-    return level, parts[0][0]
+    out[ok] = table.z(rows[ok], cols) * signs
+    return out

@@ -1,16 +1,19 @@
 """Playlists from the sonic landscape: radio from seeds, dissimilar picks, extending, smooth ordering.
 
-Radio scores every candidate by its cosine to the nearest seed (each track sounds like at least one
-seed; the mean of far-apart seeds would point at the empty middle between them), each seed first nudged
-toward its few nearest tracks (query expansion, which steadies a seed that sits at the edge of its
-neighbourhood), then picks greedily by
-maximal marginal relevance (Carbonell & Goldstein 1998): ``(1 - diversity) * relevance - diversity *
-(cosine to the closest track already picked)``. Rules (caps, blocklists, filters) and near-duplicate
-removal apply to the candidates before picking; the seeds themselves are never picked.
+Radio scores every candidate by its cosine to each seed (the mean of far-apart seeds would point at the
+empty middle between them), each seed first nudged toward its few nearest tracks (query expansion, which
+steadies a seed that sits at the edge of its neighbourhood), then picks greedily by maximal marginal
+relevance (Carbonell & Goldstein 1998): ``(1 - diversity) * relevance - diversity * (cosine to the
+closest track already picked)``, the seeds taking turns (round robin), so that every seed is heard even
+when one sits in a denser neighbourhood than the others. Rules (caps, blocklists, filters) and
+near-duplicate removal apply to the candidates before picking; the seeds themselves are never picked.
+A rule that has nothing to act on, or that leaves fewer tracks than asked for, is reported in the
+playlist's ``warnings``.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synesthete.evaluate.labels import album_or_folder, artist_or_folder
 from synesthete.exceptions import ParameterError, UserError
-from synesthete.library.catalog import Track
+from synesthete.library.catalog import Catalog, Track
 from synesthete.recommend.dedup import copies_of_file, drop_near_duplicates
 from synesthete.recommend.geometry import (
     Descriptors,
@@ -139,28 +143,53 @@ class Rules:
 
     def allows(self, track: Track, tempo: float | None = None) -> bool:
         """Whether ``track`` passes the blocklists and filters (caps are counted while picking)."""
+        return self.rejects(track, tempo) is None
+
+    def rejects(self, track: Track, tempo: float | None = None) -> str | None:
+        """The option that keeps ``track`` out (as the command line spells it), or None."""
         if track.id in self.block_tracks:
-            return False
+            return "--block-track"
         artist, album, genre = (x.lower() if x else "" for x in (track.artist, track.album, track.genre))
-        if artist in self.block_artists or album in self.block_albums:
-            return False
+        if artist in self.block_artists:
+            return "--block-artist"
+        if album in self.block_albums:
+            return "--block-album"
         if genre and any(g in genre for g in self.block_genres):
-            return False
+            return "--block-genre"
         if self.genres and not any(g in genre for g in self.genres):
-            return False
+            return "--genre"
         duration = track.duration or 0.0
         if self.min_duration is not None and duration < self.min_duration:
-            return False
+            return "--min-duration"
         if self.max_duration is not None and duration > self.max_duration:
-            return False
-        if self.needs_tempo:
-            if tempo is None or not np.isfinite(tempo):
-                return False
-            if self.min_tempo is not None and tempo < self.min_tempo:
-                return False
-            if self.max_tempo is not None and tempo > self.max_tempo:
-                return False
-        return True
+            return "--max-duration"
+        if self.needs_tempo and not (
+            tempo is not None
+            and np.isfinite(tempo)
+            and (self.min_tempo is None or tempo >= self.min_tempo)
+            and (self.max_tempo is None or tempo <= self.max_tempo)
+        ):
+            return "--tempo"
+        return None
+
+    def idle(self, catalog: Catalog) -> list[str]:
+        """Warnings for the tag rules that match no track of the collection at all."""
+        out = []
+        checks = [
+            ("--block-artist", "artist", self.block_artists, "lower(artist) = ?"),
+            ("--block-album", "album", self.block_albums, "lower(album) = ?"),
+            ("--block-genre", "genre", self.block_genres, "instr(lower(genre), ?) > 0"),
+            ("--genre", "genre", self.genres, "instr(lower(genre), ?) > 0"),
+        ]
+        for option, tag, words, test in checks:
+            for word in words:
+                if catalog.conn.execute(f"SELECT 1 FROM tracks WHERE {test} LIMIT 1", (word,)).fetchone():
+                    continue
+                tagged = catalog.conn.execute(f"SELECT 1 FROM tracks WHERE {tag} <> '' LIMIT 1").fetchone()
+                why = f"no track has a {tag} matching '{word}'" if tagged else f"no track has a {tag} tag"
+                effect = "keeps nothing" if option == "--genre" else "blocks nothing"
+                out.append(f"{option} {word}: {why}, so it {effect}")
+        return out
 
 
 @dataclass(frozen=True)
@@ -243,20 +272,24 @@ def _exact(space: Space) -> bool:
 def _candidates(
     space: Space, seeds: np.ndarray, pool: int, *, dissimilar: bool, exclude: set[int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, unit vectors, cosine to the nearest seed) of the ``pool`` best candidates, best first
-    (least similar first when ``dissimilar``)."""
+    """(rows, unit vectors, cosine to each seed (m, seeds)) of the ``pool`` best candidates of each
+    seed, merged, best first by the nearest seed (least similar first when ``dissimilar``)."""
     if _exact(space):
         u_all = unit_vectors(space)
-        nearest = (u_all @ seeds.T).max(axis=1)
-        rel = -nearest if dissimilar else nearest.copy()
+        sims = u_all @ seeds.T
+        rel = -sims.max(axis=1, keepdims=True) if dissimilar else sims.copy()
         skip = rows_of(space, sorted(exclude))
         rel[skip[skip >= 0]] = -np.inf
-        pool = min(pool, int(np.isfinite(rel).sum()))
+        pool = min(pool, int(np.isfinite(rel[:, 0]).sum()))
         if pool <= 0:
-            return np.zeros(0, np.int64), np.zeros((0, seeds.shape[1]), np.float32), np.zeros(0)
-        rows = np.argpartition(-rel, pool - 1)[:pool] if pool < len(rel) else np.arange(len(rel))
-        rows = rows[np.argsort(-rel[rows], kind="stable")]
-        return rows, u_all[rows], nearest[rows]
+            return np.zeros(0, np.int64), np.zeros((0, seeds.shape[1]), np.float32), np.zeros((0, len(seeds)))
+        if pool < len(rel):
+            rows = np.unique(np.argpartition(-rel, pool - 1, axis=0)[:pool])
+        else:
+            rows = np.arange(len(rel))
+        best = rel[rows].max(axis=1)
+        rows = rows[np.argsort(-best, kind="stable")]
+        return rows, u_all[rows], sims[rows]
     found: list[np.ndarray] = []
     for s in seeds:
         ids, _ = space.search(s, pool, exclude=tuple(exclude), dissimilar=dissimilar)
@@ -264,9 +297,10 @@ def _candidates(
     rows = rows_of(space, np.unique(np.concatenate(found)))
     rows = rows[rows >= 0]
     u = unit(space.vectors[rows])
-    nearest = (u @ seeds.T).max(axis=1)
-    order = np.argsort(nearest if dissimilar else -nearest, kind="stable")[:pool]
-    return rows[order], u[order], nearest[order]
+    sims = u @ seeds.T
+    nearest = sims.max(axis=1)
+    order = np.argsort(nearest if dissimilar else -nearest, kind="stable")
+    return rows[order], u[order], sims[order]
 
 
 def expand(space: Space, seeds: np.ndarray, exclude: set[int]) -> np.ndarray:
@@ -293,10 +327,13 @@ def pick(
     exclude: Sequence[int] = (),
     dissimilar: bool = False,
     descriptors: Descriptors | None = None,
-) -> tuple[list[Track], list[float]]:
-    """Up to ``n`` tracks near the seeds (or far from all of them), by MMR, obeying ``rules``.
+    per_seed: bool = False,
+) -> tuple[list[Track], list[float], list[str]]:
+    """Up to ``n`` tracks near the seeds (or far from all of them), by MMR, obeying ``rules``; with
+    ``per_seed`` the seeds take turns, each pick the best for its seed.
 
-    Returns the tracks in pick order and each one's cosine to its nearest seed.
+    Returns the tracks in pick order, each one's cosine to its nearest seed, and warnings: rules that
+    had nothing to act on, and why there are fewer than ``n`` tracks.
     """
     n = check_n(n)
     if not 0.0 <= diversity <= 1.0:
@@ -309,64 +346,105 @@ def pick(
     pool = max(POOL_MIN, 10 * n)
     queries = seeds.vectors if dissimilar else expand(space, seeds.vectors, excluded)
     while True:
-        rows, u, rel = _candidates(space, queries, pool, dissimilar=dissimilar, exclude=excluded)
+        rows, u, sims = _candidates(space, queries, pool, dissimilar=dissimilar, exclude=excluded)
         ids = space.ids[rows].tolist()
         tracks = lib.catalog.tracks_by_ids(ids)
         tempo = descriptors.values(ids, "tempo") if rules.needs_tempo and descriptors else None
-        ok = [
-            i
-            for pos, i in enumerate(ids)
-            if i in tracks and rules.allows(tracks[i], None if tempo is None else float(tempo[pos]))
-        ]
+        left_out: Counter[str] = Counter()
+        ok = []
+        for pos, i in enumerate(ids):
+            why = (
+                rules.rejects(tracks[i], None if tempo is None else float(tempo[pos]))
+                if i in tracks
+                else "uncatalogued"
+            )
+            if why is None:
+                ok.append(i)
+            else:
+                left_out[why] += 1
         same = descriptors.space if descriptors is not None else space
+        before = len(ok)
         ok = drop_near_duplicates(lib.catalog, same, ok, against=seeds.ids)
         if descriptors is not None:
             for raw, seconds in seeds.file_sounds:
                 copies = copies_of_file(lib.catalog, same, same.transform(raw), seconds, ok)
                 ok = [i for i in ok if i not in copies]
+        left_out["near-duplicates"] = before - len(ok)
         slack = 1 if rules.max_per_artist is None and rules.max_per_album is None else 3
         if len(ok) >= slack * n or len(rows) >= total - len(excluded) or pool >= total:
             break
         pool *= 4
     keep = np.isin(np.asarray(ids, dtype=np.int64), np.asarray(ok, dtype=np.int64))
-    rows, u, rel = rows[keep], u[keep], rel[keep]
+    rows, u, sims = rows[keep], u[keep], sims[keep]
     cand = [tracks[i] for i in space.ids[rows].tolist()]
-    nearest = (u @ seeds.vectors.T).max(axis=1) if len(u) else rel
-    chosen = _mmr(u, -rel if dissimilar else rel, cand, n, diversity=diversity, rules=rules)
-    return [cand[c] for c in chosen], [float(nearest[c]) for c in chosen]
+    nearest = (u @ seeds.vectors.T).max(axis=1) if len(u) else np.zeros(0)
+    rel = -sims.max(axis=1, keepdims=True) if dissimilar else sims
+    if not per_seed:
+        rel = rel.max(axis=1, keepdims=True)
+    chosen, capped = _mmr(u, rel, cand, n, diversity=diversity, rules=rules)
+    warnings = rules.idle(lib.catalog) + _cap_notes(rules, cand)
+    if len(chosen) < n:
+        warnings.append(_shortfall(len(chosen), n, len(ids), left_out + capped))
+    return [cand[c] for c in chosen], [float(nearest[c]) for c in chosen], warnings
+
+
+def _cap_notes(rules: Rules, cand: list[Track]) -> list[str]:
+    """Say when a cap counts folders, because the candidates lack the tag it would count."""
+    out = []
+    for option, limit, tag in (
+        ("--max-per-artist", rules.max_per_artist, "artist"),
+        ("--max-per-album", rules.max_per_album, "album"),
+    ):
+        untagged = sum(not getattr(t, tag) for t in cand)
+        if limit is not None and untagged:
+            out.append(
+                f"{option} {limit}: {untagged} of the {len(cand)} candidates have no {tag} tag;"
+                f" each of their folders counts as one {tag}"
+            )
+    return out
+
+
+def _shortfall(got: int, n: int, considered: int, left_out: Counter[str]) -> str:
+    """Why a playlist has fewer tracks than asked for, rule by rule."""
+    reasons = ", ".join(f"{why} {count}" for why, count in left_out.most_common() if count)
+    return f"only {got} of the {n} tracks asked for: of the {considered} tracks considered, left out by " + (
+        reasons or "nothing (the collection is that small)"
+    )
 
 
 def _mmr(
     u: np.ndarray, rel: np.ndarray, tracks: list[Track], n: int, *, diversity: float, rules: Rules
-) -> list[int]:
-    """Greedy maximal marginal relevance over candidate rows, skipping those over an artist/album cap."""
+) -> tuple[list[int], Counter[str]]:
+    """Greedy maximal marginal relevance over candidate rows, skipping those over an artist/album cap
+    (a track without the tag counts its folder). ``rel`` has one column per seed, which take turns.
+
+    Returns the picks, and how many candidates each cap skipped.
+    """
     m = len(tracks)
     redundancy = np.full(m, -1.0)  # cosine to the closest pick so far
     open_ = np.ones(m, dtype=bool)
-    per_artist: dict[str, int] = {}
-    per_album: dict[str, int] = {}
+    count: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
     chosen: list[int] = []
     while len(chosen) < n and open_.any():
-        score = (1.0 - diversity) * rel - diversity * np.maximum(redundancy, 0.0) if chosen else rel.copy()
+        r = rel[:, len(chosen) % rel.shape[1]]
+        score = (1.0 - diversity) * r - diversity * np.maximum(redundancy, 0.0) if chosen else r.copy()
         score = np.where(open_, score, -np.inf)
         c = int(np.argmax(score))
         open_[c] = False
-        t = tracks[c]
-        artist, album = (t.artist or "").lower(), ((t.artist or "") + "\0" + (t.album or "")).lower()
-        if (
-            rules.max_per_artist is not None
-            and t.artist
-            and per_artist.get(artist, 0) >= rules.max_per_artist
-        ):
+        artist, album = artist_or_folder(tracks[c]), album_or_folder(tracks[c])
+        if rules.max_per_artist is not None and count[artist] >= rules.max_per_artist:
+            skipped["--max-per-artist"] += 1
             continue
-        if rules.max_per_album is not None and t.album and per_album.get(album, 0) >= rules.max_per_album:
+        if rules.max_per_album is not None and count["\0" + album] >= rules.max_per_album:
+            skipped["--max-per-album"] += 1
             continue
-        per_artist[artist] = per_artist.get(artist, 0) + 1
-        per_album[album] = per_album.get(album, 0) + 1
+        count[artist] += 1
+        count["\0" + album] += 1
         chosen.append(c)
         if diversity > 0:
             np.maximum(redundancy, u @ u[c], out=redundancy)
-    return chosen
+    return chosen, skipped
 
 
 def check_n(n: int) -> int:
@@ -462,10 +540,10 @@ def radio(
     rules = Rules.from_options(options)
     s = resolve_seeds(lib, seeds, space)
     table = descriptor_table(lib)
-    tracks, scores = pick(
-        lib, space, s, n, diversity=diversity, rules=rules, exclude=exclude, descriptors=table
+    tracks, scores, warnings = pick(
+        lib, space, s, n, diversity=diversity, rules=rules, exclude=exclude, descriptors=table, per_seed=True
     )
-    info = {"seeds": s.describe(), "diversity": diversity}
+    info = {"seeds": s.describe(), "diversity": diversity, "warnings": warnings}
     return Playlist("radio", space.name, tracks, scores, info)
 
 
@@ -484,10 +562,11 @@ def dissimilar(
     rules = Rules.from_options(options)
     s = resolve_seeds(lib, seeds, space)
     table = descriptor_table(lib)
-    tracks, scores = pick(
+    tracks, scores, warnings = pick(
         lib, space, s, n, diversity=diversity, rules=rules, dissimilar=True, descriptors=table
     )
-    return Playlist("dissimilar", space.name, tracks, scores, {"seeds": s.describe(), "diversity": diversity})
+    info = {"seeds": s.describe(), "diversity": diversity, "warnings": warnings}
+    return Playlist("dissimilar", space.name, tracks, scores, info)
 
 
 @single_threaded
@@ -507,7 +586,7 @@ def extend(
     if not s.tracks:
         raise UserError("extend needs the playlist's tracks in the library")
     table = descriptor_table(lib)
-    new, scores = pick(lib, space, s, n, diversity=diversity, rules=rules, descriptors=table)
+    new, scores, warnings = pick(lib, space, s, n, diversity=diversity, rules=rules, descriptors=table)
     if new:
         last = s.vectors[len(s.tracks) - 1]
         u = np.vstack([last, unit(space.vectors[rows_of(space, [t.id for t in new])])])
@@ -515,7 +594,7 @@ def extend(
         new = [new[i - 1] for i in order]
         scores = [scores[i - 1] for i in order]
     tracks = s.tracks + new
-    info = {"seeds": s.describe(), "added": len(new), "diversity": diversity}
+    info = {"seeds": s.describe(), "added": len(new), "diversity": diversity, "warnings": warnings}
     return Playlist("extend", space.name, tracks, [None] * len(s.tracks) + scores, info)
 
 

@@ -51,7 +51,7 @@ class Space:
     members: tuple[str, ...] = ()  # the extractors whose raw vectors, concatenated, this space reads
     blocks: tuple[tuple[int, int, float], ...] = ()  # fused: each member's columns and weight
     names: np.ndarray | None = None  # per dimension, for explanations and map axes
-    groups: np.ndarray | None = None  # per dimension: timbre, tonal, rhythm, loudness or learned
+    groups: np.ndarray | None = None  # per dimension: timbre, tonal... or, unnamed, the model's own name
     _exact: ExactIndex | None = None
 
     def __post_init__(self) -> None:
@@ -60,7 +60,7 @@ class Space:
         if self.names is None:
             self.names = np.array([f"{self.model} {i}" for i in range(dim)])
         if self.groups is None:
-            self.groups = np.full(dim, "learned")
+            self.groups = np.full(dim, self.model)  # a learned embedding is one group: "musicnn", "cnn"
 
     @classmethod
     def build(
