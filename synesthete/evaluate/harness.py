@@ -169,7 +169,7 @@ def _filter_text(
             f"{name}: --filter-by {filter_by} would leave no query a relevant neighbour"
             + (f" ({by_folder} of {n} tracks have no {filter_by}, so their folder stands in for it)"
                if by_folder else "")
-            + f": give the CSV an '{filter_by}' column, or evaluate without the filter"
+            + f": give --labels a CSV with an '{filter_by}' column, or evaluate without the filter"
         )  # fmt: skip
     if by_folder == 0:
         return f"same-{filter_by} neighbours filtered out"

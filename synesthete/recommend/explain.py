@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from synesthete.features.registry import EXTRACTORS
 from synesthete.features.tonal import KK_MAJOR, KK_MINOR, PITCHES
 from synesthete.library.catalog import Track
 from synesthete.recommend.geometry import Descriptors, single_threaded, unit
@@ -139,7 +140,8 @@ def words(fa: dict[str, Any], fb: dict[str, Any], shares: list[dict]) -> str:
     text = "both " + ", ".join(parts) if parts else "no shared tempo, key or trait"
     top = shares[0] if shares else None
     if top and top["share"] > 0 and len(shares) > 1:
-        text += f"; closest in {top['group']} ({100 * top['share']:.0f} % of the similarity)"
+        group = f"{top['group']}'s embedding" if top["group"] in EXTRACTORS else top["group"]  # a learned one
+        text += f"; closest in {group} ({100 * top['share']:.0f} % of the similarity)"
     return text
 
 

@@ -186,7 +186,8 @@ class Rules:
                 if catalog.conn.execute(f"SELECT 1 FROM tracks WHERE {test} LIMIT 1", (word,)).fetchone():
                     continue
                 tagged = catalog.conn.execute(f"SELECT 1 FROM tracks WHERE {tag} <> '' LIMIT 1").fetchone()
-                why = f"no track has a {tag} matching '{word}'" if tagged else f"no track has a {tag} tag"
+                a = "an" if tag[0] in "aeiou" else "a"
+                why = f"no track has {a} {tag} matching '{word}'" if tagged else f"no track has {a} {tag} tag"
                 effect = "keeps nothing" if option == "--genre" else "blocks nothing"
                 out.append(f"{option} {word}: {why}, so it {effect}")
         return out
