@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,12 +85,15 @@ def similar_document(query: dict, model: str, matches: Sequence[Match], explanat
 class Library:
     """A music library in one folder: its catalog, its analyses, and the questions it answers."""
 
-    def __init__(self, folder: str | Path | None = None) -> None:
+    def __init__(self, folder: str | Path | None = None, *, spaces_of: Library | None = None) -> None:
+        """``spaces_of``: another ``Library`` on the same folder whose search spaces this one shares, so
+        that a server's handles (one per thread) hold each space once."""
         from synesthete.config import default_library
 
         self.folder = Path(folder).expanduser() if folder is not None else default_library()
         self.catalog = Catalog(self.folder)
-        self._spaces: dict[str, tuple[int, Space]] = {}
+        self._spaces: dict[str, tuple[int, Space]] = {} if spaces_of is None else spaces_of._spaces
+        self._building = threading.Lock() if spaces_of is None else spaces_of._building
         self._last_outside: tuple[tuple, Analysis] | None = None
         self.landmarks = LandmarkIndex(self.catalog)  # opened lazily, on the first identify
         checkpoints.activate(self.folder)  # the cnn extractor runs this library's checkpoint
@@ -142,12 +146,10 @@ class Library:
         refresh: bool = True,
         workers: int | None = None,
         progress: bool = False,
-        labels: Mapping[int, str] | None = None,
     ) -> dict:
         """Adapt the ``cnn`` model to this library's music; the new checkpoint becomes current and (with
         ``refresh``) the ``cnn`` vectors are recomputed. ``objective``: contrastive, supervised (also the
-        genre tags, or ``labels``: track id -> class, e.g. ``track_labels("folder")``) or distill. See
-        ``models/train.py``."""
+        genre tags) or distill. See ``models/train.py``."""
         from synesthete.models.train import train_library
 
         return train_library(
@@ -158,7 +160,6 @@ class Library:
             refresh=refresh,
             workers=workers,
             progress=progress,
-            labels=labels,
         )
 
     def reset_training(self, *, refresh: bool = True, workers: int | None = None) -> dict:
@@ -235,43 +236,57 @@ class Library:
         checkpoints.activate(self.folder)
         generation = self.catalog.generation
         cached = self._spaces.get(name)
-        if cached is None or cached[0] != generation:
-            version = FUSED_VERSION if name == FUSED_MODEL else EXTRACTORS[name].version
-            space = Space.load(self.folder / INDEX_FOLDER, name, version, generation)
-            if space is None:
-                space = self._build_space(name, version)
-                if len(space.ids) >= PERSIST_SPACE_ABOVE:
-                    space.save(self.folder / INDEX_FOLDER, generation)
-            self._spaces[name] = (generation, space)
-        return self._spaces[name][1]
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        with self._building:  # threads sharing these spaces build each one once
+            cached = self._spaces.get(name)
+            if cached is None or cached[0] != generation:
+                version = FUSED_VERSION if name == FUSED_MODEL else EXTRACTORS[name].version
+                space = Space.load(self.folder / INDEX_FOLDER, name, version, generation)
+                if space is None:
+                    space = self._build_space(name, version)
+                    if len(space.ids) >= PERSIST_SPACE_ABOVE:
+                        space.save(self.folder / INDEX_FOLDER, generation)
+                cached = self._spaces[name] = (generation, space)
+        return cached[1]
 
     def _build_space(self, name: str, version: int) -> Space:
-        if name == FUSED_MODEL:
-            return Space.fuse(name, version, [self._member(m) for m in FUSION], list(FUSION.values()))
+        if name == FUSED_MODEL:  # members are read to build it, never searched: not kept
+            members = [self._build_space(m, EXTRACTORS[m].version) for m in FUSION]
+            return Space.fuse(name, version, members, list(FUSION.values()))
         extractor = EXTRACTORS[name]
         ids, raw = self.catalog.vectors(name, version)
         names, groups = getattr(extractor, "names", None), getattr(extractor, "groups", None)
         return Space.build(name, version, ids, raw, extractor.weights, names=names, groups=groups)
 
-    def _member(self, name: str) -> Space:
-        """A member of the fused space: read to build it, never searched, so neither indexed nor saved."""
-        generation = self.catalog.generation
-        cached = self._spaces.get(name)
-        if cached is None or cached[0] != generation:
-            cached = (generation, self._build_space(name, EXTRACTORS[name].version))
-            self._spaces[name] = cached
-        return cached[1]
-
     def similar(
         self, track: int | str | Track, *, k: int = 10, model: str | None = None, dissimilar: bool = False
     ) -> list[Match]:
         """The k tracks that sound most (or least) like ``track``; never the track itself."""
-        query = self.resolve(track)
+        return self.similar_many([track], k=k, model=model, dissimilar=dissimilar)[0]
+
+    def similar_many(
+        self,
+        tracks: Sequence[int | str | Track],
+        *,
+        k: int = 10,
+        model: str | None = None,
+        dissimilar: bool = False,
+    ) -> list[list[Match]]:
+        """``similar`` for each of ``tracks``, searched together: one pass over the collection's vectors
+        for all of them (a matrix product), not one each; the server batches concurrent requests so."""
+        queries = [self.resolve(t) for t in tracks]
         space = self.space(model)
-        ids, scores = space.search(
-            space.vector_of(query.id), _check_k(k) + DEDUP_SLACK, exclude=(query.id,), dissimilar=dissimilar
-        )
-        return self._distinct(space, ids, scores, k, against=(query.id,))
+        want = _check_k(k) + DEDUP_SLACK
+        vectors = np.stack([space.vector_of(q.id) for q in queries])
+        # One more than wanted, then each query's own id goes: no exclusion shared by the whole batch.
+        ids, scores = space.search(vectors, want + 1, dissimilar=dissimilar)
+        found = []
+        for query, row_ids, row_scores in zip(queries, ids, scores, strict=True):
+            other = row_ids != query.id
+            row_ids, row_scores = row_ids[other][:want], row_scores[other][:want]
+            found.append(self._distinct(space, row_ids, row_scores, k, against=(query.id,)))
+        return found
 
     def similar_to_file(
         self, path: str | Path, *, k: int = 10, model: str | None = None, dissimilar: bool = False
@@ -327,35 +342,20 @@ class Library:
 
     def evaluate_labels(
         self,
-        labels: str | Path | None = None,
+        labels: str | Path,
         *,
-        labels_from: str | None = None,
         k: int = 10,
         filter_by: str | None = None,
         workers: int | None = None,
         progress: bool = False,
     ) -> dict:
         """Every model scored on a labelled folder (CSV: path, group[, artist, album]), missing files
-        scanned first, or on the library's tracks grouped by ``labels_from`` ("folder", "genre"); the
-        document ``synesthete evaluate --json`` prints (``evaluate/harness.py``)."""
+        scanned first; the document ``synesthete evaluate --json`` prints (``evaluate/harness.py``)."""
         from synesthete.evaluate.harness import evaluate_labels
 
         return evaluate_labels(
-            self,
-            labels,
-            labels_from=labels_from,
-            k=_check_k(k),
-            filter_by=filter_by,
-            workers=workers,
-            progress=progress,
+            self, labels, k=_check_k(k), filter_by=filter_by, workers=workers, progress=progress
         )
-
-    def track_labels(self, source: str | Path, *, model: str | None = None) -> dict[int, str]:
-        """Track id -> label from "genre", "folder", "cluster", "artist", "album" or a labels CSV; what
-        maps are coloured by and supervised training learns (``evaluate/labels.py``)."""
-        from synesthete.evaluate.labels import track_labels
-
-        return track_labels(self, source, model=model)
 
     # ---- the map and exports (mapview/) ---------------------------------------------------------
     def map(self, method: str = "umap", dims: int = 2, model: str | None = None, *, seed: int = 42) -> dict:

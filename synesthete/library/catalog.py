@@ -15,7 +15,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,9 +60,11 @@ class Track:
         return " - ".join(x for x in (self.artist, self.title) if x) or Path(self.path).stem
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["track_id"] = d.pop("id")
-        return {"track_id": d["track_id"], **{k: v for k, v in d.items() if k != "track_id"}}
+        # Spelled out: ``dataclasses.asdict`` deep-copies, and the HTTP API builds ~10^4 of these a second.
+        return {
+            "track_id": self.id, "path": self.path, "title": self.title, "artist": self.artist,
+            "album": self.album, "genre": self.genre, "duration": self.duration,
+        }  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -29,12 +29,16 @@ SAME_DURATION_S = 2.0
 def _same_sound(groups: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(len(a), len(b)) booleans: do these vectors (dimensions labelled by ``groups``) sound like the
     same recording?"""
-    if not {"tonal", "rhythm"} <= set(np.asarray(groups).tolist()):
-        return unit(a) @ unit(b).T >= SAME_SOUND_COSINE
     groups = np.asarray(groups)
+    blocks = [
+        (groups == group, limit)
+        for group, limit in (("tonal", SAME_TONAL_COSINE), ("rhythm", SAME_RHYTHM_COSINE))
+    ]
+    if not all(columns.any() for columns, _ in blocks):
+        return unit(a) @ unit(b).T >= SAME_SOUND_COSINE
     same = np.ones((len(a), len(b)), dtype=bool)
-    for group, limit in (("tonal", SAME_TONAL_COSINE), ("rhythm", SAME_RHYTHM_COSINE)):
-        same &= unit(a[:, groups == group]) @ unit(b[:, groups == group]).T >= limit
+    for columns, limit in blocks:
+        same &= unit(a[:, columns]) @ unit(b[:, columns]).T >= limit
     return same
 
 

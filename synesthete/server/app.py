@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 from synesthete import __version__
 from synesthete.api import Library
 from synesthete.exceptions import AudioError, ParameterError, SynestheteError
-from synesthete.server.pool import LibraryPool
+from synesthete.server.pool import LibraryPool, SimilarBatcher
 from synesthete.server.routes import api, page, playlists, subsonic
 from synesthete.server.security import Guard, LoopbackOnly
 from synesthete.server.uploads import BodyLimit, Limits, audio_error
@@ -40,10 +40,12 @@ def create_app(
     else:
         pool, owned = LibraryPool(library, size=pool_size), True
     guard = Guard(token)
+    batcher = SimilarBatcher(pool)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        batcher.close()
         if owned:
             pool.close()
 
@@ -60,6 +62,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.pool = pool
+    app.state.batcher = batcher
     app.state.guard = guard
     app.state.limits = limits or Limits()
     with pool.borrow() as lib:

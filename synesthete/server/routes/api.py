@@ -6,17 +6,21 @@ The CLI, this API and the page map one to one (`synesthete similar` ↔ ``Librar
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from synesthete import __version__
 from synesthete.api import Library, similar_document
 from synesthete.exceptions import AudioError, UserError
 from synesthete.library.catalog import Track
 from synesthete.server.media import audio_file
+from synesthete.server.pool import NoSuchTrack
 from synesthete.server.uploads import UPLOAD_PREFIX, audio_error, saved_upload
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -35,6 +39,13 @@ def track_or_404(lib: Library, track_id: int) -> Track:
         return lib.track(track_id)
     except UserError as e:
         raise HTTPException(404, str(e)) from None
+
+
+def json_response(doc: dict) -> Response:
+    """``doc`` as JSON, encoded once: returning the dict would make FastAPI walk it first
+    (``jsonable_encoder``), which cost more than the search itself."""
+    body = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Response(body.encode(), media_type="application/json")
 
 
 def query_of(track: Track) -> dict:
@@ -82,10 +93,10 @@ def tracks(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict:
+) -> Response:
     with pool(request).borrow() as lib:
         found = lib.tracks(search or None, limit=limit, offset=offset)
-    return {"tracks": [t.to_dict() for t in found]}
+    return json_response({"tracks": [t.to_dict() for t in found]})
 
 
 @router.get("/tracks/{track_id}", summary="One track")
@@ -95,7 +106,7 @@ def track(request: Request, track_id: int) -> dict:
 
 
 @router.get("/tracks/{track_id}/similar", summary="Tracks that sound like this one (`similar --json`)")
-def similar(
+async def similar(
     request: Request,
     track_id: int,
     k: K = 10,
@@ -104,12 +115,23 @@ def similar(
     explain: Annotated[
         bool, Query(description="add each result's explanation: feature-group shares and words")
     ] = False,
-) -> dict:
+) -> Response:
+    if explain:
+        return json_response(await run_in_threadpool(_explained, request, track_id, k, model, dissimilar))
+    batcher = request.app.state.batcher
+    try:  # no thread of its own: the request waits on the event loop for its batch's answer
+        found = await asyncio.wrap_future(batcher.submit(track_id, k=k, model=model, dissimilar=dissimilar))
+    except NoSuchTrack as e:
+        raise HTTPException(404, str(e)) from None
+    return json_response(similar_document(query_of(found.query), found.model, found.matches))
+
+
+def _explained(request: Request, track_id: int, k: int, model: str | None, dissimilar: bool) -> dict:
     with pool(request).borrow() as lib:
         query = track_or_404(lib, track_id)
         space = lib.space(model)
         matches = lib.similar(query, k=k, model=model, dissimilar=dissimilar)
-        why = lib.explain_all(query, [m.track for m in matches], model=model) if explain and matches else []
+        why = lib.explain_all(query, [m.track for m in matches], model=model) if matches else []
     return similar_document(query_of(query), space.name, matches, why)
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from synesthete.api import Library
+from synesthete.server.routes.api import json_response
 
 router = APIRouter(prefix="/api/playlists", tags=["playlists"])
 
@@ -20,9 +21,9 @@ Model = Annotated[str | None, Query(description="a model name from /api/models")
 Seeds = Annotated[list[int], Query(description="seed track ids (repeat the parameter for several)")]
 
 
-def _answer(playlist, fmt: str, name: str) -> dict | Response:
+def _answer(playlist, fmt: str, name: str) -> Response:
     if fmt == "json":
-        return playlist.to_dict()
+        return json_response(playlist.to_dict())
     return Response(
         m3u8(playlist),
         media_type="audio/x-mpegurl; charset=utf-8",

@@ -11,10 +11,12 @@ asks for a normalised value.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -28,6 +30,7 @@ from synesthete.api import Library, Match
 from synesthete.exceptions import SynestheteError, UserError
 from synesthete.library.catalog import Track
 from synesthete.server.media import audio_file, media_type
+from synesthete.server.pool import NoSuchTrack
 
 API_VERSION = "1.16.1"
 XMLNS = "http://subsonic.org/restapi"
@@ -166,11 +169,15 @@ def stream(lib: Library, params: dict[str, str]) -> Response:
     return audio_file(_track(lib, params))
 
 
-def get_sonic_similar_tracks(lib: Library, params: dict[str, str]) -> dict:
-    query = _track(lib, params)
-    count = _int(params, "count", 10)
-    matches = lib.similar(query, k=max(count, 1)) if count else []
-    return {"sonicMatch": [sonic_match(m) for m in matches]}
+async def get_sonic_similar_tracks(request: Request, params: dict[str, str]) -> dict:
+    """``Library.similar``, searched with the server's other similar requests (``pool.SimilarBatcher``)."""
+    track_id, count = _int(params, "id"), _int(params, "count", 10)
+    ask = request.app.state.batcher.submit(track_id, k=max(count, 1), model=None, dissimilar=False)
+    try:
+        found = await asyncio.wrap_future(ask)
+    except NoSuchTrack:
+        raise SubsonicError(70, "Song not found") from None
+    return {"sonicMatch": [sonic_match(m) for m in found.matches[:count]]}
 
 
 def find_sonic_path(lib: Library, params: dict[str, str]) -> dict:
@@ -184,7 +191,11 @@ def find_sonic_path(lib: Library, params: dict[str, str]) -> dict:
     return {"sonicMatch": [sonic_match(Match(t, s)) for t, s in zip(path, scores, strict=True)]}
 
 
-Method = Callable[[Library, dict[str, str]], dict | Response]
+# A method runs in a thread with a borrowed ``Library``, or, when async, on the event loop with the request.
+Method = (
+    Callable[[Library, dict[str, str]], dict | Response]
+    | Callable[[Request, dict[str, str]], Awaitable[dict]]
+)
 METHODS: dict[str, tuple[Method, str]] = {
     "ping": (ping, "Checks that the server answers (and that the credentials work)"),
     "getLicense": (get_license, "Always valid"),
@@ -219,7 +230,10 @@ def _handler(name: str, method: Method):
                     raise SubsonicError(*refused)
             if name == "findSonicPath" and not request.app.state.features.get("journey"):
                 raise SubsonicError(0, "findSonicPath needs journeys, which this build of synesthete lacks")
-            result = await run_in_threadpool(_call, request.app.state.pool, method, params)
+            if inspect.iscoroutinefunction(method):
+                result = await method(request, params)
+            else:
+                result = await run_in_threadpool(_call, request.app.state.pool, method, params)
         except SubsonicError as e:
             return render(params, envelope({"error": {"code": e.code, "message": e.message}}, ok=False))
         except SynestheteError as e:
