@@ -146,10 +146,12 @@ class Library:
         refresh: bool = True,
         workers: int | None = None,
         progress: bool = False,
+        labels: Mapping[int, str] | None = None,
     ) -> dict:
         """Adapt the ``cnn`` model to this library's music; the new checkpoint becomes current and (with
         ``refresh``) the ``cnn`` vectors are recomputed. ``objective``: contrastive, supervised (also the
-        genre tags) or distill. See ``models/train.py``."""
+        genre tags, or ``labels``: track id -> class, e.g. ``track_labels("folder")``) or distill. See
+        ``models/train.py``."""
         from synesthete.models.train import train_library
 
         return train_library(
@@ -160,6 +162,7 @@ class Library:
             refresh=refresh,
             workers=workers,
             progress=progress,
+            labels=labels,
         )
 
     def reset_training(self, *, refresh: bool = True, workers: int | None = None) -> dict:
@@ -342,20 +345,35 @@ class Library:
 
     def evaluate_labels(
         self,
-        labels: str | Path,
+        labels: str | Path | None = None,
         *,
+        labels_from: str | None = None,
         k: int = 10,
         filter_by: str | None = None,
         workers: int | None = None,
         progress: bool = False,
     ) -> dict:
         """Every model scored on a labelled folder (CSV: path, group[, artist, album]), missing files
-        scanned first; the document ``synesthete evaluate --json`` prints (``evaluate/harness.py``)."""
+        scanned first, or on the library's tracks grouped by ``labels_from`` ("folder", "genre"); the
+        document ``synesthete evaluate --json`` prints (``evaluate/harness.py``)."""
         from synesthete.evaluate.harness import evaluate_labels
 
         return evaluate_labels(
-            self, labels, k=_check_k(k), filter_by=filter_by, workers=workers, progress=progress
+            self,
+            labels,
+            labels_from=labels_from,
+            k=_check_k(k),
+            filter_by=filter_by,
+            workers=workers,
+            progress=progress,
         )
+
+    def track_labels(self, source: str | Path, *, model: str | None = None) -> dict[int, str]:
+        """Track id -> label from "genre", "folder", "cluster", "artist", "album" or a labels CSV; what
+        maps are coloured by and supervised training learns (``evaluate/labels.py``)."""
+        from synesthete.evaluate.labels import track_labels
+
+        return track_labels(self, source, model=model)
 
     # ---- the map and exports (mapview/) ---------------------------------------------------------
     def map(self, method: str = "umap", dims: int = 2, model: str | None = None, *, seed: int = 42) -> dict:
