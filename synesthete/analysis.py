@@ -41,7 +41,7 @@ def analyze(
         for e in extractors:
             try:
                 partials[e.name].append(e.partial(spectra))
-            except AudioError:  # a time limit (scan.time_limit) ran out: not the extractor's fault
+            except (AudioError, MemoryError):  # a time or memory cap (library/guard.py), not a bug
                 raise
             except Exception as err:
                 raise AnalysisError(path, f"extractor {e.name} failed: {err}") from err
@@ -51,6 +51,8 @@ def analyze(
     for e in extractors:
         try:
             vector = np.asarray(e.finish(partials[e.name]), dtype=np.float32)
+        except (AudioError, MemoryError):
+            raise
         except Exception as err:
             raise AnalysisError(path, f"extractor {e.name} failed: {err}") from err
         if vector.shape != (e.dim,) or not np.isfinite(vector).all():

@@ -170,6 +170,10 @@ def make_corpus(folder: Path) -> dict[str, str]:
     add("bits32.wav", OK, lambda p: write(p, mono, subtype="PCM_32"))
     mp3 = encode(folder / "_tagless.mp3", music).read_bytes()
     os.remove(folder / "_tagless.mp3")
+    garbled = bytearray(mp3)
+    for i in range(2000, len(garbled) - 500, 1500):  # libmpg123 complains on stderr, then resyncs
+        garbled[i : i + 40] = rng.bytes(40)
+    add("garbled.mp3", "corrupt", raw(bytes(garbled)))
     add("id3-10mb.mp3", OK, raw(id3(10 * 2**20) + mp3))
     add("id3-claims-256mb.mp3", "truncated", raw(id3(64, declared=256 * 2**20 - 11) + mp3))
     add("video-only.mp4", "no audio stream", video_only_mp4)

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from synesthete.audio.decode import iter_chunks
 
 from .hostile import ANY, OK, Rewriter, make_corpus
@@ -37,6 +39,8 @@ def test_one_scan_of_the_hostile_corpus(tmp_path: Path) -> None:
         )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-3000:]
     assert b"Traceback" not in proc.stderr, proc.stderr.decode(errors="replace")[-3000:]
+    assert b"resync" not in proc.stderr  # libmpg123's chatter on garbled.mp3 went to the library's log
+    assert "resync" in (tmp_path / "lib" / "logs" / "decoders.log").read_text(errors="replace")
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     assert peak_mb < PEAK_MB
     status = json.loads(
@@ -65,6 +69,14 @@ def test_one_scan_of_the_hostile_corpus(tmp_path: Path) -> None:
             ).stdout
         )["tracks"]
     }
+    listing = subprocess.run(
+        [sys.executable, "-m", "synesthete.cli", "--library", str(tmp_path / "lib"), "tracks"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert (
+        b"caf\\udce9-latin1.flac" in listing
+    )  # a name that is not UTF-8 prints, escaped, instead of crashing
     wrong = {}
     for name, expectation in expect.items():
         if expectation == OK:
@@ -90,3 +102,25 @@ def test_a_low_rate_file_is_decoded_in_bounded_chunks(tmp_path: Path) -> None:
     assert sum(sizes) > 199 * 22050
     assert max(sizes) <= (30.0 + 30.0) * 22050 + 4096
     assert len(sizes) >= 6
+
+
+def test_a_file_over_the_time_or_memory_cap_is_given_up_with_that_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from synesthete.library import guard
+    from synesthete.library.scan import Job, analyse_job
+
+    path = tmp_path / "long.flac"
+    sf.write(path, np.random.default_rng(0).standard_normal(22050 * 60).astype(np.float32) * 0.1, 22050)
+    job = Job(str(path), 0, 0.0, None, ("descriptors",), False)
+    assert "error" not in analyse_job(job)  # every library loaded before the caps
+    monkeypatch.setenv("SYNESTHETE_FILE_SECONDS", "0.05")
+    assert analyse_job(job)["error"] == "gave up after 0.05 s: decoding or analysis did not finish"
+    monkeypatch.delenv("SYNESTHETE_FILE_SECONDS")
+    monkeypatch.setattr(guard, "MEMORY_CAP", 20 << 20)
+    assert "memory" in analyse_job(job)["error"]
+    monkeypatch.undo()
+    assert "error" not in analyse_job(job)  # the caps are lifted after each file

@@ -121,13 +121,14 @@ def _check_length(path: str, seconds: float, declared: float | None) -> None:
     """The one truncation rule by length: decoding ended clearly before the header said it would."""
     if declared and declared - seconds > max(SHORT_SLACK_SECONDS, SHORT_TOLERANCE * declared):
         raise DecodeError(
-            path, f"truncated: the header declares {declared:.1f} s but only {seconds:.1f} s decode"
+            path,
+            f"truncated or corrupt: the header declares {declared:.1f} s but only {seconds:.1f} s decode",
         )
 
 
 def _pyav_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
     try:
-        container = av.open(path)
+        container = av.open(path, metadata_errors="replace")  # tags in any encoding
     except av.error.FFmpegError as e:
         raise DecodeError(path, f"{NOT_AUDIO} ({_av_reason(e)})") from None
     if not container.streams.audio:

@@ -85,14 +85,17 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(conn: sqlite3.Connection) -> None:
-    """Apply the migrations this catalog has not seen yet, each in its own transaction."""
+def migrate(conn: sqlite3.Connection, to: int = SCHEMA_VERSION) -> None:
+    """Apply the migrations this catalog has not seen yet, each in its own transaction.
+
+    ``to``: stop at that version (tests build the catalogs of old releases this way).
+    """
     current = conn.execute("PRAGMA user_version").fetchone()[0]
     if current > SCHEMA_VERSION:
         raise UserError(
             f"the catalog has schema version {current}, newer than this synesthete ({SCHEMA_VERSION}): upgrade"
         )
-    for version in range(current, SCHEMA_VERSION):
+    for version in range(current, to):
         try:
             conn.executescript(f"BEGIN; {MIGRATIONS[version]} PRAGMA user_version = {version + 1}; COMMIT;")
         except sqlite3.Error:

@@ -30,6 +30,17 @@ from synesthete.fingerprint import landmarks
 from synesthete.fingerprint import store as fingerprint_store
 from synesthete.fingerprint.store import FINGERPRINT
 from synesthete.library.catalog import Catalog, Failure
+from synesthete.library.guard import (
+    MEMORY_CAP,
+    decoder_log,
+    ignoring_interrupts,
+    memory_cap,
+    scan_lock,
+    send_stderr_to,
+    stderr_to,
+    terminate_as_interrupt,
+    watch_parent,
+)
 from synesthete.library.tags import content_hash, read_tags
 
 log = logging.getLogger(__name__)
@@ -117,7 +128,8 @@ def analyse_job(job: Job) -> dict:
 
     try:
         extractors = [EXTRACTORS[name] for name in job.extractors if name != FINGERPRINT]
-        with time_limit(job.path, float(os.environ.get("SYNESTHETE_FILE_SECONDS", FILE_SECONDS))):
+        seconds = float(os.environ.get("SYNESTHETE_FILE_SECONDS", FILE_SECONDS))
+        with time_limit(job.path, seconds), memory_cap():
             analysis = analyze(job.path, extractors, fingerprint=FINGERPRINT in job.extractors)
         result = {
             "path": job.path,
@@ -134,6 +146,8 @@ def analyse_job(job: Job) -> dict:
         return {"path": job.path, "error": e.reason}
     except OSError as e:
         return {"path": job.path, "error": f"cannot read: {e.strerror or e}"}
+    except MemoryError:
+        return {"path": job.path, "error": f"needs more than {MEMORY_CAP / 2**30:g} GB of memory to analyse"}
     except Exception as e:  # a bug in an extractor must not stop the scan: record it with the file
         log.exception("unexpected failure on %s", job.path)
         return {"path": job.path, "error": f"internal error: {type(e).__name__}: {e}"}
@@ -161,10 +175,14 @@ def time_limit(path: str, seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _init_worker() -> None:
-    """One BLAS/OpenMP thread per worker (the pool is the parallelism); compile numba code once."""
+def _init_worker(parent: int, log: Path | None) -> None:
+    """Die with the parent; decoder chatter to ``log``; one BLAS/OpenMP thread per worker (the pool is
+    the parallelism); compile numba code once."""
     from threadpoolctl import threadpool_limits
 
+    watch_parent(parent)
+    if log is not None:
+        send_stderr_to(log)
     threadpool_limits(1)
     _warm_up()
 
@@ -284,45 +302,71 @@ def scan(
     progress: bool = True,
     on_result: Callable[[dict], None] | None = None,
 ) -> ScanReport:
-    """Bring the catalog up to date with ``roots``; see the module docstring."""
-    jobs, report = plan(catalog, roots, extractors)
-    known = catalog.file_states()
-    workers = max(1, workers or os.cpu_count() or 1)
-    bar = tqdm(
-        total=len(jobs), unit="track", desc="analysing", file=sys.stderr, disable=not progress or not jobs
-    )
-    try:
-        for job, result in _run(jobs, workers):
-            _store(catalog, job, result, known, report)
-            if on_result:
-                on_result(result)
-            bar.update(1)
-            if "error" in result:
-                bar.write(f"skipped {result['path']}: {result['error']}", file=sys.stderr)
-    finally:
-        bar.close()
+    """Bring the catalog up to date with ``roots``; see the module docstring.
+
+    One scan per library at a time (a second one raises ``UserError``). SIGTERM, like Ctrl-C, raises
+    ``KeyboardInterrupt`` here after the workers are stopped; every track finished is kept.
+    """
+    with scan_lock(catalog.folder), terminate_as_interrupt():
+        jobs, report = plan(catalog, roots, extractors)
+        known = catalog.file_states()
+        workers = min(max(1, workers or os.cpu_count() or 1), max(1, len(jobs)))
+        show = progress and bool(jobs)
+        if show:
+            processes = "1 process" if workers == 1 else f"{workers} processes"
+            print(
+                f"analysing {len(jobs)} files in {processes}; first each process loads the models and compiles"
+                " the feature code (once per process, up to a minute)",
+                file=sys.stderr,
+            )
+        bar = None
+        try:
+            for job, result in _run(jobs, workers, log=decoder_log(catalog.folder)):
+                _store(catalog, job, result, known, report)
+                if on_result:
+                    on_result(result)
+                if show and bar is None:  # started at the first result, so the ETA leaves the warm-up out
+                    bar = tqdm(total=len(jobs), initial=1, unit="track", desc="analysing", file=sys.stderr)
+                elif bar is not None:
+                    bar.update(1)
+                if "error" in result and show:
+                    bar.write(f"skipped {result['path']}: {result['error']}", file=sys.stderr)
+        finally:
+            if bar is not None:
+                bar.close()
     return report
 
 
-def _run(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict]]:
-    """Results in completion order; in-process for one worker, else a pool fed a few jobs ahead."""
+def _run(jobs: list[Job], workers: int, *, log: Path | None = None) -> Iterator[tuple[Job, dict]]:
+    """Results in completion order; in-process for one worker, else a pool fed a few jobs ahead.
+
+    ``log``: where decoders' own messages go instead of the terminal. On any exception (Ctrl-C, SIGTERM)
+    or an abandoned iteration, the workers are stopped at once rather than left to finish their files.
+    """
     if not jobs:
         return
     if workers == 1 or len(jobs) == 1:
+        _warm_up()
         for job in jobs:
-            yield job, analyse_job(job)
+            with stderr_to(log):
+                result = analyse_job(job)
+            yield job, result
         return
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_init_worker
+        max_workers=min(workers, len(jobs)),
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(os.getpid(), log),
     ) as pool:
         queue = iter(jobs)
         running: dict[Future, Job] = {}
         try:
-            for job in queue:
-                running[pool.submit(analyse_job, job)] = job
-                if len(running) >= 4 * workers:
-                    break
+            with ignoring_interrupts():  # the workers start now, inheriting SIGINT ignored
+                for job in queue:
+                    running[pool.submit(analyse_job, job)] = job
+                    if len(running) >= 4 * workers:
+                        break
             while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -332,6 +376,8 @@ def _run(jobs: list[Job], workers: int) -> Iterator[tuple[Job, dict]]:
                     if nxt is not None:
                         running[pool.submit(analyse_job, nxt)] = nxt
         except BaseException:
+            for process in list(getattr(pool, "_processes", {}).values()):  # no public API before 3.14
+                process.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
 

@@ -1,0 +1,207 @@
+"""Crash safety: a scan stopped or killed at any moment keeps what it finished, leaves no process behind and
+resumes; one scan per library; a scan beside `serve`; a full disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from synesthete import Library
+from synesthete.exceptions import UserError
+from synesthete.library.catalog import CATALOG_FILE
+from synesthete.library.guard import scan_lock
+
+from .test_scan import tone_files
+from .test_server import start_server
+
+RESUME = "run the same command again to resume"
+
+
+def scan_cmd(library: Path, folder: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "synesthete.cli", "--library", str(library), "scan", str(folder), *extra]
+
+
+def committed(library: Path) -> int:
+    try:
+        with closing(sqlite3.connect(f"file:{library / CATALOG_FILE}?mode=ro", uri=True, timeout=1)) as conn:
+            return conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def alive_in_session(session: int) -> list[str]:
+    """Processes of a session that are still running (zombies have ended; only their entry remains)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # state, ppid, pgrp, session, ...
+        if int(fields[3]) == session and fields[0] != "Z":
+            found.append(f"{entry.name} {stat[: stat.rindex(')') + 1]}")
+    return found
+
+
+def no_process_left(session: int, within: float = 10.0) -> list[str]:
+    deadline = time.monotonic() + within
+    while (left := alive_in_session(session)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def wait_for(library: Path, tracks: int, proc: subprocess.Popen, within: float = 240.0) -> int:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (n := committed(library)) >= tracks:
+            return n
+        time.sleep(0.05)
+    return committed(library)
+
+
+@pytest.fixture(scope="module")
+def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("crash") / "music"
+    tone_files(folder, 12, seconds=6.0)
+    return folder
+
+
+def start_scan(library: Path, music: Path, *extra: str, **kwargs) -> subprocess.Popen:
+    """A scan in a session of its own, so the test can find every process it started."""
+    return subprocess.Popen(scan_cmd(library, music, *extra), start_new_session=True, **kwargs)
+
+
+def resumes_exactly_once(library: Path, music: Path, kept: int, rng: random.Random) -> None:
+    """The next scan adds exactly what was missing; every track once, with all its vectors and one
+    fingerprint; identify (the landmark index folded from the catalog) finds tracks from both scans."""
+    with Library(library) as lib:
+        report = lib.scan([music], workers=1)
+        assert report.unchanged == kept and report.added == 12 - kept and not report.failed
+        c = lib.catalog.conn
+        assert c.execute("SELECT count(*), count(DISTINCT path) FROM tracks").fetchone() == (12, 12)
+        per_track = c.execute("SELECT count(*) FROM vectors GROUP BY track_id").fetchall()
+        assert len(per_track) == 12 and {n for (n,) in per_track} == {len(lib.status()["models"]) - 1}
+        assert c.execute("SELECT count(*), count(DISTINCT track_id) FROM fingerprints").fetchone() == (12, 12)
+        for path in rng.sample(sorted(music.iterdir()), 3):
+            found = lib.identify(path)
+            assert found is not None and found.track.path == str(path)
+
+
+def test_sigterm_ends_the_workers_keeps_finished_tracks_and_says_how_to_resume(
+    music: Path, tmp_path: Path
+) -> None:
+    library = tmp_path / "lib"
+    proc = start_scan(library, music, "--workers", "2", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    done = wait_for(library, 2, proc)
+    assert 2 <= done < 12, "the scan finished before it could be stopped"
+    proc.send_signal(signal.SIGTERM)  # the main process only, as `kill PID` does
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 130
+    assert err.count(RESUME) == 1 and "Traceback" not in err, err
+    assert not no_process_left(proc.pid)
+    resumes_exactly_once(library, music, committed(library), random.Random(0))
+
+
+def test_ctrl_c_while_the_workers_start(music: Path, tmp_path: Path) -> None:
+    """Ctrl-C reaches the whole foreground group, workers too: one line, no KeyboardInterrupt traceback."""
+    proc = start_scan(
+        tmp_path / "lib", music, "--workers", "2", stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    err = b""
+    while b"analysing 12 files" not in err and proc.poll() is None:
+        err += proc.stderr.read1(4096)
+    time.sleep(0.5)  # the workers are importing and warming up
+    os.killpg(proc.pid, signal.SIGINT)
+    err = (err + proc.communicate(timeout=60)[1]).decode()
+    assert proc.returncode == 130 and err.count(RESUME) == 1
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "loads the models and compiles the feature code (once per process" in err  # the warm-up, said
+    assert not no_process_left(proc.pid)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sigkill_of_the_main_process_at_a_random_moment(music: Path, tmp_path: Path, seed: int) -> None:
+    """No worker nor resource tracker outlives it; the next scan resumes with every track exactly once."""
+    library = tmp_path / "lib"
+    rng = random.Random(seed)
+    proc = start_scan(library, music, "--workers", "2", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(library, rng.randint(1, 6), proc)
+    time.sleep(rng.uniform(0, 0.3))  # anywhere between two commits, or inside one
+    proc.kill()
+    proc.wait()
+    assert not no_process_left(proc.pid)
+    kept = committed(library)
+    assert kept < 12, "the scan finished before it could be killed"
+    resumes_exactly_once(library, music, kept, rng)
+
+
+def test_a_scan_beside_serve_and_a_second_scan_refused(music: Path, tmp_path: Path) -> None:
+    """The server keeps answering while a scan writes and sees the new tracks; a second scan of the same
+    library refuses at once, naming the first, and corrupts nothing."""
+    library = tmp_path / "lib"
+    with Library(library) as lib, scan_lock(library), pytest.raises(UserError, match="another scan"):
+        lib.scan([music], workers=1)
+    server, base = start_server(library)
+    try:
+        scan = start_scan(
+            library, music, "--workers", "1", "--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        wait_for(library, 1, scan)
+        second = subprocess.run(scan_cmd(library, music, "--workers", "1"), capture_output=True, timeout=120)
+        assert second.returncode == 1
+        assert (
+            f"another scan of the library {library} is running (process {scan.pid})" in second.stderr.decode()
+        )
+        answers = 0
+        while scan.poll() is None:
+            with urllib.request.urlopen(base + "/api/status", timeout=10) as r:
+                assert r.status == 200
+                json.load(r)
+            answers += 1
+            time.sleep(0.2)
+        out, err = scan.communicate()
+        assert scan.returncode == 0 and answers > 3, err.decode()
+        assert json.loads(out)["added"] == 12
+        with urllib.request.urlopen(base + "/api/status", timeout=10) as r:
+            assert json.load(r)["tracks"] == 12
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_a_full_disk_stops_the_scan_with_a_clear_error(music: Path, tmp_path: Path) -> None:
+    """On a small file system made for the test; the catalog stays intact and the scan resumes elsewhere."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
+    try:
+        library = mount / "lib"
+        Library(library).close()
+        free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+        (mount / "filler").write_bytes(b"\0" * (free - 96 * 1024))  # room for a few tracks
+        proc = subprocess.run(scan_cmd(library, music, "--workers", "1"), capture_output=True, timeout=300)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1, err
+        assert "the disk is full" in err and "Traceback" not in err, err
+        kept = committed(library)
+        assert 0 < kept < 12
+        with closing(sqlite3.connect(library / CATALOG_FILE)) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount)], check=False)
