@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import select
 import socket
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +167,8 @@ def test_browser_recording_webm_by_content_type(client: TestClient, tmp_path: Pa
 @pytest.mark.parametrize(
     ("name", "kind", "status", "words"),
     [
-        ("notes.txt", "text/plain", 415, "not an audio type"),
+        ("notes.txt", "text/plain", 415, "not an audio file"),
+        ("ls.mp3", "audio/mpeg", 415, "not an audio file"),  # an executable (/bin/ls) named .mp3
         ("random.mp3", "audio/mpeg", 415, "not an audio file"),
         ("text.flac", "audio/flac", 415, "cannot be used"),
         ("short.wav", "audio/wav", 422, "too short"),
@@ -173,7 +177,10 @@ def test_browser_recording_webm_by_content_type(client: TestClient, tmp_path: Pa
     ],
 )
 def test_bad_uploads_are_refused_with_a_reason(client, name, kind, status, words) -> None:
-    body = (DATA / name).read_bytes() if (DATA / name).exists() else b"just some words"
+    if name == "ls.mp3":
+        body = Path("/bin/ls").read_bytes()
+    else:
+        body = (DATA / name).read_bytes() if (DATA / name).exists() else b"just some words"
     r = client.post("/api/similar", files={"file": (name, body, kind)})
     assert r.status_code == status, r.text
     assert words in r.json()["detail"]
@@ -523,3 +530,175 @@ def _write_webm(path: Path, y: np.ndarray) -> None:
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
+
+
+# ---- the API's edges and a hardened server (issues 17.4, 18.5) ----------------------------------
+BIG = 2**63  # one past SQLite's INTEGER
+
+
+def test_ids_and_offsets_past_sqlite_are_refused(client: TestClient, ids: dict[str, int]) -> None:
+    one = ids["Drone 1"]
+    for url in (f"/api/tracks/{BIG}", f"/api/tracks/{BIG}/similar", f"/api/tracks/{BIG}/audio"):
+        r = client.get(url)
+        assert r.status_code == 404 and f"no track with id {BIG}" in r.json()["detail"], url
+    assert client.get("/api/explain", params={"a": BIG, "b": one}).status_code == 404
+    for url, params in (
+        ("/api/tracks", {"offset": BIG}),
+        ("/api/playlists/radio", {"seed": BIG}),
+        ("/api/playlists/journey", {"start": one, "end": BIG}),
+        ("/api/playlists/dissimilar", {"seed": 2**64}),
+    ):
+        assert client.get(url, params=params).status_code == 422, url
+    for big in (BIG, 2**64, "9" * 40):
+        doc = client.get("/rest/getSong", params={"id": big, "f": "json"}).json()["subsonic-response"]
+        assert doc["status"] == "failed" and doc["error"]["code"] == 70, doc
+    xml = client.get("/rest/getSonicSimilarTracks", params={"id": one, "count": BIG})
+    root = ET.fromstring(xml.content)  # XML, as the client asked (the default), not plain text
+    assert root.get("status") == "failed" and root[0].get("code") == "0"
+
+
+def test_two_files_in_one_upload_are_refused(client: TestClient) -> None:
+    wav = _wav_bytes(piece("drone", 1))
+    two = [("file", ("a.wav", wav, "audio/wav")), ("file", ("b.wav", wav, "audio/wav"))]
+    r = client.post("/api/similar", files=two)
+    assert r.status_code == 422 and "exactly one file" in r.json()["detail"]
+    other = client.post("/api/identify", files={"audio": ("a.wav", wav, "audio/wav")})
+    assert other.status_code == 422
+
+
+def test_no_traceback_reaches_a_client(small_library: Path, ids: dict[str, int], monkeypatch) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals at /home/someone")
+
+    monkeypatch.setattr(Library, "similar_many", broken)
+    with TestClient(create_app(small_library), base_url=LOCAL, raise_server_exceptions=False) as c:
+        r = c.get(f"/api/tracks/{ids['Drone 1']}/similar")
+        assert r.status_code == 500 and r.json() == {
+            "detail": "internal error (the server's log has the details)"
+        }
+        s = c.get("/rest/getSonicSimilarTracks", params={"id": ids["Drone 1"], "f": "json"})
+        doc = s.json()["subsonic-response"]
+        assert doc["status"] == "failed" and doc["error"]["code"] == 0
+        for body in (r.text, s.text):
+            assert "secret" not in body and "Traceback" not in body and "RuntimeError" not in body
+
+
+def test_cors_off_and_security_headers(client: TestClient) -> None:
+    evil = {"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"}
+    pre = client.options("/api/tracks", headers=evil)
+    got = client.get("/api/tracks", headers={"Origin": "http://evil.example"})
+    for r in (pre, got):
+        assert "access-control-allow-origin" not in r.headers
+    assert got.headers["x-content-type-options"] == "nosniff"
+    page = client.get("/")
+    policy = page.headers["content-security-policy"]
+    script = next(p for p in policy.split(";") if p.strip().startswith("script-src"))
+    assert "'unsafe-inline'" not in policy and "'self'" in script and "frame-ancestors 'none'" in policy
+    assert page.headers["x-frame-options"] == "DENY"
+    # and the page needs no inline code under that policy
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page.text) and "<style" not in page.text
+    assert not re.search(r"\sstyle=|\son[a-z]+=", page.text)
+    css = client.get("/vendor/plotly.css")  # plotly's own rules, which it may not inline under the policy
+    assert css.status_code == 200 and ".js-plotly-plot .plotly .modebar" in css.text
+
+
+def test_m3u8_holds_urls_never_paths_nor_the_token(small_library: Path, ids: dict[str, int]) -> None:
+    params = {"start": ids["Drone 1"], "end": ids["Beats 3"], "n": 3, "format": "m3u8"}
+    with TestClient(create_app(small_library), base_url=LOCAL) as c:
+        plain = c.get("/api/playlists/journey", params=params)
+        assert plain.status_code == 200 and str(small_library.parent) not in plain.text
+        urls = [line for line in plain.text.splitlines() if not line.startswith("#")]
+        assert len(urls) == 3 and urls[0] == f"{LOCAL}/api/tracks/{ids['Drone 1']}/audio"
+    with TestClient(create_app(small_library, token=TOKEN), base_url="http://music.example.org") as c:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        to = "/api/playlists/journey?" + "&".join(f"{k}={v}" for k, v in params.items())
+        link = c.get("/api/link", params={"to": to}, headers=auth).json()["url"]
+        assert TOKEN not in link and "sig=" in link
+        m3u = c.get(link)  # no token: the signature is enough
+        assert m3u.status_code == 200 and m3u.text.startswith("#EXTM3U") and TOKEN not in m3u.text
+        assert str(small_library.parent) not in m3u.text
+        urls = [line for line in m3u.text.splitlines() if not line.startswith("#")]
+        first = c.get(urls[0])
+        assert first.status_code == 200 and first.content[:4] == b"fLaC"
+        assert c.get(link.replace("n=3", "n=4")).status_code == 401  # a signature covers its whole address
+        assert c.get(urls[0].replace("/audio", "")).status_code == 401
+        assert c.get("/api/link", params={"to": "http://elsewhere/api/x"}, headers=auth).status_code == 422
+        assert c.get("/api/link", params={"to": to}).status_code == 401
+
+
+@contextmanager
+def serving(app) -> Iterator[int]:
+    """``app`` behind a real uvicorn on a free loopback port, in a thread; yields the port."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def send_raw(port: int, head: str, body: Iterable[bytes] = (), read_timeout: float = 30.0) -> tuple[int, int]:
+    """Send ``head`` then ``body`` pieces until the server answers; (status, body bytes sent)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=read_timeout) as s:
+        s.sendall(head.replace("\n", "\r\n").encode() + b"\r\n")
+        sent = 0
+        for piece_ in body:
+            if select.select([s], [], [], 0)[0]:  # the server has answered already
+                break
+            try:
+                s.sendall(piece_)
+            except OSError:  # it answered and closed
+                break
+            sent += len(piece_)
+        answer = s.recv(4096).decode("latin-1")
+    return int(answer.split(" ", 2)[1]), sent
+
+
+def test_bodies_are_bounded_before_they_are_read(small_library: Path) -> None:
+    limits = Limits(max_bytes=200_000, body_timeout=1.0)
+    app = create_app(small_library, token=TOKEN, limits=limits)
+    upload = "POST /api/similar HTTP/1.1\nHost: 127.0.0.1\nContent-Type: multipart/form-data; boundary=x\n"
+    with serving(app) as port:
+        # no token, 60 MB declared: 401 with not a byte of the body sent
+        assert send_raw(port, upload + "Content-Length: 60000000\n") == (401, 0)
+        auth = f"Authorization: Bearer {TOKEN}\n"
+        assert send_raw(port, upload + auth + "Content-Length: 1000000000\n") == (413, 0)
+        # chunked: cut at the limit, while the client is still sending
+        part = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
+        chunk = b"10000\r\n" + b"\0" * 0x10000 + b"\r\n"
+        first = f"{len(part):x}\r\n".encode() + part + b"\r\n"
+        status, sent = send_raw(
+            port, upload + auth + "Transfer-Encoding: chunked\n", [first, *[chunk] * 1000]
+        )
+        assert status == 413 and sent < 1000 * len(chunk)
+        # any other route: a Subsonic form POST is bounded too, and answered as Subsonic
+        form = "POST /rest/ping.view?f=json HTTP/1.1\nHost: 127.0.0.1\n"
+        form += "Content-Type: application/x-www-form-urlencoded\n"
+        assert send_raw(port, form + "Content-Length: 100000000\n")[0] == 413
+        status, sent = send_raw(
+            port, form + "Transfer-Encoding: chunked\n", [b"400\r\n" + b"a" * 1024 + b"\r\n"] * 100_000
+        )
+        assert sent < 100_000 * 1030
+        # a client that stops sending is dropped (uvicorn alone would wait for ever)
+        assert send_raw(port, upload + auth + "Content-Length: 1000\n", [b"--x\r\n"])[0] == 408
+
+
+def test_uploads_are_rate_limited_per_client(small_library: Path) -> None:
+    app = create_app(small_library, limits=Limits(uploads_per_minute=4))  # a burst of 2, then one in 15 s
+    wav = _wav_bytes(piece("noise", 1))
+    with TestClient(app, base_url=LOCAL) as c:
+        answers = [c.post("/api/similar", files={"file": ("a.wav", wav, "audio/wav")}) for _ in range(3)]
+        assert [r.status_code for r in answers] == [200, 200, 429]
+        assert 1 <= int(answers[2].headers["retry-after"]) <= 15
+        assert "too many uploads" in answers[2].json()["detail"]
+        assert c.get("/api/status").status_code == 200  # other routes are not counted

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
@@ -15,7 +16,7 @@ from synesthete.api import Library
 from synesthete.exceptions import AudioError, ParameterError, SynestheteError
 from synesthete.server.pool import LibraryPool, SimilarBatcher
 from synesthete.server.routes import api, page, playlists, subsonic
-from synesthete.server.security import Guard, LoopbackOnly
+from synesthete.server.security import Gate, Guard
 from synesthete.server.uploads import BodyLimit, Limits, audio_error
 
 UPLOAD_PATHS = ("/api/similar", "/api/identify")
@@ -49,9 +50,6 @@ def create_app(
         if owned:
             pool.close()
 
-    def require_token(request: Request) -> None:
-        guard.check_http(request)
-
     # FastAPIOffline is FastAPI(...) with /docs (Swagger UI) and /redoc whose JS and CSS are served from
     # the installed ``fastapi-offline`` package under /static-offline-docs, not from a CDN: they work offline.
     app = FastAPIOffline(
@@ -68,14 +66,15 @@ def create_app(
     with pool.borrow() as lib:
         app.state.features = api.features(lib)
 
-    app.include_router(api.router, dependencies=[Depends(require_token)])
-    app.include_router(playlists.router, dependencies=[Depends(require_token)])
+    app.include_router(api.router)  # the token is checked by ``Gate``, before any body is read
+    app.include_router(playlists.router)
     app.include_router(subsonic.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
 
     app.add_middleware(BodyLimit, paths=UPLOAD_PATHS, limits=app.state.limits)
-    app.add_middleware(LoopbackOnly, guard=guard)
+    per_minute = app.state.limits.uploads_per_minute
+    app.add_middleware(Gate, guard=guard, limited=UPLOAD_PATHS, per_minute=per_minute)
 
     @app.exception_handler(AudioError)
     async def on_audio_error(request: Request, e: AudioError) -> JSONResponse:
@@ -89,5 +88,13 @@ def create_app(
     @app.exception_handler(SynestheteError)
     async def on_error(request: Request, e: SynestheteError) -> JSONResponse:
         return JSONResponse({"detail": str(e)}, status_code=400)
+
+    @app.exception_handler(Exception)
+    async def on_bug(request: Request, e: Exception) -> JSONResponse:
+        """A bug: logged with its traceback on the server, never sent to the client."""
+        logging.getLogger("synesthete.server").error(
+            "%s %s failed", request.method, request.url.path, exc_info=e
+        )
+        return JSONResponse({"detail": "internal error (the server's log has the details)"}, status_code=500)
 
     return app

@@ -2,8 +2,10 @@
 
 Without a token the server must be bound to a loopback address, and it answers only requests whose
 ``Host`` names the loopback (so a web page elsewhere cannot reach it through DNS rebinding). With a token
-every API route needs it: ``Authorization: Bearer T`` or ``?token=T`` (an ``<audio>`` element cannot send
-headers). Subsonic clients authenticate with their own parameters, mapped to the same token.
+every API route needs it: ``Authorization: Bearer T``, ``?token=T`` (an ``<audio>`` element cannot send
+headers) or a link the server signed (``exp`` and ``sig``: for files that are shared, such as M3U8
+playlists, which must not carry the token). The token is checked in ``Gate``, before a body is read.
+Subsonic clients authenticate with their own parameters, mapped to the same token.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import json
+import math
 import os
+import time
+from urllib.parse import parse_qsl, urlencode
 
-from fastapi import HTTPException, Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ENV_TOKEN = "SYNESTHETE_TOKEN"
+SIGNED_LINK_SECONDS = 12 * 3600  # how long a signed link (an M3U8 download, its tracks) stays valid
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
@@ -57,22 +63,44 @@ class Guard:
             host = host_header.split(":", 1)[0]
         return is_loopback(host)
 
-    def check_http(self, request: Request) -> None:
-        """Raise 401 unless the request carries the token (no-op when the server has none)."""
+    def check_http(self, path: str, query: str, authorization: str | None) -> str | None:
+        """None if the request may pass, else why not (401): the token, or a valid signed link.
+
+        ``query`` is the raw query string; ``authorization`` the Authorization header, if any.
+        """
         if self.token is None:
-            return
-        given = request.query_params.get("token")
-        auth = request.headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = auth[7:].strip()
-        if given is None:
-            raise HTTPException(
-                401,
-                "this server needs its token: send 'Authorization: Bearer TOKEN' or '?token=TOKEN'",
-                headers={"WWW-Authenticate": "Bearer"},
+            return None
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        given = params.get("token")
+        if authorization and authorization.lower().startswith("bearer "):
+            given = authorization[7:].strip()
+        if given is None and "sig" in params:
+            return (
+                None if self.signed(path, query) else "this link has expired or is not signed by this server"
             )
-        if not _same(given, self.token):
-            raise HTTPException(401, "wrong token", headers={"WWW-Authenticate": "Bearer"})
+        if given is None:
+            return "this server needs its token: send 'Authorization: Bearer TOKEN' or '?token=TOKEN'"
+        return None if _same(given, self.token) else "wrong token"
+
+    def _signature(self, target: str) -> str:
+        return hmac.new((self.token or "").encode(), target.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def sign(self, path: str, params: dict[str, str | list[str]], *, ttl: float = SIGNED_LINK_SECONDS) -> str:
+        """``path?params`` that works without the token until ``ttl`` seconds from now (unchanged with none)."""
+        params = {k: v for k, v in params.items() if k not in ("token", "sig", "exp")}
+        query = urlencode(params, doseq=True)
+        if self.token is None:
+            return f"{path}?{query}" if query else path
+        query = (query + "&" if query else "") + f"exp={int(time.time() + ttl)}"
+        return f"{path}?{query}&sig={self._signature(f'{path}?{query}')}"
+
+    def signed(self, path: str, query: str) -> bool:
+        """Whether ``path?query`` ends with a valid, unexpired signature of what precedes it."""
+        head, sep, sig = query.rpartition("&sig=")
+        if not sep or not _same(sig, self._signature(f"{path}?{head}")):
+            return False
+        exp = dict(parse_qsl(head)).get("exp", "")
+        return exp.isdigit() and int(exp) >= time.time()
 
     def check_subsonic(self, params: dict[str, str]) -> tuple[int, str] | None:
         """None if the Subsonic parameters authenticate, else (Subsonic error code, message).
@@ -101,22 +129,95 @@ class Guard:
         return 10, "Required parameter is missing: authentication (u and p, or u, t and s, or apiKey)"
 
 
-class LoopbackOnly:
-    """ASGI middleware: with no token, refuse (403) requests whose Host is not the loopback."""
+class RateLimit:
+    """At most ``per_minute`` requests a minute per client address (a token bucket), for the costly routes.
 
-    def __init__(self, app: ASGIApp, *, guard: Guard) -> None:
-        self.app, self.guard = app, guard
+    Why: one upload costs a second of CPU; without a bound one client can keep the server busy. The
+    address is the TCP peer, or the one a trusted reverse proxy names (uvicorn's ``--forwarded-allow-ips``).
+    """
+
+    def __init__(self, per_minute: float) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = max(1.0, per_minute / 2.0)  # a short run of uploads is fine; a stream of them waits
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, client: str) -> float:
+        """0.0 if ``client`` may go ahead (and counts it), else the seconds to wait."""
+        now = time.monotonic()
+        if len(self._buckets) > 10_000:  # forget idle clients so the table stays small
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 600}
+        tokens, last = self._buckets.get(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._buckets[client] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+        self._buckets[client] = (tokens - 1.0, now)
+        return 0.0
+
+
+class Gate:
+    """ASGI middleware, the first to see a request: who may ask, before anything is read.
+
+    With no token, refuse (403) requests whose Host is not the loopback; with one, refuse (401) /api
+    requests without it; refuse (429) uploads past the client's rate. Every response gets the headers
+    that stop a browser from sniffing types, framing the page or leaking the address.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, guard: Guard, limited: tuple[str, ...] = (), per_minute: float = 30
+    ) -> None:
+        self.app, self.guard, self.limited = app, guard, limited
+        self.rate = RateLimit(per_minute)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.guard.token is None:
-            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
-            if not self.guard.host_allowed(host):
-                body = b'{"detail":"without a token this server answers only requests to localhost or 127.0.0.1"}'
-                headers = [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ]
-                await send({"type": "http.response.start", "status": 403, "headers": headers})
-                await send({"type": "http.response.body", "body": body})
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        path = scope["path"]
+        if self.guard.token is None and not self.guard.host_allowed(headers.get("host")):
+            detail = "without a token this server answers only requests to localhost or 127.0.0.1"
+            await send_json(send, 403, detail)
+            return
+        if path.startswith("/api/") or path == "/api":
+            query = scope.get("query_string", b"").decode("latin-1")
+            refused = self.guard.check_http(path, query, headers.get("authorization"))
+            if refused:
+                await send_json(send, 401, refused, [(b"www-authenticate", b"Bearer")])
                 return
-        await self.app(scope, receive, send)
+        if scope["method"] == "POST" and path in self.limited:
+            client = (scope.get("client") or ("unknown", 0))[0]
+            wait = self.rate.allow(client)
+            if wait:
+                seconds = math.ceil(wait)
+                detail = f"too many uploads from {client}: try again in {seconds} s"
+                await send_json(send, 429, detail, [(b"retry-after", str(seconds).encode())])
+                return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+async def send_json(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    """A whole JSON error response (``{"detail": ...}``) sent straight from a middleware."""
+    body = json.dumps({"detail": detail}).encode()
+    head = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *SECURITY_HEADERS,
+        *headers,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})

@@ -10,8 +10,9 @@ import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qsl, urlsplit
 
-from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -21,13 +22,15 @@ from synesthete.exceptions import AudioError, UserError
 from synesthete.library.catalog import Track
 from synesthete.server.media import audio_file
 from synesthete.server.pool import NoSuchTrack
-from synesthete.server.uploads import UPLOAD_PREFIX, audio_error, saved_upload
+from synesthete.server.uploads import UPLOAD_PREFIX, audio_error, one_file, saved_upload
 
 router = APIRouter(prefix="/api", tags=["api"])
 
 K = Annotated[int, Query(ge=1, le=1000, description="how many results")]
 Model = Annotated[str | None, Query(description="a model name from /api/models; default: the library's")]
 Dissimilar = Annotated[bool, Query(description="the least similar tracks instead")]
+MAX_ID = 2**63 - 1  # SQLite's INTEGER: a larger id or offset names nothing the catalog can hold
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 def pool(request: Request):
@@ -35,6 +38,8 @@ def pool(request: Request):
 
 
 def track_or_404(lib: Library, track_id: int) -> Track:
+    if not 0 <= track_id <= MAX_ID:
+        raise HTTPException(404, f"no track with id {track_id}")
     try:
         return lib.track(track_id)
     except UserError as e:
@@ -73,6 +78,22 @@ def info(request: Request) -> dict:
         }
 
 
+@router.get("/link", summary="A link to an /api address that works without the token for a while")
+def link(
+    request: Request,
+    to: Annotated[str, Query(description="an /api address with its query, e.g. a playlist's M3U8")],
+) -> dict:
+    """For files that are shared (an M3U8 download): the link carries a signature and an expiry, never
+    the token. With no token on the server the address comes back unchanged."""
+    url = urlsplit(to)
+    if url.scheme or url.netloc or not url.path.startswith("/api/") or url.path == "/api/link":
+        raise HTTPException(422, f"only this server's /api addresses can be linked, not {to!r}")
+    params: dict[str, list[str]] = {}
+    for key, value in parse_qsl(url.query, keep_blank_values=True):
+        params.setdefault(key, []).append(value)
+    return {"url": request.app.state.guard.sign(url.path, params)}
+
+
 @router.get("/status", summary="Tracks, vectors per model, failed files (`synesthete status --json`)")
 def status(request: Request) -> dict:
     with pool(request).borrow() as lib:
@@ -92,7 +113,7 @@ def tracks(
         str | None, Query(description="words matched against artist, title, album, path")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     with pool(request).borrow() as lib:
         found = lib.tracks(search or None, limit=limit, offset=offset)
@@ -118,6 +139,8 @@ async def similar(
 ) -> Response:
     if explain:
         return json_response(await run_in_threadpool(_explained, request, track_id, k, model, dissimilar))
+    if not 0 <= track_id <= MAX_ID:
+        raise HTTPException(404, f"no track with id {track_id}")
     batcher = request.app.state.batcher
     try:  # no thread of its own: the request waits on the event loop for its batch's answer
         found = await asyncio.wrap_future(batcher.submit(track_id, k=k, model=model, dissimilar=dissimilar))
@@ -145,6 +168,7 @@ def explain_pair(request: Request, a: int, b: int, model: Model = None) -> dict:
     "/similar",
     summary="Tracks that sound like an uploaded file or a browser recording (multipart field `file`)",
     responses={413: {"description": "too large or too long"}, 415: {"description": "not audio"}},
+    dependencies=[Depends(one_file)],
 )
 def similar_to_upload(
     request: Request,
@@ -183,6 +207,7 @@ def audio(request: Request, track_id: int) -> FileResponse:
     "/identify",
     summary="Which catalogued track an uploaded recording is of (`synesthete identify --file`)",
     responses={413: {"description": "too large or too long"}, 415: {"description": "not audio"}},
+    dependencies=[Depends(one_file)],
 )
 def identify(
     request: Request,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 STATIC = Path(str(resources.files("synesthete.web") / "static"))
 
@@ -23,9 +25,33 @@ def plotly_js() -> Path | None:
     return path if path.is_file() else None
 
 
+# The page runs only its own files: no inline script or style, nothing from elsewhere, no framing.
+# No 'unsafe-eval' either: the map draws 2D as SVG, as plotly's WebGL "scattergl" would need it.
+PAGE_POLICY = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": PAGE_POLICY,
+    "Permissions-Policy": "microphone=(self), camera=(), geolocation=()",
+}
+
+
 @router.get("/")
 def index() -> FileResponse:
-    return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+    return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
 
 @router.get("/vendor/plotly.min.js")
@@ -34,3 +60,34 @@ def plotly() -> FileResponse:
     if path is None:
         raise HTTPException(404, "plotly is not installed: `pip install plotly` to draw the map")
     return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"})
+
+
+# plotly.js writes its stylesheet into a <style> element, which the page's policy forbids; it skips that
+# when the page already has an element of this id with the class "no-inline-styles" (index.html's <link>).
+PLOTLY_RULES = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'):("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
+
+
+@functools.cache
+def plotly_css() -> str | None:
+    """plotly.js's global style rules as a stylesheet, read from the rules object in its own bundle."""
+    path = plotly_js()
+    if path is None:
+        return None
+    code = path.read_text(encoding="utf-8")
+    start = code.find('{"X,X div"')
+    end = code.find("};", start)
+    if start < 0 or end < 0:
+        return None
+    rules = []
+    for key, value in PLOTLY_RULES.findall(code[start + 1 : end]):
+        selector = key[1:-1].replace("X", ".js-plotly-plot .plotly").replace("Y", ".plotly-notifier")
+        rules.append(f"{selector.replace(',', ', ')} {{{value[1:-1]}}}")
+    return "\n".join(reversed(rules)) + "\n"  # plotly inserts each rule first, so the last one leads
+
+
+@router.get("/vendor/plotly.css")
+def plotly_style() -> Response:
+    css = plotly_css()
+    if css is None:
+        raise HTTPException(404, "plotly is not installed: `pip install plotly` to draw the map")
+    return Response(css, media_type="text/css", headers={"Cache-Control": "max-age=86400"})

@@ -12,30 +12,41 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from synesthete.api import Library
-from synesthete.server.routes.api import json_response
+from synesthete.server.routes.api import MAX_ID, json_response
 
 router = APIRouter(prefix="/api/playlists", tags=["playlists"])
 
 Format = Annotated[Literal["json", "m3u8"], Query(description="json, or m3u8 for a playlist file")]
 Model = Annotated[str | None, Query(description="a model name from /api/models")]
-Seeds = Annotated[list[int], Query(description="seed track ids (repeat the parameter for several)")]
+Seeds = Annotated[
+    list[Annotated[int, Query(ge=0, le=MAX_ID)]],
+    Query(description="seed track ids (repeat the parameter for several)"),
+]
+TrackId = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
-def _answer(playlist, fmt: str, name: str) -> Response:
+def _answer(request: Request, playlist, fmt: str, name: str) -> Response:
     if fmt == "json":
         return json_response(playlist.to_dict())
     return Response(
-        m3u8(playlist),
+        m3u8(request, playlist),
         media_type="audio/x-mpegurl; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}.m3u8"'},
     )
 
 
-def m3u8(playlist) -> str:
-    """The playlist file as `synesthete playlist ... --out X.m3u8` writes it (absolute paths)."""
-    from synesthete.recommend.export import to_m3u8
+def m3u8(request: Request, playlist) -> str:
+    """The playlist as a file to share: each track a URL of this server, never a path on its disk.
 
-    return to_m3u8(playlist.tracks, title=f"synesthete {playlist.kind}")
+    With a token, each URL is a signed link (``Guard.sign``) that plays without it for a while.
+    """
+    base = str(request.base_url).rstrip("/")
+    guard = request.app.state.guard
+    lines = ["#EXTM3U", f"#PLAYLIST:synesthete {playlist.kind}"]
+    for t in playlist.tracks:
+        lines.append(f"#EXTINF:{round(t.duration) if t.duration else -1},{t.label}")
+        lines.append(base + guard.sign(f"/api/tracks/{t.id}/audio", {}))
+    return "\n".join(lines) + "\n"
 
 
 def _lib(request: Request):
@@ -59,14 +70,14 @@ def radio(
     with _lib(request) as lib:
         _needs(lib, "radio")
         playlist = lib.radio(list(seed), n=n, diversity=diversity, model=model)
-    return _answer(playlist, format, "radio")
+    return _answer(request, playlist, format, "radio")
 
 
 @router.get("/journey", summary="A smooth path from one track to another (`synesthete playlist journey`)")
 def journey(
     request: Request,
-    start: Annotated[int, Query(description="the first track's id")],
-    end: Annotated[int, Query(description="the last track's id")],
+    start: Annotated[TrackId, Query(description="the first track's id")],
+    end: Annotated[TrackId, Query(description="the last track's id")],
     n: Annotated[int, Query(ge=2, le=1000)] = 12,
     model: Model = None,
     format: Format = "json",
@@ -74,7 +85,7 @@ def journey(
     with _lib(request) as lib:
         _needs(lib, "journey")
         playlist = lib.journey(start, end, n=n, model=model)
-    return _answer(playlist, format, "journey")
+    return _answer(request, playlist, format, "journey")
 
 
 @router.get("/dissimilar", summary="Tracks least like all of the seeds")
@@ -88,7 +99,7 @@ def dissimilar(
     with _lib(request) as lib:
         _needs(lib, "dissimilar")
         playlist = lib.dissimilar(list(seed), n=n, model=model)
-    return _answer(playlist, format, "dissimilar")
+    return _answer(request, playlist, format, "dissimilar")
 
 
 @router.get("/clusters", summary="The collection split into sonic playlists (`synesthete playlist clusters`)")

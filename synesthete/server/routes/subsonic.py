@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import logging
 import os
 import re
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -31,6 +32,7 @@ from synesthete.exceptions import SynestheteError, UserError
 from synesthete.library.catalog import Track
 from synesthete.server.media import audio_file, media_type
 from synesthete.server.pool import NoSuchTrack
+from synesthete.server.routes.api import MAX_ID
 
 API_VERSION = "1.16.1"
 XMLNS = "http://subsonic.org/restapi"
@@ -132,8 +134,11 @@ def _int(params: dict[str, str], name: str, default: int | None = None) -> int:
         if default is None:
             raise SubsonicError(10, f"Required parameter is missing: {name}")
         return default
-    if not re.fullmatch(r"\d+", raw.strip()):
-        raise SubsonicError(70 if name.lower().endswith("id") else 0, f"{name} must be a number, got {raw!r}")
+    is_id = name.lower().endswith("id")
+    if not re.fullmatch(r"\d{1,19}", raw.strip()) or int(raw) > MAX_ID:
+        if is_id:  # no catalogued id is anything but a number SQLite holds
+            raise SubsonicError(70, f"{name} {raw[:40]!r} names no song here")
+        raise SubsonicError(0, f"{name} must be a whole number from 0 to {MAX_ID}, got {raw[:40]!r}")
     return int(raw)
 
 
@@ -213,17 +218,22 @@ NO_AUTH = {"getOpenSubsonicExtensions"}
 
 
 async def _params(request: Request) -> dict[str, str]:
+    """Query and form parameters (the form body is bounded by ``BodyLimit``: 413 or 408 past it)."""
     params = dict(request.query_params)
     if request.method == "POST" and "form" in request.headers.get("content-type", ""):
-        form = await request.form()
+        try:
+            form = await request.form()
+        except HTTPException as e:
+            raise SubsonicError(0, e.detail) from None
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
     return params
 
 
 def _handler(name: str, method: Method):
     async def handle(request: Request) -> Response:
-        params = await _params(request)
+        params = dict(request.query_params)
         try:
+            params = await _params(request)
             if name not in NO_AUTH:
                 refused = request.app.state.guard.check_subsonic(params)
                 if refused:
@@ -238,6 +248,10 @@ def _handler(name: str, method: Method):
             return render(params, envelope({"error": {"code": e.code, "message": e.message}}, ok=False))
         except SynestheteError as e:
             return render(params, envelope({"error": {"code": 0, "message": str(e)}}, ok=False))
+        except Exception:  # a bug: the log has it, the client a Subsonic error without a traceback
+            logging.getLogger("synesthete.server").exception("/rest/%s failed", name)
+            error = {"code": 0, "message": "internal error (the server's log has the details)"}
+            return render(params, envelope({"error": error}, ok=False))
         return result if isinstance(result, Response) else render(params, envelope(result))
 
     handle.__name__ = name

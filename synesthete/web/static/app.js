@@ -397,8 +397,10 @@ async function buildPlaylist(kind) {
     const doc = await api(path);
     state.playlist = doc.tracks;
     $("#playlist").replaceChildren(...doc.tracks.map((t, i) => trackItem(t, { rank: i + 1 })));
+    // A file to share: with a token, a signed link (the file holds signed links too), never the token.
     const m3u = $("#m3u");
-    m3u.href = withToken(path + "&format=m3u8");
+    const to = path + "&format=m3u8";
+    m3u.href = state.token ? (await api("/api/link?" + queryString({ to }))).url : to;
     m3u.hidden = false;
     $("#play-all").hidden = !doc.tracks.length;
   } catch (e) {
@@ -483,7 +485,8 @@ function drawMap() {
   }
   const radius = parseFloat($("#map-radius").value) * mapExtent();
   const near = m.selected ? new Set(pts.filter((p) => distance(p, m.selected) <= radius).map((p) => p.track_id)) : null;
-  const kind = m.dims === 3 ? "scatter3d" : "scattergl";
+  // SVG in 2D, not WebGL: plotly's scattergl compiles code at run time, which the page's policy forbids.
+  const kind = m.dims === 3 ? "scatter3d" : "scatter";
   const traces = [...groups.entries()].sort().map(([key, group], i) => {
     const trace = {
       type: kind, mode: "markers", name: key,
