@@ -14,6 +14,7 @@ import os
 import struct
 
 TAIL_BYTES = 1 << 16
+MAX_BOXES = 1000  # top-level MP4 boxes read; real files have a handful
 UNKNOWN_SIZES = {0, 0xFFFFFFFF}  # written by streaming encoders that could not seek back
 
 
@@ -41,7 +42,7 @@ def _describe(n: int) -> str:
 
 
 def _declared(what: str, declared: int, size: int) -> str | None:
-    if declared - 8 in UNKNOWN_SIZES or declared <= size:
+    if declared - 8 in UNKNOWN_SIZES or declared <= size + 1:  # some writers count a pad byte they omit
         return None
     return f"truncated: its {what} header declares {_describe(declared)}, the file has {_describe(size)}"
 
@@ -91,7 +92,9 @@ def _xing(frame: bytes, offset: int, size: int) -> str | None:
 def _mp4(fh, size: int) -> str | None:
     """MP4/M4A: the top-level boxes (ftyp, moov, mdat...) must fit in the file."""
     at = 0
-    while at + 8 <= size:
+    for _ in range(MAX_BOXES):
+        if at + 8 > size:
+            break
         fh.seek(at)
         header = fh.read(16)
         (box,) = struct.unpack(">I", header[:4])

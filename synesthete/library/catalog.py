@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +39,7 @@ def _db(text: str | None) -> str | bytes | None:
         return text.encode("utf-8", "surrogateescape")
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
+_text = partial(str, encoding="utf-8", errors="surrogateescape")  # TEXT as it was stored, byte for byte
 
 
 @dataclass(frozen=True)
