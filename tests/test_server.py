@@ -702,3 +702,64 @@ def test_uploads_are_rate_limited_per_client(small_library: Path) -> None:
         assert 1 <= int(answers[2].headers["retry-after"]) <= 15
         assert "too many uploads" in answers[2].json()["detail"]
         assert c.get("/api/status").status_code == 200  # other routes are not counted
+
+
+# ---- OpenSubsonic as third-party clients use it (issue 17.5) ------------------------------------
+def _nulls(doc, where: str = "") -> list[str]:
+    """Paths of every null in a JSON document."""
+    if doc is None:
+        return [where]
+    if isinstance(doc, dict):
+        return [n for k, v in doc.items() for n in _nulls(v, f"{where}.{k}")]
+    if isinstance(doc, list):
+        return [n for i, v in enumerate(doc) for n in _nulls(v, f"{where}[{i}]")]
+    return []
+
+
+def test_third_party_subsonic_clients(small_library: Path, ids: dict[str, int]) -> None:
+    """py-sonic browses, searches and streams; py-opensonic asks for sonic matches and paths."""
+    libsonic = pytest.importorskip("libsonic", reason="py-sonic (the dev extra) is not installed")
+    libopensonic = pytest.importorskip("libopensonic", reason="py-opensonic (the dev extra) is not installed")
+    cover = small_library.parent / "music" / "cover.jpg"
+    cover.write_bytes(b"\xff\xd8\xff\xe0 a tiny stand-in for a JPEG")
+    try:
+        with serving(create_app(small_library, token=TOKEN)) as port:
+            sonic = libsonic.Connection("http://127.0.0.1", "me", TOKEN, port=port, appName="test")
+            assert sonic.ping()
+            assert sonic.getMusicFolders()["musicFolders"]["musicFolder"][0]["id"] == 1
+            index = sonic.getIndexes()["indexes"]["index"]
+            artists = {a["name"]: a["id"] for i in index for a in i["artist"]}
+            assert set(artists) == {"Low Hum", "Static Choir", "Kick Theory"}
+            folder = sonic.getMusicDirectory(artists["Low Hum"])["directory"]
+            assert sorted(c["title"] for c in folder["child"]) == ["Drone 1", "Drone 2", "Drone 3"]
+            assert all(c["parent"] == artists["Low Hum"] and c["coverArt"] for c in folder["child"])
+            found = sonic.search3("drone")["searchResult3"]["song"]
+            assert sorted(s["title"] for s in found) == ["Drone 1", "Drone 2", "Drone 3"]
+            assert len(sonic.search3("", songCount=100)["searchResult3"]["song"]) == 9
+            randoms = sonic.getRandomSongs(size=4)["randomSongs"]["song"]
+            assert len({s["id"] for s in randoms}) == 4
+            like = sonic.getSimilarSongs2(ids["Drone 1"], count=2)["similarSongs2"]["song"]
+            assert [s["genre"] for s in like] == ["drone", "drone"]
+            art = sonic.getCoverArt(str(ids["Drone 2"]))
+            assert art.read() == cover.read_bytes()
+            assert sonic.getSong(ids["Beats 1"])["song"]["path"] == "Kick Theory/beats_1.flac"
+            for doc in (folder, sonic.getSong(ids["Beats 1"]), sonic.getIndexes()):
+                assert not _nulls(doc), _nulls(doc)
+
+            open_ = libopensonic.Connection("http://127.0.0.1", "me", TOKEN, port=port, app_name="test")
+            try:
+                matches = open_.get_sonic_similar_tracks(str(ids["Drone 1"]), count=8)
+                sims = [m.similarity for m in matches]
+                assert len(matches) == 8 and sims == sorted(sims, reverse=True)
+                assert [m.entry.genre for m in matches[:2]] == ["drone", "drone"]
+                assert 0 < sims[0] <= 1 and sims[-1] == 0.0  # all 8 others: the last is the most different
+                start, end = str(ids["Drone 1"]), str(ids["Beats 3"])
+                path = open_.find_sonic_path(start, end, count=100)  # more than the library holds
+                assert path[0].entry.id == start and path[-1].entry.id == end and 2 < len(path) <= 9
+                assert path[0].similarity == 1.0 and all(0 <= m.similarity <= 1 for m in path)
+                assert [m.entry.id for m in open_.find_sonic_path(start, end, count=1)] == [start]
+                assert open_.get_song(start).title == "Drone 1"
+            finally:
+                open_.cleanup()
+    finally:
+        cover.unlink()

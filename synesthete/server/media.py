@@ -46,3 +46,73 @@ def audio_file(track: Track) -> FileResponse:
             404, f"the file of track {track.id} is gone (moved or deleted?): run `synesthete scan` again"
         )
     return FileResponse(track.path, media_type=media_type(track.path), content_disposition_type="inline")
+
+
+COVER_NAMES = ("cover", "folder", "front", "album")
+MAX_COVER_BYTES = 16 * 1024 * 1024
+IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+
+
+def cover_art(path: str) -> tuple[bytes, str] | None:
+    """The artwork of a catalogued file: its embedded picture, else cover.jpg (folder.jpg...) beside it.
+
+    ``path`` must come from the catalog: only catalogued tracks' artwork is ever served.
+    """
+    embedded = _embedded_picture(path)
+    if embedded:
+        return embedded
+    found = _cover_file(path)
+    return (found.read_bytes(), IMAGE_TYPES[found.suffix.lower()]) if found else None
+
+
+def has_cover(path: str) -> bool:
+    return _cover_file(path) is not None or _embedded_picture(path) is not None
+
+
+def _cover_file(path: str) -> Path | None:
+    """cover.jpg, folder.png... (any case) beside ``path``, if there is one of a sane size."""
+    folder = Path(path).parent
+    try:
+        names = {p.name.lower(): p for p in folder.iterdir()}
+    except OSError:
+        return None
+    for stem in COVER_NAMES:
+        for ext in IMAGE_TYPES:
+            found = names.get(stem + ext)
+            if found is not None and found.is_file() and found.stat().st_size <= MAX_COVER_BYTES:
+                return found
+    return None
+
+
+def _embedded_picture(path: str) -> tuple[bytes, str] | None:
+    """The front cover (or first picture) in the file's tags: ID3 APIC, FLAC/Vorbis pictures, MP4 covr."""
+    import base64
+
+    import mutagen
+    from mutagen.flac import Picture
+
+    try:
+        tags = mutagen.File(path)
+    except Exception:  # unreadable tags are no artwork, never an error
+        return None
+    if tags is None:
+        return None
+    pictures = list(getattr(tags, "pictures", []) or [])  # FLAC
+    found = tags.tags if tags.tags is not None else {}
+    for key in list(found.keys()) if hasattr(found, "keys") else []:
+        if str(key).startswith("APIC"):
+            pictures.append(found[key])
+    for blob in (found.get("metadata_block_picture") or []) if hasattr(found, "get") else []:
+        try:
+            pictures.append(Picture(base64.b64decode(blob)))
+        except Exception:
+            continue
+    if pictures:
+        best = next((p for p in pictures if getattr(p, "type", 3) == 3), pictures[0])
+        return bytes(best.data), best.mime or "image/jpeg"
+    covers = found.get("covr") if hasattr(found, "get") else None
+    if covers:
+        cover = covers[0]
+        kind = "image/png" if getattr(cover, "imageformat", 13) == 14 else "image/jpeg"
+        return bytes(cover), kind
+    return None

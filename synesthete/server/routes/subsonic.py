@@ -1,22 +1,29 @@
 """OpenSubsonic under /rest: enough for a Subsonic client to play tracks and ask for sonically similar ones.
 
 Implements ping, getLicense, getOpenSubsonicExtensions (advertising ``sonicSimilarity``), getSong, stream,
-download, getSonicSimilarTracks and, when the library builds journeys, findSonicPath; each as
-``/rest/NAME`` and ``/rest/NAME.view``, GET or form POST, answering XML (default), JSON (``f=json``) or
-JSONP. Errors follow Subsonic: HTTP 200 with ``status="failed"`` and an error code.
+download, getCoverArt, getSonicSimilarTracks and, when the library builds journeys, findSonicPath; and
+the browsing clients use to reach songs: getMusicFolders (one), getIndexes and getMusicDirectory (one
+directory per artist, or per folder for untagged tracks), search3, getRandomSongs, getSimilarSongs(2).
+Each as ``/rest/NAME`` and ``/rest/NAME.view``, GET or form POST, answering XML (default), JSON
+(``f=json``) or JSONP. Errors follow Subsonic: HTTP 200 with ``status="failed"`` and an error code.
+Fields without a value are left out, as Subsonic servers do, never sent as null.
 
-``similarity`` is the cosine score mapped from [-1, 1] to [0, 1] (1 = the same sound), as the extension
-asks for a normalised value.
+``similarity`` (the extension: 1 the same sound, 0 the most different) is the cosine score ``s`` mapped
+linearly so that the collection's most different track from the query scores 0: ``(s - w) / (1 - w)``,
+``w`` the cosine of that track, clipped to [0, 1].
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import json
 import logging
 import os
+import random
 import re
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +37,7 @@ from synesthete import __version__
 from synesthete.api import Library, Match
 from synesthete.exceptions import SynestheteError, UserError
 from synesthete.library.catalog import Track
-from synesthete.server.media import audio_file, media_type
+from synesthete.server.media import audio_file, cover_art, has_cover, media_type
 from synesthete.server.pool import NoSuchTrack
 from synesthete.server.routes.api import MAX_ID
 
@@ -99,32 +106,155 @@ def render(params: dict[str, str], doc: dict) -> Response:
 
 
 def child(track: Track) -> dict:
-    """A Subsonic ``Child`` for a catalogued track."""
+    """A Subsonic ``Child`` for a catalogued track; fields without a value are left out."""
     try:
         size = os.path.getsize(track.path)
     except OSError:
         size = None
-    suffix = Path(track.path).suffix.lower().lstrip(".")
-    return {
+    folder = directory_of(track)
+    doc = {
         "id": str(track.id),
+        "parent": directory_id(folder),
         "isDir": False,
         "title": track.title or Path(track.path).stem,
         "album": track.album,
         "artist": track.artist,
         "genre": track.genre,
+        "coverArt": str(track.id) if has_cover(track.path) else None,
         "duration": round(track.duration) if track.duration else None,
         "size": size,
-        "suffix": suffix,
+        "suffix": Path(track.path).suffix.lower().lstrip("."),
         "contentType": media_type(track.path).split(";")[0],
-        "path": track.path,
+        "path": f"{folder}/{Path(track.path).name}",  # never the server's own path
         "isVideo": False,
         "type": "music",
         "mediaType": "song",
     }
+    return {k: v for k, v in doc.items() if v is not None}
 
 
-def sonic_match(match: Match) -> dict:
-    return {"entry": child(match.track), "similarity": round((float(match.score) + 1.0) / 2.0, 6)}
+# ---- browsing: one music folder, one directory per artist (per folder for untagged tracks) ------
+def directory_of(track: Track) -> str:
+    return track.artist or Path(track.path).parent.name or "(no folder)"
+
+
+def directory_id(name: str) -> str:
+    return "dir-" + hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
+def _directories(lib: Library) -> dict[str, tuple[str, list[Track]]]:
+    """Directory id -> (name, its tracks), over the whole catalog."""
+    found: dict[str, tuple[str, list[Track]]] = {}
+    for t in lib.tracks():
+        name = directory_of(t)
+        found.setdefault(directory_id(name), (name, []))[1].append(t)
+    return found
+
+
+def get_music_folders(lib: Library, params: dict[str, str]) -> dict:
+    return {"musicFolders": {"musicFolder": [{"id": 1, "name": "Music"}]}}
+
+
+def get_indexes(lib: Library, params: dict[str, str]) -> dict:
+    letters: dict[str, list[dict]] = {}
+    for key, (name, _) in sorted(_directories(lib).items(), key=lambda kv: kv[1][0].lower()):
+        letter = name[:1].upper() if name[:1].isalpha() else "#"
+        letters.setdefault(letter, []).append({"id": key, "name": name})
+    index = [{"name": k, "artist": v} for k, v in sorted(letters.items())]
+    return {"indexes": {"lastModified": int(time.time() * 1000), "ignoredArticles": "", "index": index}}
+
+
+def get_music_directory(lib: Library, params: dict[str, str]) -> dict:
+    key = params.get("id")
+    if key is None:
+        raise SubsonicError(10, "Required parameter is missing: id")
+    found = _directories(lib).get(key)
+    if found is None:
+        raise SubsonicError(70, "Directory not found")
+    name, tracks = found
+    return {"directory": {"id": key, "parent": "1", "name": name, "child": [child(t) for t in tracks]}}
+
+
+def _count(params: dict[str, str], name: str, default: int, most: int = 500) -> int:
+    return min(_int(params, name, default), most)
+
+
+def search3(lib: Library, params: dict[str, str]) -> dict:
+    """Songs whose artist, title, album or path match ``query`` (all songs for an empty one), and artists."""
+    text = params.get("query", "").strip().strip('"').strip()
+    songs = lib.tracks(
+        text or None, limit=_count(params, "songCount", 20), offset=_int(params, "songOffset", 0)
+    )
+    artists = [
+        {"id": key, "name": name}
+        for key, (name, _) in sorted(_directories(lib).items(), key=lambda kv: kv[1][0].lower())
+        if text.lower() in name.lower()
+    ]
+    start = _int(params, "artistOffset", 0)
+    artists = artists[start : start + _count(params, "artistCount", 20)]
+    return {"searchResult3": {"artist": artists, "song": [child(t) for t in songs]}}
+
+
+def get_random_songs(lib: Library, params: dict[str, str]) -> dict:
+    genre = (params.get("genre") or "").lower()
+    pool = [t for t in lib.tracks() if not genre or (t.genre or "").lower() == genre]
+    picked = random.sample(pool, min(_count(params, "size", 10), len(pool)))
+    return {"randomSongs": {"song": [child(t) for t in picked]}}
+
+
+def _similar_songs(lib: Library, params: dict[str, str]) -> list[dict]:
+    """Songs like song ``id``, or like a directory's songs (a radio from them)."""
+    count = _count(params, "count", 50)
+    key = params.get("id", "")
+    if key.startswith("dir-"):
+        found = _directories(lib).get(key)
+        if found is None:
+            raise SubsonicError(70, "Directory not found")
+        seeds = [t.id for t in found[1][:20]]
+        tracks = list(lib.radio(seeds, n=count)) if count else []
+        return [child(t) for t in tracks]
+    query = _track(lib, params)
+    return [child(m.track) for m in lib.similar(query, k=count)] if count else []
+
+
+def get_similar_songs(lib: Library, params: dict[str, str]) -> dict:
+    return {"similarSongs": {"song": _similar_songs(lib, params)}}
+
+
+def get_similar_songs2(lib: Library, params: dict[str, str]) -> dict:
+    return {"similarSongs2": {"song": _similar_songs(lib, params)}}
+
+
+def get_cover_art(lib: Library, params: dict[str, str]) -> Response:
+    """A catalogued song's artwork (its id is its ``coverArt``), or a directory's first one."""
+    key = params.get("id", "")
+    if key.startswith("dir-"):
+        found = _directories(lib).get(key)
+        tracks = found[1] if found else []
+    else:
+        tracks = [_track(lib, params)]
+    for t in tracks:
+        art = cover_art(t.path)
+        if art is not None:
+            return Response(art[0], media_type=art[1], headers={"Cache-Control": "max-age=86400"})
+    raise SubsonicError(70, "Cover art not found")
+
+
+def similarity(score: float, floor: float) -> float:
+    """A cosine ``score`` in [0, 1], 0 at ``floor`` (the query's most different track), 1 at 1."""
+    if floor >= 1.0:
+        return 1.0
+    return round(min(1.0, max(0.0, (float(score) - floor) / (1.0 - floor))), 6)
+
+
+def sonic_match(match: Match, floor: float) -> dict:
+    return {"entry": child(match.track), "similarity": similarity(match.score, floor)}
+
+
+def _floor(lib: Library, query: Track) -> float:
+    """The cosine of the collection's track most different from ``query``."""
+    far = lib.similar(query, k=1, dissimilar=True)
+    return float(far[0].score) if far else -1.0
 
 
 # ---- methods -----------------------------------------------------------------------------------
@@ -177,23 +307,32 @@ def stream(lib: Library, params: dict[str, str]) -> Response:
 async def get_sonic_similar_tracks(request: Request, params: dict[str, str]) -> dict:
     """``Library.similar``, searched with the server's other similar requests (``pool.SimilarBatcher``)."""
     track_id, count = _int(params, "id"), _int(params, "count", 10)
-    ask = request.app.state.batcher.submit(track_id, k=max(count, 1), model=None, dissimilar=False)
+    batcher = request.app.state.batcher
+    ask = batcher.submit(track_id, k=max(count, 1), model=None, dissimilar=False)
+    far = batcher.submit(track_id, k=1, model=None, dissimilar=True)  # where similarity is 0
     try:
-        found = await asyncio.wrap_future(ask)
+        found, most_different = await asyncio.gather(asyncio.wrap_future(ask), asyncio.wrap_future(far))
     except NoSuchTrack:
         raise SubsonicError(70, "Song not found") from None
-    return {"sonicMatch": [sonic_match(m) for m in found.matches[:count]]}
+    floor = float(most_different.matches[0].score) if most_different.matches else -1.0
+    return {"sonicMatch": [sonic_match(m, floor) for m in found.matches[:count]]}
 
 
 def find_sonic_path(lib: Library, params: dict[str, str]) -> dict:
-    """The journey from start to end; each song's similarity is to the start song, as the extension asks."""
+    """The best journey the library allows from start to end, of at most ``count`` songs.
+
+    More songs than the library holds give the longest path there is; ``count=1`` (or the same start
+    and end) only the start song. Each song's similarity is to the start song.
+    """
     start, end = _track(lib, params, "startSongId"), _track(lib, params, "endSongId")
     count = _int(params, "count", 25)
-    path = list(lib.journey(start.id, end.id, n=max(count, 2)))
-    scores = [e.score for e in lib.explain_all(start, path)] if hasattr(lib, "explain_all") else []
-    if len(scores) != len(path):
-        return {"sonicMatch": [{"entry": child(t), "similarity": -1} for t in path]}
-    return {"sonicMatch": [sonic_match(Match(t, s)) for t, s in zip(path, scores, strict=True)]}
+    if count < 1:
+        raise SubsonicError(0, f"count must be at least 1, got {count}")
+    n = min(count, len(lib.space(None).ids))
+    path = [start] if n < 2 or start.id == end.id else list(lib.journey(start.id, end.id, n=n))
+    scores = [e.score for e in lib.explain_all(start, path)]
+    floor = _floor(lib, start)
+    return {"sonicMatch": [sonic_match(Match(t, s), floor) for t, s in zip(path, scores, strict=True)]}
 
 
 # A method runs in a thread with a borrowed ``Library``, or, when async, on the event loop with the request.
@@ -211,6 +350,14 @@ METHODS: dict[str, tuple[Method, str]] = {
     "getSong": (get_song, "One song by id"),
     "stream": (stream, "The song's audio file as stored (no transcoding; HTTP Range supported)"),
     "download": (stream, "The song's audio file as stored"),
+    "getCoverArt": (get_cover_art, "A song's artwork: embedded, or cover.jpg beside it"),
+    "getMusicFolders": (get_music_folders, "The one music folder"),
+    "getIndexes": (get_indexes, "Directories by initial: one per artist (per folder for untagged songs)"),
+    "getMusicDirectory": (get_music_directory, "A directory's songs"),
+    "search3": (search3, "Songs and artists matching `query` (everything for an empty query)"),
+    "getRandomSongs": (get_random_songs, "`size` random songs, optionally of a `genre`"),
+    "getSimilarSongs": (get_similar_songs, "Songs that sound like song `id` (or a directory's songs)"),
+    "getSimilarSongs2": (get_similar_songs2, "Songs that sound like song `id` (or a directory's songs)"),
     "getSonicSimilarTracks": (get_sonic_similar_tracks, "Songs that sound like song `id` (sonicSimilarity)"),
     "findSonicPath": (find_sonic_path, "A path of songs from `startSongId` to `endSongId` (sonicSimilarity)"),
 }
