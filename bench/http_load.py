@@ -8,7 +8,8 @@ then for each route in turn ``--clients`` keep-alive connections each ask for ra
 at a time, for ``--seconds``: `GET /api/tracks/{id}/similar`, `GET /api/tracks?search=`, `GET
 /api/playlists/radio?seed=` and the Subsonic `GET /rest/getSonicSimilarTracks`. Reports throughput,
 latency percentiles and errors (any status but 200, a body that is not the answer, a Subsonic
-"failed", or a broken connection) per route; the server's resident memory after start-up, after the
+"failed", or a broken connection) per route, with the server's CPU time per answer (user + system,
+all threads: what a request costs, whatever else the machine is doing); the server's resident memory after start-up, after the
 warm-up and after the load, and whether it ever loaded torch (it should not: no route here needs a
 model); and the load average, since a busy machine lowers every figure. Prints a table and one JSON
 line. The client is a minimal asyncio HTTP/1.1 loop, so as little of the two cores as possible goes to
@@ -79,6 +80,12 @@ def resident_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return round(int(line.split()[1]) / 1024, 1)
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used so far (user + system, all threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def has_torch(pid: int) -> bool:
@@ -173,7 +180,12 @@ def main() -> int:
             doc["rss_warm_mb"] = resident_mb(proc.pid)
             doc["load_average_before"] = round(os.getloadavg()[0], 2)
             for route in args.only:
-                doc["routes"].append(asyncio.run(load(port, route, args.clients, args.seconds, args.tracks)))
+                cpu = cpu_seconds(proc.pid)
+                result = asyncio.run(load(port, route, args.clients, args.seconds, args.tracks))
+                result["server_cpu_ms_per_request"] = round(
+                    (cpu_seconds(proc.pid) - cpu) * 1000 / max(result["requests"], 1), 2
+                )
+                doc["routes"].append(result)
             doc["load_average_after"] = round(os.getloadavg()[0], 2)
             doc["rss_after_load_mb"] = resident_mb(proc.pid)
             doc["torch_loaded"] = has_torch(proc.pid)
@@ -183,11 +195,13 @@ def main() -> int:
     print(f"{args.tracks} tracks, {args.clients} clients, {args.seconds:g} s a route")
     print(
         f"{'route':>9} {'requests':>9} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'errors':>6}"
+        f" {'server CPU-ms/req':>17}"
     )
     for r in doc["routes"]:
         print(
             f"{r['route']:>9} {r['requests']:>9} {r['throughput_rps']:>7.1f} {r['p50_ms']:>7.1f}"
             f" {r['p90_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['errors']:>6}"
+            f" {r['server_cpu_ms_per_request']:>17.2f}"
         )
     print(
         f"serve resident: {doc['rss_started_mb']:.0f} MB started, {doc['rss_warm_mb']:.0f} MB warm,"

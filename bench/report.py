@@ -34,7 +34,7 @@ WHAT = {
     "library_speed": "Rescan of an unchanged collection, and `similar` latency at 10^4 .. 10^6 tracks.",
     "index_speed": "Nearest-neighbour indexes: build time, query latency, recall@10, memory.",
     "map_speed": "The sonic map at 10^4 tracks: UMAP and PCA end to end, cached, and the page's size.",
-    "memory": "Peak memory analysing one 2-hour file.",
+    "memory": "Peak memory analysing one 2-hour file, and `serve` before and after a model loads.",
 }
 
 
