@@ -89,6 +89,27 @@ def test_batched_answers_are_those_of_one_at_a_time(small_library: Path, monkeyp
         pool.close()
 
 
+def test_an_ask_given_up_leaves_the_others_answered(small_library: Path) -> None:
+    """A request whose client went away is cancelled; the batch goes on without it, and the thread lives."""
+    pool = LibraryPool(small_library, size=1)
+    batcher = SimilarBatcher(pool)
+    try:
+        with pool.borrow() as lib:
+            ids = [t.id for t in lib.tracks()]
+            with lib._building:  # the first ask waits in its batch; the other two queue behind it
+                first, gone, kept = (batcher.submit(i, k=2, model=None, dissimilar=False) for i in ids[:3])
+                assert gone.cancel()
+            assert first.result(timeout=120).query.id == ids[0]
+            assert kept.result(timeout=120).query.id == ids[2] and gone.cancelled()
+            later = batcher.submit(ids[3], k=2, model=None, dissimilar=False)
+            assert [m.track.id for m in later.result(timeout=60).matches] == [
+                m.track.id for m in lib.similar(ids[3], k=2)
+            ]
+    finally:
+        batcher.close()
+        pool.close()
+
+
 def test_a_running_server_finds_what_a_scan_adds(small_library: Path, tmp_path: Path) -> None:
     """Nothing the server keeps goes stale: a track scanned in by another ``Library`` (as by another
     process) is searchable and among the similar tracks at once."""

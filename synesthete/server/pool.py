@@ -115,8 +115,9 @@ class SimilarBatcher:
                     break
                 batch.append(ask)
             groups: dict[tuple, list[_Ask]] = {}
-            for ask in batch:
-                groups.setdefault((ask.k, ask.model, ask.dissimilar), []).append(ask)
+            for ask in batch:  # an ask given up (its client went away) is not searched, nor answered
+                if ask.answer.set_running_or_notify_cancel():
+                    groups.setdefault((ask.k, ask.model, ask.dissimilar), []).append(ask)
             for group in groups.values():
                 self._answer(group)
 
