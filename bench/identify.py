@@ -2,6 +2,7 @@
 
     python bench/identify.py                         # the dev clips, then 10^3 and 10^4 tracks
     python bench/identify.py --scale 1000 --queries 40
+    python bench/identify.py --parts folders --folder DIR --folder DIR2 --sparse 24   # any music, per folder
 
 1. Accuracy. Every clip of ``--data`` (the 115 real clips of ../shared/data/dev) is fingerprinted with
    the scan's code and stored in a catalog; excerpts of 3, 5 and 10 s at a random place, with white noise
@@ -15,6 +16,11 @@
    of catalogued and of left-out clips measure accuracy, false matches and query CPU time there, and
    the catalog's fingerprint pages give the storage per hour of audio.
 4. Scan cost: CPU time of ``analyze`` on clips with and without ``fingerprint=True``.
+5. Folders (``--folder DIR``, repeatable; ``--sparse N`` adds N generated quiet, sustained, reverberant
+   pieces): each folder's audio files are catalogued alone and measured at 5 s, white noise at 10 dB,
+   16 kHz, also in the room at 20 and 10 dB; then half of them are catalogued and 5-s 10-dB excerpts of
+   the other half must find nothing. One row per folder: the dev clips alone say little about quiet,
+   sustained or reverberant music, which has fewer stable spectral peaks.
 
 Times are CPU seconds (``time.process_time``), as the machine is shared. The last line is one JSON document.
 """
@@ -39,6 +45,7 @@ from scipy.signal import fftconvolve
 from synesthete import Library
 from synesthete.analysis import analyze
 from synesthete.audio import SR, decode
+from synesthete.audio.decode import AUDIO_EXTENSIONS
 from synesthete.fingerprint import landmarks, store
 from synesthete.fingerprint.landmarks import FRAME_SECONDS
 
@@ -285,6 +292,112 @@ def scan_cost(paths: list[str]) -> dict:
     }
 
 
+def sparse_piece(seed: int, seconds: float = 40.0) -> np.ndarray:
+    """Quiet, sustained, reverberant music: slow string-like chords with soft attacks, a few long melody
+    notes, dark (few harmonics), in a hall (RT60 2.5 s): few onsets, few stable peaks."""
+    rng = np.random.default_rng([13, seed])
+    n = int(seconds * SR)
+    y = np.zeros(n)
+    scale = np.array([0, 2, 3, 5, 7, 8, 10]) + int(rng.integers(45, 57))
+
+    def note(midi: float, start: float, length: float, attack: float, level: float, harmonics: int) -> None:
+        i, m = int(start * SR), int(length * SR)
+        t = np.arange(min(m, n - i)) / SR
+        f = 440.0 * 2 ** ((midi - 69) / 12) * (1 + 0.003 * np.sin(2 * np.pi * rng.uniform(4.5, 6) * t))
+        phase = 2 * np.pi * np.cumsum(f) / SR
+        tone = sum(np.sin(k * phase) / k**2 for k in range(1, harmonics + 1))
+        env = np.minimum(1, t / attack) * np.minimum(1, (length - t) / 1.0).clip(0)
+        y[i : i + t.size] += level * tone * env
+
+    start = 0.0
+    while start < seconds:  # chords of three voices every 4-8 s, overlapping by a second
+        length = rng.uniform(4, 8)
+        for degree in rng.choice(7, 3, replace=False):
+            octave = 12 * int(rng.integers(-1, 2))
+            note(scale[degree] + octave, start, length + 1, rng.uniform(0.5, 1.5), rng.uniform(0.1, 0.3), 6)
+        start += length
+    start = rng.uniform(1, 4)
+    while start < seconds:  # a sparse melody: a long soft note every few seconds
+        length = rng.uniform(1, 3)
+        note(scale[rng.integers(7)] + 12, start, length, rng.uniform(0.1, 0.4), rng.uniform(0.1, 0.25), 3)
+        start += length + rng.uniform(0.5, 3)
+    y *= 0.7 + 0.3 * np.sin(2 * np.pi * np.arange(n) / SR / rng.uniform(10, 20))  # slow swells
+    t = np.arange(int(2.5 * SR)) / SR
+    hall = rng.standard_normal(t.size) * 10 ** (-3 * t / 2.5)
+    hall *= 2 / np.sqrt(np.sum(hall**2))
+    hall[0] += 1.0
+    y = fftconvolve(y, hall)[:n]
+    return (0.1 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def write_sparse(folder: Path, count: int) -> Path:
+    """``count`` generated ``sparse_piece``s as FLAC files in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed in range(count):
+        sf.write(folder / f"sparse{seed:03d}.flac", sparse_piece(seed), SR)
+    return folder
+
+
+def audio_files(folder: str | Path, limit: int) -> list[str]:
+    """Up to ``limit`` audio files under ``folder``, spread over its sorted listing."""
+    paths = sorted(str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    return paths[:: max(1, -(-len(paths) // limit))] if limit else paths
+
+
+def measure_folder(folder: str | Path, tmp: Path, rng: np.random.Generator, args) -> dict:
+    """Identified (5 s, 10 dB; room 20 and 10 dB) with every file catalogued, and false matches with half
+    of them catalogued and excerpts of the other half, ``--per-file`` excerpts per file and condition."""
+    paths = audio_files(folder, args.max_files)
+    clips, blobs, durations, names, failed = [], [], [], [], 0
+    for p in paths:
+        try:
+            a = analyze(p, [], fingerprint=True)
+            y = decode(p)
+        except Exception as e:  # a bad file in someone's folder: say so, measure the rest
+            print(f"  skipped {p}: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        if y.size < 6 * SR:
+            continue  # a 5-s excerpt needs a little more
+        clips.append(y)
+        blobs.append(landmarks.pack(*a.landmarks))
+        durations.append(a.duration)
+        names.append(p)
+    row: dict = {"folder": str(folder), "files": len(names), "skipped": failed}
+    if len(names) < 4:
+        return row
+    lib_folder = tmp / f"folder{abs(hash(str(folder)))}"
+    with Library(lib_folder) as lib:
+        for p, d, b in zip(names, durations, blobs, strict=True):
+            add_track(lib, p, d, b)
+        for key, snr, room in (
+            ("identified_5s_10db", 10, False),
+            ("room_20db", 20, True),
+            ("room_10db", 10, True),
+        ):
+            hits = wrong = 0
+            for name, y in zip(names * args.per_file, clips * args.per_file, strict=True):
+                part, _ = excerpt(y, 5.0, rng)
+                found, _ = ask(lib, degrade(part, snr, rng, room=room), tmp)
+                hits += found is not None and found.track.path == name
+                wrong += found is not None and found.track.path != name
+            row[key] = hits / (len(names) * args.per_file)
+            row[f"wrong_{key}"] = wrong / (len(names) * args.per_file)
+    shutil.rmtree(lib_folder, ignore_errors=True)
+    false = 0
+    for half in (0, 1):
+        with Library(lib_folder) as lib:
+            for i, (p, d, b) in enumerate(zip(names, durations, blobs, strict=True)):
+                if i % 2 == half:
+                    add_track(lib, p, d, b)
+            others = [y for i, y in enumerate(clips) if i % 2 != half]
+            false += false_matches(lib, others, tmp, rng, 5.0, 10, args.per_file)
+        shutil.rmtree(lib_folder, ignore_errors=True)
+    row["false_match_rate"] = false / (len(names) * args.per_file)
+    row["queries"] = len(names) * args.per_file
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "dev"))
@@ -294,20 +407,58 @@ def main() -> None:
     parser.add_argument("--scan-clips", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3, help="uncatalogued excerpts per clip and condition")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parts", default="accuracy,false,scale,scan", help="which parts to run")
+    parser.add_argument(
+        "--parts", default="accuracy,false,scale,scan", help="which parts to run (and folders)"
+    )
+    parser.add_argument(
+        "--folder", action="append", default=[], help="a folder of audio to measure (repeatable)"
+    )
+    parser.add_argument(
+        "--sparse", type=int, default=0, help="also measure this many generated sparse pieces"
+    )
+    parser.add_argument("--max-files", type=int, default=60, help="files measured per folder (0: all)")
+    parser.add_argument("--per-file", type=int, default=2, help="excerpts per file and condition in folders")
     args = parser.parse_args()
     paths = sorted(glob.glob(f"{args.data}/audio/**/*.*", recursive=True))
-    if not paths:
+    dev_parts = set(args.parts.split(",")) - {"folders"}
+    if dev_parts and not paths:
         raise SystemExit(f"no clips under {args.data}/audio")
     rng = np.random.default_rng(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="bench-identify-"))  # ~2 GB at 10^4 tracks: removed at the end
     try:
-        run(args, paths, rng, tmp)
+        folders = list(args.folder)
+        if args.sparse:
+            folders.append(write_sparse(tmp / "generated-sparse", args.sparse))
+        rows = []
+        for folder in folders:
+            print(f"folder {folder}", file=sys.stderr)
+            rows.append(measure_folder(folder, tmp, rng, args))
+        out = run(args, paths, rng, tmp) if dev_parts else {}
+        out["folders"] = rows
+        print_folders(rows)
+        print(json.dumps(out))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, paths: list[str], rng: np.random.Generator, tmp: Path) -> None:
+def print_folders(rows: list[dict]) -> None:
+    if not rows:
+        return
+    print("\nper folder (5 s excerpts, white noise, 16 kHz; room: RT60 0.5 s):")
+    print(
+        f"{'folder':<40} {'files':>5} {'10 dB':>7} {'room 20':>8} {'room 10':>8} {'false':>7} {'queries':>7}"
+    )
+    for r in rows:
+        if "false_match_rate" not in r:
+            print(f"{str(r['folder'])[-40:]:<40} {r['files']:>5}  (too few files)")
+            continue
+        print(
+            f"{str(r['folder'])[-40:]:<40} {r['files']:>5} {r['identified_5s_10db']:>7.1%} {r['room_20db']:>8.1%}"
+            f" {r['room_10db']:>8.1%} {r['false_match_rate']:>7.2%} {r['queries']:>7}"
+        )
+
+
+def run(args: argparse.Namespace, paths: list[str], rng: np.random.Generator, tmp: Path) -> dict:
     print(f"fingerprinting {len(paths)} clips", file=sys.stderr)
     clips, blobs, durations = [], [], []
     for p in paths:
@@ -402,7 +553,7 @@ def run(args: argparse.Namespace, paths: list[str], rng: np.random.Generator, tm
         else f"scan: {sc['analysis_cpu_s_per_30s']} -> {sc['with_fingerprint_cpu_s_per_30s']} CPU-s per 30 s"
         f" (+{sc['added_percent']}%); fingerprinting alone {sc['fingerprint_only_cpu_s_per_30s']} CPU-s per 30 s"
     )
-    print(json.dumps(out))
+    return out
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+from scipy.signal import fftconvolve
 
 from synesthete import Library
 from synesthete.audio import SR, decode
@@ -45,6 +46,47 @@ def piece(seed: int, seconds: float = SECONDS, sr: int = SR) -> np.ndarray:
     clicks = rng.standard_normal(y.size) * np.repeat(rng.random(y.size // 2205 + 1) < 0.2, 2205)[: y.size]
     y += 0.05 * clicks * np.exp(-(np.arange(y.size) % 2205) / 200)
     return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def sustained(seed: int, seconds: float = SECONDS) -> np.ndarray:
+    """Quiet, sustained, reverberant 'music': slow three-note chords with soft attacks and a few long
+    melody notes, few harmonics, in a reverberant hall: few onsets and few strong spectral peaks."""
+    rng = np.random.default_rng([21, seed])
+    n = int(seconds * SR)
+    y = np.zeros(n)
+    scale = np.array([0, 2, 3, 5, 7, 8, 10]) + int(rng.integers(45, 57))
+
+    def note(midi: float, start: float, length: float, attack: float, harmonics: int) -> None:
+        i = int(start * SR)
+        t = np.arange(min(int(length * SR), n - i)) / SR
+        hz = 440.0 * 2 ** ((midi - 69) / 12) * (1 + 0.003 * np.sin(2 * np.pi * rng.uniform(4.5, 6) * t))
+        phase = 2 * np.pi * np.cumsum(hz) / SR
+        env = np.minimum(1, t / attack) * np.clip(length - t, 0, 1)
+        y[i : i + t.size] += 0.2 * env * sum(np.sin(k * phase) / k**2 for k in range(1, harmonics + 1))
+
+    start = 0.0
+    while start < seconds:  # chords of three voices every 4-8 s
+        length = rng.uniform(4, 8)
+        for degree in rng.choice(7, 3, replace=False):
+            note(scale[degree] + 12 * int(rng.integers(-1, 2)), start, length + 1, rng.uniform(0.5, 1.5), 6)
+        start += length
+    start = rng.uniform(1, 3)
+    while start < seconds:  # a sparse melody of long notes
+        length = rng.uniform(1, 3)
+        note(scale[rng.integers(7)] + 12, start, length, rng.uniform(0.1, 0.4), 3)
+        start += length + rng.uniform(0.5, 2)
+    y = fftconvolve(y, _room(rng, rt60=1.0, wet=0.5))[:n]
+    return (0.1 * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def _room(rng: np.random.Generator, rt60: float, wet: float) -> np.ndarray:
+    """An impulse response: the direct sound, then decaying noise (-60 dB at ``rt60``) carrying ``wet``
+    times its energy."""
+    t = np.arange(int(rt60 * SR)) / SR
+    tail = rng.standard_normal(t.size) * 10 ** (-3 * t / rt60)
+    tail *= np.sqrt(wet / np.sum(tail**2))
+    tail[0] += 1.0
+    return tail
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +145,38 @@ def test_identifies_degraded_excerpts(collection, tmp_path: Path, name, make, ra
     assert Path(found.track.path).name == "piece2.flac"
     assert 0.5 <= found.confidence <= 1.0
     assert abs(found.offset_s - 9.0) < 0.2, found
+
+
+def test_identifies_quiet_sustained_music_recorded_in_a_room(tmp_path: Path) -> None:
+    """Sparse, sustained, quiet music through a room (RT60 0.5 s, as much reverberation as direct sound)
+    at 10 dB white noise and 16 kHz: the fingerprint of version 1 (peaks ranked by prominence only, picked
+    frame by frame, exact time steps) identified 5 of these 10 excerpts; now 9 at least, none wrongly."""
+    music = tmp_path / "music"
+    music.mkdir()
+    quiet = {seed: sustained(seed) for seed in (0, 1)}
+    for seed, y in quiet.items():
+        sf.write(music / f"quiet{seed}.flac", y, SR)
+    for seed in range(3):
+        sf.write(music / f"piece{seed}.flac", piece(seed), SR)
+    found = []
+    with Library(tmp_path / "library") as lib:
+        assert not lib.scan([music], workers=1).failed
+        for seed, y in quiet.items():
+            for start in (2.0, 6.0, 10.0, 14.0, 18.0):
+                part = y[int(start * SR) : int((start + 5) * SR)]
+                part = fftconvolve(part, _room(np.random.default_rng(int(start)), rt60=0.5, wet=1.0))[
+                    : part.size
+                ]
+                query = tmp_path / "query.wav"
+                sf.write(query, soxr.resample(_noisy(part.astype(np.float32), 10, seed), SR, 16000), 16000)
+                match = lib.identify(query)
+                found.append(
+                    None if match is None else (Path(match.track.path).name, round(match.offset_s - start, 2))
+                )
+                assert match is None or (
+                    match.track.path.endswith(f"quiet{seed}.flac") and abs(match.offset_s - start) < 0.75
+                ), found
+    assert sum(f is not None for f in found) >= 9, found
 
 
 def test_uncatalogued_music_and_noise_match_nothing(collection, tmp_path: Path) -> None:

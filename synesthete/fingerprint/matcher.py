@@ -24,6 +24,8 @@ import soxr
 
 from synesthete.features.base import SR, Spectra
 from synesthete.fingerprint.landmarks import (
+    DT_MASK,
+    DT_MAX,
     F_HI,
     F_LO,
     FRAME_SECONDS,
@@ -36,7 +38,7 @@ from synesthete.fingerprint.landmarks import (
 )
 
 SPEEDS = tuple(1.0 + sign * step / 200 for step in range(7) for sign in ((1,) if step == 0 else (-1, 1)))
-MIN_EVIDENCE = 5  # moments of agreement: chance gives up to four (measured: bench/identify.py)
+MIN_EVIDENCE = 7  # moments of agreement: chance gives up to six with JITTER (measured: bench/identify.py)
 MIN_CONFIDENCE = 0.5  # the winner must hold at least twice the runner-up's evidence
 SURE_EVIDENCE = 12  # a verdict this strong at the first speed needs no other speed
 MAX_QUERY_SECONDS = 30.0
@@ -45,6 +47,8 @@ MAX_LEAD_FRAMES = round(0.5 / FRAME_SECONDS)
 CANDIDATES = 20  # per lookup, the best-supported fingerprints kept for the verdict
 RELISTEN = 2  # off-speed guesses heard again properly, resampled (see ``identify_signal``)
 MIN_PROMISE = 3  # ...when they show at least this much evidence (chance alone mostly gives 2-4)
+JITTER = 1  # frames: a query hash is also looked up with its time step this much shorter and longer
+POOL_FRAMES = 3  # votes at offsets d .. d + 2 pooled: an anchor may move by a frame either way too
 
 Postings = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]  # hashes -> (hash, fp_id, frame)
 
@@ -99,7 +103,8 @@ class Candidates:
 def vote(q_hashes: np.ndarray, q_frames: np.ndarray, postings: Postings, top: int = CANDIDATES) -> Candidates:
     """The ``top`` fingerprints with the most query hashes at one time offset.
 
-    Votes at offsets d and d + 1 are pooled, so a frame of jitter (speed residue, alignment) costs nothing.
+    Votes at offsets d .. d + 2 are pooled (``POOL_FRAMES``), so a frame of jitter either way (speed
+    residue, reverberation, alignment) costs nothing.
     Votes are not independent: one chord that happens to match gives several hashes at one frame, and a
     loop gives the same hash again and again. ``evidence`` counts what is independent, the moments (query
     frames) of agreement with each hash counted once; chance seldom gives more than three or four.
@@ -130,10 +135,11 @@ def vote(q_hashes: np.ndarray, q_frames: np.ndarray, postings: Postings, top: in
     by_key = np.argsort(key)
     key = key[by_key]
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    keys, counts = key[starts], np.diff(np.r_[starts, key.size])
-    pooled = counts.copy()  # keys are sorted: offset d + 1 of the same fingerprint is the next key, if any
-    follows = np.r_[keys[1:] == keys[:-1] + 1, False]
-    pooled[:-1] += np.where(follows[:-1], counts[1:], 0)
+    keys = key[starts]
+    # Offsets d .. d + POOL_FRAMES - 1 of one fingerprint pooled: keys are sorted, so they are the next keys.
+    bounds = np.r_[starts, key.size]
+    ends = np.searchsorted(keys, keys + POOL_FRAMES)  # the first key beyond each pool
+    pooled = bounds[ends] - starts
     # Best offset per fingerprint: the first maximum of each run of one fp_id.
     fps = keys >> 32
     new_fp = np.r_[True, fps[1:] != fps[:-1]]
@@ -144,8 +150,7 @@ def vote(q_hashes: np.ndarray, q_frames: np.ndarray, postings: Postings, top: in
     ranked = first[np.argsort(-best, kind="stable")[:top]]
     evidence = np.empty(ranked.size, np.int64)
     for i, k in enumerate(ranked.tolist()):
-        stop = starts[k + 2] if k + 2 < starts.size else key.size
-        q = cols[by_key[starts[k] : stop if follows[k] else starts[k] + counts[k]]]
+        q = cols[by_key[starts[k] : bounds[ends[k]]]]
         _, once = np.unique(qh[q], return_index=True)
         evidence[i] = np.unique(qt[q][once]).size
     return Candidates(fps[ranked], pooled[ranked], (keys[ranked] & 0xFFFFFFFF) - (1 << 31), evidence)
@@ -190,8 +195,20 @@ def identify_signal(
 
 
 def _landmarks(t: np.ndarray, f: np.ndarray, density: Density) -> tuple[np.ndarray, np.ndarray]:
+    """The query's landmarks, each also with its time step ``JITTER`` frames shorter and longer.
+
+    In a room, or under noise, a peak of a sustained note moves by a frame as often as not, and a hash
+    needs both of its peaks exact. Looking up the neighbouring time steps too costs no storage; the
+    chance agreements it adds are paid for by a higher ``MIN_EVIDENCE``.
+    """
     h, at = pair(t, f, density.fan_out)
-    return h, at.astype(np.uint32)
+    dt = (h & DT_MASK).astype(np.int64)
+    hashes, frames = [h], [at]
+    for step in range(-JITTER, JITTER + 1):
+        ok = (dt + step >= 1) & (dt + step <= DT_MAX) & (step != 0)
+        hashes.append((h[ok] & ~np.uint32(DT_MASK)) | (dt[ok] + step).astype(np.uint32))
+        frames.append(at[ok])
+    return np.concatenate(hashes), np.concatenate(frames).astype(np.uint32)
 
 
 def _consider(
