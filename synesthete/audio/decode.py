@@ -113,6 +113,8 @@ def _soundfile_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
 
 
 def _broken_off(seconds: float, declared: float | None, detail: str) -> str:
+    if seconds == 0:
+        return f"truncated or corrupt: no audio decodes ({detail})"
     of = f" of the {declared:.1f} s declared" if declared else ""
     return f"truncated or corrupt: the audio breaks off after {seconds:.1f} s{of} ({detail})"
 

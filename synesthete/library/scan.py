@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 from tqdm import tqdm
@@ -187,7 +188,9 @@ def _init_worker(parent: int, log: Path | None) -> None:
     _warm_up()
 
 
+@cache
 def _warm_up() -> None:
+    """Load the models and compile the numba code of every extractor, once per process."""
     import numpy as np
 
     from synesthete.features.base import Spectra
