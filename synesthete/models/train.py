@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from synesthete.features.base import SR, Spectra
 from synesthete.models import musicnn
-from synesthete.models.cnn import PATCH_FRAMES, PATCH_SECONDS, Student, patch_starts
+from synesthete.models.cnn import PATCH_FRAMES, Student
 
 OBJECTIVES = ("contrastive", "supervised", "distill")
 
@@ -57,28 +57,6 @@ class Patches:
 
     def __len__(self) -> int:
         return len(self.x)
-
-
-def teacher_patches(
-    y: np.ndarray, track: int, *, offsets: Iterable[float] = (0.0,), gains_db=None
-) -> Patches:
-    """The student's input and musicnn's outputs for the 3-s patches of ``y`` (mono, 22,050 Hz), once
-    per start offset (seconds) and gain: shifted and louder copies are new patches for the teacher."""
-    import soxr
-
-    parts = []
-    gains_db = [0.0] * len(list(offsets)) if gains_db is None else gains_db
-    for offset, gain in zip(offsets, gains_db, strict=True):
-        z = y[int(offset * SR) :] * np.float32(10 ** (gain / 20))
-        if len(z) < SR * PATCH_SECONDS:
-            continue
-        emb, tags = musicnn.embed(soxr.resample(z, SR, musicnn.SR).astype(np.float32))
-        log_mel = Spectra(z.astype(np.float32)).log_mel
-        starts = patch_starts(log_mel.shape[1], len(z) / SR)[: len(emb)]
-        x = np.stack([log_mel[:, s : s + PATCH_FRAMES] for s in starts]).astype(np.float16)
-        n = len(x)
-        parts.append(Patches(x, emb[:n], tags[:n], np.full(n, track)))
-    return Patches.concat(parts)
 
 
 # ---- losses and loops ----------------------------------------------------------------------------
@@ -116,18 +94,28 @@ def fit_statistics(net: Student, data: Patches) -> None:
 def distill(
     data: Patches,
     *,
+    val: Patches | None = None,
     epochs: int = 30,
     batch: int = 64,
     lr: float = 3e-3,
     tag_weight: float = 0.5,
+    augmented: float = 0.0,
     net: Student | None = None,
     seed: int = 0,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> Student:
-    """A student fitted to the teacher's outputs in ``data`` (a new one unless ``net`` is given)."""
+    """A student fitted to the teacher's outputs in ``data`` (a new one unless ``net`` is given).
+
+    ``augmented`` is the share of each batch passed through ``augment`` (the target stays the teacher's
+    output on the clean patch, so the student learns to ignore gain, EQ, noise and codecs). With ``val``
+    (held-out patches) the epoch with the lowest validation loss is the one returned.
+    """
+    import copy
+
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    gen = torch.Generator().manual_seed(seed)
     if net is None:
         net = Student()
         fit_statistics(net, data)
@@ -136,14 +124,18 @@ def distill(
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     bar = _bar(steps, "distilling", progress)
-    net.train()
+    best, best_loss = None, math.inf
     for epoch in range(epochs):
+        net.train()
         order = rng.permutation(len(data))
         total = 0.0
         for i in range(0, len(order), batch):
             rows = np.sort(order[i : i + batch])
             x = torch.from_numpy(data.x[rows].astype(np.float32))
             x = x + 0.05 * torch.randn_like(x)  # so float16 rounding of the inputs is not learnt
+            k = round(augmented * len(rows))
+            if k:
+                x[:k] = augment(x[:k], gen)
             loss = distill_loss(
                 net, x, torch.from_numpy(data.emb[rows]), torch.from_numpy(data.tags[rows]), out, tag_weight
             )
@@ -154,57 +146,36 @@ def distill(
             total += loss.item() * len(rows)
             bar.set_postfix(loss=f"{loss.item():.3f}", epoch=epoch + 1)
             bar.update(1)
+        line = f"epoch {epoch + 1}: loss {total / len(data):.4f}"
+        if val is not None:
+            held = validation_loss(net, val, out, tag_weight)
+            line += f", held-out {held:.4f}"
+            if held < best_loss:
+                best, best_loss = copy.deepcopy(net.state_dict()), held
         if log:
-            log(f"epoch {epoch + 1}: loss {total / len(data):.4f}")
+            log(line)
     bar.close()
+    if best is not None:
+        net.load_state_dict(best)
     return net.eval()
+
+
+@torch.no_grad()
+def validation_loss(net: Student, val: Patches, out, tag_weight: float, batch: int = 256) -> float:
+    """Mean distillation loss on held-out patches (clean inputs, eval mode)."""
+    net.eval()
+    total = 0.0
+    for i in range(0, len(val), batch):
+        x = torch.from_numpy(val.x[i : i + batch].astype(np.float32))
+        emb, tags = torch.from_numpy(val.emb[i : i + batch]), torch.from_numpy(val.tags[i : i + batch])
+        total += distill_loss(net, x, emb, tags, out, tag_weight).item() * len(x)
+    return total / len(val)
 
 
 def _bar(total: int, desc: str, progress: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="step", file=sys.stderr, disable=not progress, leave=False)
-
-
-# ---- the shipped weights -------------------------------------------------------------------------
-def distill_sources(
-    labels: str | None, demo_seeds: Sequence[int] = (1, 2, 3), per_style: int = 15
-) -> Iterable[tuple[str, str, np.ndarray]]:
-    """(name, group, mono 22,050-Hz signal) of the audio the shipped student learns from: the demo
-    styles rendered with seeds other than the demo's own (0), and the clips of a labelled folder."""
-    from synesthete.demo import STYLES, render_piece
-
-    if labels:
-        import csv
-        from pathlib import Path
-
-        from synesthete.audio import decode
-
-        with open(labels, newline="") as f:
-            for row in csv.DictReader(f):
-                path = Path(labels).parent / row["path"]
-                yield str(path), row["group"], decode(path)
-    for seed in demo_seeds:
-        for style in STYLES:
-            for i in range(per_style):
-                yield f"demo:{seed}:{style}:{i}", f"demo:{style}", render_piece(style, i, seed=seed)
-
-
-def build_distill_set(
-    sources: Iterable[tuple[str, str, np.ndarray]], *, seed: int = 0, progress: bool = True
-):
-    """Teacher patches of every source at two offsets (0 and half a patch, the second at a random gain
-    within 6 dB); returns (Patches, names, groups) with ``Patches.track`` indexing ``names``."""
-    from tqdm import tqdm
-
-    rng = np.random.default_rng(seed)
-    parts, names, groups = [], [], []
-    for name, group, y in tqdm(sources, desc="teacher", file=sys.stderr, disable=not progress):
-        gains = [0.0, float(rng.uniform(-6, 6))]
-        parts.append(teacher_patches(y, len(names), offsets=(0.0, PATCH_SECONDS / 2), gains_db=gains))
-        names.append(name)
-        groups.append(group)
-    return Patches.concat(parts), names, groups
 
 
 # ---- adapting to a collection --------------------------------------------------------------------
@@ -512,33 +483,53 @@ def refresh_vectors(lib, *, workers: int | None = None, progress: bool = False) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Rebuild the shipped weights: teacher outputs on the sources, then ``distill`` (~20 min on 2 busy cores)."""
+    """Rebuild the shipped weights from the corpus (bash bench/corpus.sh): musicnn's outputs on every
+    track (cached), then ``distill``, choosing the epoch by the loss on held-out packages."""
     import argparse
+    import json
+    import time
     from pathlib import Path
 
-    from synesthete.models import checkpoints
+    from synesthete.models import checkpoints, corpus
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument(
-        "--labels", default=str(Path(__file__).resolve().parents[3] / "shared/data/dev/labels.csv")
-    )
-    parser.add_argument("--exclude-groups", default="", help="comma-separated groups of --labels left out")
-    parser.add_argument("--seeds", default="1,2,3", help="demo seeds rendered as training audio")
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT)
+    parser.add_argument("--per-track", type=int, default=corpus.PER_TRACK, help="patches per track")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--augmented", type=float, default=0.25, help="share of each batch augmented")
+    parser.add_argument("--workers", type=int, default=2, help="processes running the teacher")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads while training")
     parser.add_argument("--out", type=Path, default=checkpoints.SHIPPED)
     args = parser.parse_args(argv)
-    seeds = [int(s) for s in args.seeds.split(",") if s]
-    data, _, groups = build_distill_set(distill_sources(args.labels or None, seeds))
-    left_out = set(filter(None, args.exclude_groups.split(",")))
-    data = data.take(np.flatnonzero([groups[t] not in left_out for t in data.track]))
-    net = distill(data, epochs=args.epochs)
-    sources = f"the demo styles rendered with seeds {seeds}" + (f" and {args.labels}" if args.labels else "")
-    meta = {"objective": "distill", "teacher": "musicnn (MSD)", "trained_on": sources, "epochs": args.epochs}
-    if left_out:
-        meta["excluded_groups"] = sorted(left_out)
+    data, packages = corpus.teacher_outputs(args.corpus, per_track=args.per_track, workers=args.workers)
+    held = corpus.held_out(packages)
+    is_val = np.array([packages[t] in held for t in data.track])
+    train, val = data.take(np.flatnonzero(~is_val)), data.take(np.flatnonzero(is_val))
+    log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    log(
+        f"{len(packages)} tracks, {len(set(packages))} packages; {len(train)} training patches, "
+        f"{len(val)} held out ({', '.join(sorted(held))})"
+    )
+    torch.set_num_threads(args.threads)
+    start = time.time()
+    net = distill(train, val=val, epochs=args.epochs, augmented=args.augmented, log=log)
+    held_p = corpus.package_precision(net, val, packages)
+    log(f"precision@10 by package on the held-out packages: {held_p}")
+    meta = {
+        "objective": "distill",
+        "teacher": "musicnn (MSD)",
+        "trained_on": f"bench/corpus.sh: {len(packages) - sum(p in held for p in packages)} tracks of "
+        f"{len(set(packages) - held)} Debian packages; ../shared/data/dev never seen",
+        "held_out_packages": sorted(held),
+        "epochs": args.epochs,
+        "augmented": args.augmented,
+        "patches": len(train),
+        "train_seconds": round(time.time() - start),
+        "held_out_precision_at_10": held_p,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoints.state_of(net, **meta, patches=len(data)), args.out)
-    print(f"{args.out}: {len(data)} patches", file=sys.stderr)
+    torch.save(checkpoints.state_of(net, **meta), args.out)
+    log(f"{args.out}: {json.dumps(meta)}")
     return 0
 
 

@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# corpus.sh -- build the student's training corpus: full-length music from Debian game and music data
+# packages (free licences), fetched with `apt-get download` (never installed), decoded once to mono
+# 22,050-Hz FLAC. No audio enters the repository: everything goes to $CORPUS (default /work/corpus).
+#
+# The packages that ../shared/data/dev is built from (see its build_dev.sh) are refused, so the dev
+# figures stay held out. Tracker modules (.mod/.xm/.it/.s3m) render through ffmpeg's libopenmpt.
+# Files under MIN_SECONDS (sound effects, jingles) and ambience/voice folders are skipped; identical
+# files are kept once.
+#
+# Output: $CORPUS/audio/<package>/<n>.flac and $CORPUS/manifest.csv
+#   (package, version, licence, source file, seconds, path).
+# Usage: bash bench/corpus.sh            (JOBS, MIN_SECONDS, PACKAGES, KEEP_WORK override)
+set -euo pipefail
+CORPUS=${CORPUS:-/work/corpus}
+WORK=${WORK:-$CORPUS/.work}
+MIN_SECONDS=${MIN_SECONDS:-30}
+JOBS=${JOBS:-2}
+KEEP_WORK=${KEEP_WORK:-1}
+export DEBIAN_FRONTEND=noninteractive
+log() { printf '[corpus] %s\n' "$*" >&2; }
+
+# the issue's list, then other Debian game/music data packages that ship music
+PACKAGES=${PACKAGES:-"0ad-data extremetuxracer-data neverball-data frozen-bubble-data fb-music-high
+chromium-bsu-data megaglest-data redeclipse-data warmux-data lincity-ng-data xmoto-data openclonk-data
+freeorion-data holotz-castle-data alienblaster-data kobodeluxe-data asc-music boswars-data
+colobot-common-sounds fillets-ng-data fretsonfire-songs-muldjord fretsonfire-songs-sectoid nexuiz-music
+pushover-data tecnoballz-data tomatoes-data ufoai-music wesnoth-1.16-music xblast-tnt-musics
+garden-of-coloured-lights-data supertuxkart-data supertux-data hedgewars-data widelands-data
+freedroidrpg-data warzone2100-music starfighter-data blobwars-data lugaru-data flare-game pingus-data
+openarena-data btanks-data scorched3d-data unknown-horizons powermanga-data alex4-data kraptor-data
+trigger-rally-data dreamchess-data enigma-data ri-li-data lordsawar-data freeciv-data pinball-data
+pokerth-data mirrormagic-data tuxtype-data gcompris-qt-data hex-a-hop-data opencity-data
+stormbaancoureur-data ceferino-data cube2-data"}
+# ../shared/data/dev's sources: never part of the corpus
+DEV_PACKAGES="drascula-music marsshooter-data parsec47-data rrootage-data torus-trooper-data
+tumiki-fighters-data gunroar-data mu-cade-data titanion-data"
+
+command -v ffmpeg >/dev/null || apt-get install -y -q --no-install-recommends ffmpeg >&2
+for t in ffmpeg ffprobe python3 dpkg-deb; do command -v $t >/dev/null || { log "missing $t"; exit 1; }; done
+for p in $PACKAGES; do
+  for d in $DEV_PACKAGES; do [ "$p" != "$d" ] || { log "refusing $p: a source of ../shared/data/dev"; exit 1; }; done
+done
+
+mkdir -p "$WORK/debs" "$WORK/x" "$CORPUS/audio"
+chmod 777 "$WORK/debs" 2>/dev/null || true
+missing=()
+for p in $PACKAGES; do ls "$WORK/debs/${p}_"*.deb >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-cache show "${missing[0]}" >/dev/null 2>&1 || apt-get update -qq
+  for p in "${missing[@]}"; do  # one at a time: a package missing from this release is skipped
+    (cd "$WORK/debs" && nice -n 10 apt-get download -q "$p" 2>&1 | grep -vE 'unsandboxed|^Get:|^Fetched' >&2) || true
+    ls "$WORK/debs/${p}_"*.deb >/dev/null 2>&1 || log "skipped $p: not in this release"
+  done
+fi
+
+# extract only audio, archives that may hold audio, and the copyright file
+PATTERNS=()
+for e in ogg oga mp3 flac wav opus mod xm it s3m zip pk3; do PATTERNS+=("*.$e" "*.${e^^}"); done
+for deb in "$WORK"/debs/*.deb; do
+  p=$(dpkg-deb -f "$deb" Package)
+  case " $PACKAGES " in *[[:space:]]"$p"[[:space:]]*) ;; *) continue ;; esac
+  [ -f "$WORK/x/$p/.done" ] && continue
+  rm -rf "$WORK/x/$p"; mkdir -p "$WORK/x/$p"
+  dpkg-deb --fsys-tarfile "$deb" | nice -n 10 tar -x -C "$WORK/x/$p" --wildcards "${PATTERNS[@]}" '*/copyright' 2>/dev/null || true
+  # archives (0 A.D.'s mods, Quake-style .pk3) may hold the music: unpack their audio beside them
+  find "$WORK/x/$p" \( -iname '*.zip' -o -iname '*.pk3' \) -print0 | while IFS= read -r -d '' z; do
+    mkdir -p "$z.d" && (cd "$z.d" && nice -n 10 python3 -c '
+import sys, zipfile
+exts = (".ogg", ".oga", ".mp3", ".flac", ".wav", ".opus", ".mod", ".xm", ".it", ".s3m")
+with zipfile.ZipFile(sys.argv[1]) as z:
+    z.extractall(members=[n for n in z.namelist() if n.lower().endswith(exts) and ".." not in n])
+' "$z") || log "unreadable archive $z"
+    rm -f "$z"
+  done
+  dpkg-deb -f "$deb" Version > "$WORK/x/$p/.version"
+  touch "$WORK/x/$p/.done"
+done
+
+WORK="$WORK" CORPUS="$CORPUS" MIN_SECONDS="$MIN_SECONDS" JOBS="$JOBS" PACKAGES="$PACKAGES" \
+  nice -n 10 python3 - <<'PY'
+import csv, hashlib, os, re, subprocess, sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+W, OUT = Path(os.environ["WORK"]), Path(os.environ["CORPUS"])
+MIN, JOBS = float(os.environ["MIN_SECONDS"]), int(os.environ["JOBS"])
+AUDIO = (".ogg", ".oga", ".mp3", ".flac", ".wav", ".opus", ".mod", ".xm", ".it", ".s3m")
+SKIP = re.compile(r"ambien|voice|speech|narrat|dialog|sfx|/sounds?/(?!.*music)|effects?/", re.I)
+
+
+def licence(pkg_dir: Path) -> str:
+    """The distinct License: names of the package's copyright file (or '' if it states none)."""
+    names = []
+    for f in pkg_dir.glob("usr/share/doc/*/copyright"):
+        for m in re.finditer(r"^License:\s*(\S.*)$", f.read_text(errors="replace"), re.M):
+            if m.group(1).strip() not in names:
+                names.append(m.group(1).strip())
+    return "; ".join(names)
+
+
+def seconds(path: Path) -> float:
+    r = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
+                        str(path)], capture_output=True, text=True)
+    try:
+        return float(r.stdout.strip().splitlines()[0])
+    except (ValueError, IndexError):
+        return 0.0
+
+
+def decode(src: Path, dst: Path) -> str | None:
+    """Mono 22,050-Hz FLAC, once; None when it worked, else the reason."""
+    if dst.exists():
+        return None
+    tmp = dst.with_suffix(".tmp.flac")
+    r = subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(src), "-vn", "-ac", "1",
+                        "-ar", "22050", "-sample_fmt", "s16", "-c:a", "flac", str(tmp)],
+                       capture_output=True, text=True)
+    if r.returncode:
+        tmp.unlink(missing_ok=True)
+        return (r.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
+    tmp.rename(dst)
+    return None
+
+
+seen, todo = set(), []
+for pkg in os.environ["PACKAGES"].split():
+    d = W / "x" / pkg
+    if not (d / ".done").exists():
+        continue
+    version, lic = (d / ".version").read_text().strip(), licence(d)
+    for src in sorted(p for p in d.rglob("*") if p.suffix.lower() in AUDIO and p.is_file()):
+        rel = str(src.relative_to(d))
+        if SKIP.search("/" + rel):
+            continue
+        digest = hashlib.sha1(src.read_bytes()).hexdigest()
+        if digest in seen:
+            continue
+        seen.add(digest)
+        todo.append((pkg, version, lic, src, rel, digest))
+
+
+def one(item):
+    pkg, version, lic, src, rel, digest = item
+    dur = seconds(src)
+    if dur < MIN:
+        return None
+    dst = OUT / "audio" / pkg / f"{digest[:12]}.flac"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    err = decode(src, dst)
+    if err:
+        print(f"[corpus] {pkg}/{rel}: not decoded: {err}", file=sys.stderr)
+        return None
+    dur = seconds(dst) or dur
+    return dur >= MIN and [pkg, version, lic, rel, f"{dur:.1f}", str(dst.relative_to(OUT))]
+
+
+rows = []
+with ThreadPoolExecutor(JOBS) as pool:
+    for i, row in enumerate(pool.map(one, todo)):
+        if row:
+            rows.append(row)
+        if i % 100 == 0:
+            print(f"[corpus] {i}/{len(todo)} files looked at, {len(rows)} tracks", file=sys.stderr)
+with open(OUT / "manifest.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["package", "version", "licence", "file", "seconds", "path"])
+    w.writerows(rows)
+hours = sum(float(r[4]) for r in rows) / 3600
+print(f"[corpus] {len(rows)} tracks, {hours:.1f} h, from {len({r[0] for r in rows})} packages"
+      f" -> {OUT / 'manifest.csv'}", file=sys.stderr)
+PY
+[ "$KEEP_WORK" = 1 ] || rm -rf "$WORK/x"
