@@ -36,7 +36,7 @@ BLOCK_SAMPLES = 1 << 18  # per read, over all channels: 1 MB of float32
 # Decoded this much shorter than the header says (and more than the slack of codecs' priming and
 # padding), a file is truncated.
 SHORT_TOLERANCE = 0.005
-SHORT_SLACK_SECONDS = 0.05
+SHORT_SLACK_SECONDS = 0.25  # AAC priming alone is 2112 samples, 0.1 s at 22,050 Hz
 # Extensions libsndfile cannot read; PyAV handles them directly.
 FFMPEG_FIRST = {".m4a", ".mp4", ".aac", ".alac", ".wma", ".webm", ".mka", ".ac3", ".ape", ".wv", ".3gp"}
 AUDIO_EXTENSIONS = frozenset(
