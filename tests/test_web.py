@@ -120,11 +120,44 @@ def test_keyboard_only(page) -> None:
     page.keyboard.press("Enter")
     page.wait_for_selector("#results li")
     assert page.inner_text("#results-title").startswith("Sounds like: Kick Theory - Beats")
-    page.select_option("#mode", "dissimilar")
-    page.locator("#results li button[title^='More like']").first.focus()
-    page.keyboard.press("Enter")
+    page.select_option("#mode", "dissimilar")  # asks again, for the least similar
     page.wait_for_function(
         "() => document.querySelector('#results-title').textContent.startsWith('Least like')"
+    )
+    page.wait_for_function("() => !document.querySelector('#message').textContent.startsWith('Looking')")
+    # "≈" is "more like this" whatever Show says (it gave the least like in dissimilar mode)
+    far = page.locator("#results li").first
+    far_title = far.locator(".title").inner_text()
+    far.locator("button[title^='More like']").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "t => document.querySelector('#results-title').textContent.startsWith('Sounds like:')"
+        " && document.querySelector('#results-title').textContent.endsWith(t)",
+        arg=far_title,
+    )
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('tracks like it')")
+    style = far_title.split()[0]  # Drone, Noise or Beats
+    assert results_titles(page)[0].startswith(style)
+
+
+def test_options_ask_the_question_again(page) -> None:
+    page.fill("#search", "low hum")
+    page.locator("#search-results .pick").first.click()
+    page.wait_for_function("() => document.querySelectorAll('#results li').length === 8")
+    page.fill("#k", "3")
+    page.dispatch_event("#k", "change")
+    page.wait_for_function("() => document.querySelectorAll('#results li').length === 3")
+    assert results_titles(page)[0].startswith("Drone")
+    page.select_option("#mode", "dissimilar")
+    page.wait_for_function(
+        "() => document.querySelector('#message').textContent.startsWith('3 tracks least like')"
+    )
+    assert page.inner_text("#results-title").startswith("Least like: Low Hum - Drone")
+    assert not [t for t in results_titles(page) if t.startswith("Drone")]
+    models = page.eval_on_selector_all("#model option", "os => os.map(o => o.value)")
+    page.select_option("#model", models[-1])
+    page.wait_for_function(
+        "m => document.querySelector('#message').textContent.includes('model ' + m)", arg=models[-1]
     )
 
 
@@ -143,6 +176,9 @@ def test_upload_a_file(page, tmp_path: Path) -> None:
     page.set_input_files("#file", str(bad))
     page.wait_for_selector("#message.error")
     assert "HTTP 415" in page.inner_text("#message")
+    # the error stands under this file's heading, not the previous answer's, and no old rows stay
+    assert page.inner_text("#results-title") == "Sounds like: notes.mp3"
+    assert not results_titles(page)
 
 
 def test_upload_a_recording_of_a_catalogued_track_names_it(page, web_library: Path, tmp_path: Path) -> None:
@@ -158,6 +194,10 @@ def test_upload_a_recording_of_a_catalogued_track_names_it(page, web_library: Pa
     page.set_input_files("#file", str(clip))
     page.wait_for_function("() => document.querySelector('#identified').textContent !== ''")
     assert "Beats 2" in page.inner_text("#identified")
+    # the track it is a recording of is that recording, not something that sounds like it
+    page.wait_for_function("() => document.querySelector('#message').textContent.includes('tracks like it')")
+    shown = page.eval_on_selector_all("#results li", "lis => lis.map(li => li.dataset.id)")
+    assert len(shown) == 8 and str(track.id) not in shown
 
 
 def test_record_from_the_microphone(page, tmp_path: Path) -> None:
@@ -175,6 +215,16 @@ def test_record_from_the_microphone(page, tmp_path: Path) -> None:
     page.screenshot(path=tmp_path / "recorded.png", full_page=True)
 
 
+def test_stop_too_early_keeps_its_message(page) -> None:
+    page.select_option("#record-seconds", "10")
+    page.click("#record")
+    page.wait_for_function("() => document.querySelector('#record').getAttribute('aria-pressed') === 'true'")
+    page.click("#record")  # Stop, well before the 5 s a recording needs
+    page.wait_for_timeout(1000)  # five ticks of the recording's clock
+    assert "at least 5 s" in page.inner_text("#record-status")
+    assert page.get_attribute("#record", "aria-pressed") == "true"
+
+
 def test_playlists(page) -> None:
     if page.locator("#playlist-panel").is_hidden():
         pytest.skip("this build has no playlists")
@@ -187,9 +237,17 @@ def test_playlists(page) -> None:
     page.wait_for_function("() => document.querySelectorAll('#playlist li').length === 4")
     titles = page.locator("#playlist li .title").all_inner_texts()
     assert titles[0] == "Drone 1" and titles[-1] == "Beats 3"
+    assert "steps: mean" in page.inner_text("#playlist-message")
+    assert page.locator("#playlist li .score").count() == 3  # every track after the start has its score
     page.click("#radio")
     page.wait_for_function("() => document.querySelectorAll('#playlist li').length === 4")
     assert "format=m3u8" in page.get_attribute("#m3u", "href")
+    # an error is said in the playlist panel, and the playlist shown stays
+    page.fill("#playlist-n", "50")
+    page.click("#journey")
+    page.wait_for_selector("#playlist-message.error")
+    assert "too few for a journey of 50" in page.inner_text("#playlist-message")
+    assert page.locator("#playlist li").count() == 4 and not page.locator("#message.error").count()
 
 
 def test_map_click_a_point(page, tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const state = { info: null, token: null, seeds: [], playlist: [], queue: [], map: null };
+const state = { info: null, token: null, seeds: [], playlist: [], queue: [], map: null, asked: null };
 
 // ---- talking to the server ----------------------------------------------------------------------
 function initToken() {
@@ -56,11 +56,15 @@ function queryString(params) {
   return q.toString();
 }
 
-function options() {
+function dissimilarMode() {
+  return $("#mode").value === "dissimilar";
+}
+
+function options({ similarOnly = false } = {}) {
   return {
     k: Math.max(1, Math.min(100, parseInt($("#k").value, 10) || 10)),
     model: $("#model").value || null,
-    dissimilar: $("#mode").value === "dissimilar" ? "true" : null,
+    dissimilar: dissimilarMode() && !similarOnly ? "true" : null,
   };
 }
 
@@ -146,31 +150,53 @@ function trackItem(t, { rank = null, score = null, pick = null } = {}) {
     s.title = "cosine similarity, from -1 to 1";
     li.append(s);
   }
-  if (!pick) li.append(button("≈", `More like ${label(t)}`, () => similarTo(t), "quiet"));
+  if (!pick) li.append(button("≈", `More like ${label(t)}`, () => similarTo(t, { similarOnly: true }), "quiet"));
   if (playlistsEnabled()) li.append(button("+", `Add ${label(t)} to the playlist seeds`, () => addSeed(t), "quiet"));
   return li;
 }
 
-function showResults(doc, heading) {
+function showResults(doc, heading, dissimilar) {
   $("#results-title").textContent = heading;
   const list = $("#results");
   list.replaceChildren(
-    ...doc.results.map((m) => trackItem(m, { rank: m.rank, score: m.score }))
+    ...doc.results.map((m, i) => trackItem(m, { rank: i + 1, score: m.score }))
   );
-  const word = $("#mode").value === "dissimilar" ? "least like" : "like";
+  const word = dissimilar ? "least like" : "like";
   say(doc.results.length ? `${doc.results.length} tracks ${word} it · model ${doc.model}` : "no results");
 }
 
+// Results land below the fold on a phone (and behind the player): bring them into view, and focus them.
+function revealResults() {
+  const panel = $("#results-panel");
+  panel.scrollIntoView({ block: "start", behavior: "smooth" });
+  panel.focus({ preventScroll: true });
+}
+
+// Changing Show, Model or How many asks the current question again.
+function askAgain() {
+  const asked = state.asked;
+  if (!asked) return;
+  if (asked.track) similarTo(asked.track);
+  else similarToBlob(asked.blob, asked.name);
+}
+
 // ---- asking -------------------------------------------------------------------------------------
-async function similarTo(track) {
-  say(`Looking for what sounds like ${label(track)}…`);
+// similarOnly: the "≈" (more like this) buttons ask for the most similar whatever Show says.
+async function similarTo(track, { similarOnly = false } = {}) {
+  const dissimilar = dissimilarMode() && !similarOnly;
+  state.asked = { track };
+  const word = dissimilar ? "Least like" : "Sounds like";
+  $("#results-title").textContent = `${word}: ${label(track)}`;
+  $("#identified").replaceChildren();
+  say(`Looking for what ${dissimilar ? "sounds least like" : "sounds like"} ${label(track)}…`);
   try {
     const explain = (state.info && state.info.features.explain) ? "true" : null;
-    const doc = await api(`/api/tracks/${track.track_id}/similar?` + queryString({ ...options(), explain }));
-    const word = $("#mode").value === "dissimilar" ? "Least like" : "Sounds like";
-    showResults(doc, `${word}: ${label(doc.query)}`);
-    $("#results-panel").focus({ preventScroll: false });
+    const query = { ...options({ similarOnly }), explain };
+    const doc = await api(`/api/tracks/${track.track_id}/similar?` + queryString(query));
+    showResults(doc, `${word}: ${label(doc.query)}`, dissimilar);
+    revealResults();
   } catch (e) {
+    $("#results").replaceChildren();
     say(e.message, true);
   }
 }
@@ -178,29 +204,39 @@ async function similarTo(track) {
 async function similarToBlob(blob, name) {
   const form = new FormData();
   form.append("file", blob, name);
+  state.asked = { blob, name };
+  const dissimilar = dissimilarMode();
+  const word = dissimilar ? "Least like" : "Sounds like";
+  // The heading names this file from the start, so an error is never shown under an earlier answer's.
+  $("#results-title").textContent = `${word}: ${name}`;
   say(`Analysing ${name}…`);
   $("#results").replaceChildren();
-  identify(blob, name);
+  const identified = identify(blob, name);
   try {
     const doc = await api("/api/similar?" + queryString(options()), { method: "POST", body: form });
-    const word = $("#mode").value === "dissimilar" ? "Least like" : "Sounds like";
-    showResults(doc, `${word}: ${name}`);
+    // A recording of a catalogued track: that track is the recording itself, not something like it.
+    const match = await identified;
+    if (match) doc.results = doc.results.filter((r) => r.track_id !== match.track_id);
+    showResults(doc, `${word}: ${name}`, dissimilar);
+    revealResults();
   } catch (e) {
     say(`${name}: ${e.message}`, true);
+    revealResults();
   }
 }
 
+// Which catalogued track the file is a recording of (shown above the results), or null.
 async function identify(blob, name) {
   const out = $("#identified");
   out.replaceChildren();
-  if (!(state.info && state.info.features.identify)) return;
+  if (!(state.info && state.info.features.identify)) return null;
   const form = new FormData();
   form.append("file", blob, name);
   try {
     const doc = await api("/api/identify", { method: "POST", body: form });
     if (!doc.match) {
       out.textContent = "Not a recording of any track in the library.";
-      return;
+      return null;
     }
     const m = doc.match;
     const text = document.createElement("span");
@@ -208,8 +244,10 @@ async function identify(blob, name) {
     const sure = m.confidence !== undefined ? ` (confidence ${Math.round(100 * m.confidence)} %)` : "";
     text.textContent = `This is ${label(m)}${at}${sure}. `;
     out.append(text, button("▶", `Play ${label(m)}`, () => play(m)));
+    return m;
   } catch (e) {
     out.textContent = "";  // the similarity answer already says what went wrong with the file
+    return null;
   }
 }
 
@@ -291,7 +329,7 @@ function setupUpload() {
 
 // ---- microphone ---------------------------------------------------------------------------------
 const MIN_RECORD_SECONDS = 5;
-const recorder = { media: null, chunks: [], started: 0, timer: null, stream: null };
+const recorder = { media: null, chunks: [], started: 0, timer: null, stream: null, note: "" };
 
 function extensionFor(mime) {
   if (mime.includes("ogg")) return "ogg";
@@ -322,9 +360,11 @@ async function startRecording() {
   const btn = $("#record");
   btn.setAttribute("aria-pressed", "true");
   btn.textContent = "■ Stop";
+  recorder.note = "";
   recorder.timer = setInterval(() => {
     const elapsed = (performance.now() - recorder.started) / 1000;
-    status.textContent = `Recording… ${Math.floor(elapsed)} / ${seconds} s`;
+    // The ticking count keeps any note (such as why Stop did not stop yet) beside it.
+    status.textContent = `Recording… ${Math.floor(elapsed)} / ${seconds} s` + (recorder.note ? ` · ${recorder.note}` : "");
     if (elapsed >= seconds) stopRecording();
   }, 200);
 }
@@ -332,7 +372,8 @@ async function startRecording() {
 function stopRecording() {
   const elapsed = (performance.now() - recorder.started) / 1000;
   if (elapsed < MIN_RECORD_SECONDS) {
-    $("#record-status").textContent = `Keep going: at least ${MIN_RECORD_SECONDS} s (${Math.floor(elapsed)} s so far)`;
+    recorder.note = `keep going: at least ${MIN_RECORD_SECONDS} s are needed, then press Stop again`;
+    $("#record-status").textContent = `Recording… ${Math.floor(elapsed)} s · ${recorder.note}`;
     return;
   }
   clearInterval(recorder.timer);
@@ -396,7 +437,14 @@ async function buildPlaylist(kind) {
   try {
     const doc = await api(path);
     state.playlist = doc.tracks;
-    $("#playlist").replaceChildren(...doc.tracks.map((t, i) => trackItem(t, { rank: i + 1 })));
+    $("#playlist").replaceChildren(
+      ...doc.tracks.map((t, i) => trackItem(t, { rank: i + 1, score: t.score ?? null }))
+    );
+    const notes = [`${doc.tracks.length} tracks · model ${doc.model}`];
+    if (doc.smoothness) {
+      notes.push(`steps: mean ${doc.smoothness.mean_step.toFixed(2)}, largest ${doc.smoothness.max_step.toFixed(2)} (smaller is smoother)`);
+    }
+    sayPlaylist([...notes, ...(doc.warnings || [])].join(" · "));
     // A file to share: with a token, a signed link (the file holds signed links too), never the token.
     const m3u = $("#m3u");
     const to = path + "&format=m3u8";
@@ -404,9 +452,15 @@ async function buildPlaylist(kind) {
     m3u.hidden = false;
     $("#play-all").hidden = !doc.tracks.length;
   } catch (e) {
-    $("#playlist").replaceChildren();
-    say(`${kind}: ${e.message}`, true);
+    // Said where it was asked; the playlist shown before stays as it was.
+    sayPlaylist(`${kind}: ${e.message}`, true);
   }
+}
+
+function sayPlaylist(text, isError = false) {
+  const el = $("#playlist-message");
+  el.textContent = text;
+  el.classList.toggle("error", isError);
 }
 
 function setupPlaylists() {
@@ -572,6 +626,9 @@ async function start() {
     if (src) say(`this browser cannot play that file (${$("#now-playing").textContent.slice(2)}): its format is not one it decodes`, true);
   });
   setupSearch();
+  $("#mode").addEventListener("change", askAgain);
+  $("#model").addEventListener("change", askAgain);
+  $("#k").addEventListener("change", askAgain);
   setupUpload();
   setupRecorder();
   try {
