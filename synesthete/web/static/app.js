@@ -150,8 +150,11 @@ function trackItem(t, { rank = null, score = null, pick = null } = {}) {
     s.title = "cosine similarity, from -1 to 1";
     li.append(s);
   }
-  if (!pick) li.append(button("≈", `More like ${label(t)}`, () => similarTo(t, { similarOnly: true }), "quiet"));
-  if (playlistsEnabled()) li.append(button("+", `Add ${label(t)} to the playlist seeds`, () => addSeed(t), "quiet"));
+  const actions = document.createElement("span");
+  actions.className = "actions";
+  if (!pick) actions.append(button("≈", `More like ${label(t)}`, () => similarTo(t, { similarOnly: true }), "quiet"));
+  if (playlistsEnabled()) actions.append(button("+", `Add ${label(t)} to the playlist seeds`, () => addSeed(t), "quiet"));
+  if (actions.childElementCount) li.append(actions);
   return li;
 }
 
@@ -567,21 +570,46 @@ function drawMap() {
   const layout = {
     margin: { l: 30, r: 10, t: 40, b: 30 }, showlegend: true, legend: { orientation: "h", x: 0, y: 1, yanchor: "bottom" },
     paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: dark ? "#ececf1" : "#1b1b22" },
-    uirevision: "keep",
+    uirevision: "keep", autosize: true,
   };
   const axis = (i) => ({ title: { text: m.axes[i] || "" }, showticklabels: false, showgrid: false, zeroline: false });
   if (m.dims === 3) layout.scene = { xaxis: axis(0), yaxis: axis(1), zaxis: axis(2) };
   else Object.assign(layout, { xaxis: axis(0), yaxis: axis(1) });
   const el = $("#map");
-  Plotly.react(el, traces, layout, { responsive: true, displaylogo: false });
+  el.hidden = false;  // before drawing: plotly sizes the plot to its box, and a hidden box has none
+  // On a phone the mode bar would sit on the legend; pinch and drag do its work there.
+  const narrow = matchMedia("(max-width: 520px)").matches;
+  Plotly.react(el, traces, layout, { responsive: true, displaylogo: false, displayModeBar: !narrow && "hover" });
   if (!el.dataset.bound) {
     el.dataset.bound = "1";
-    el.on("plotly_click", (ev) => {
-      const id = ev.points[0].customdata;
-      const p = state.map.points.find((q) => q.track_id === id);
-      if (p) selectPoint(p);
-    });
+    bindMapEvents(el);
   }
+}
+
+function pointById(id) {
+  return state.map.points.find((q) => q.track_id === id);
+}
+
+// Clicks in 2D come from plotly_click. In 3D plotly reports a click only if a render frame happens to see
+// the button down over a point, so most clicks were lost: there the point under the pointer (from
+// plotly_hover) is played on a click that did not drag the view around.
+function bindMapEvents(el) {
+  // The plot follows its box (window resizes, the panel's width, a phone turned), not only the window.
+  new ResizeObserver(() => { if (el.data) Plotly.Plots.resize(el); }).observe(el);
+  el.on("plotly_click", (ev) => {
+    const p = pointById(ev.points[0].customdata);
+    if (p && !(state.map.dims === 3 && state.map.selected === p)) selectPoint(p);
+  });
+  el.on("plotly_hover", (ev) => { el.dataset.hovered = ev.points[0].customdata; });
+  el.on("plotly_unhover", () => { delete el.dataset.hovered; });
+  let down = null;
+  el.addEventListener("pointerdown", (e) => { down = [e.clientX, e.clientY]; });
+  el.addEventListener("click", (e) => {
+    if (state.map.dims !== 3 || !down || !el.dataset.hovered) return;
+    if (Math.hypot(e.clientX - down[0], e.clientY - down[1]) > 5) return;  // a drag turned the view
+    const p = pointById(Number(el.dataset.hovered));
+    if (p && state.map.selected !== p) selectPoint(p);
+  });
 }
 
 function selectPoint(p) {
