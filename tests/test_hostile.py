@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from synesthete.audio.decode import iter_chunks
+from synesthete.library.guard import MEMORY_CAP
 
 from .hostile import ANY, OK, Rewriter, make_corpus
 
@@ -118,17 +119,28 @@ def test_a_file_over_the_time_or_memory_cap_is_given_up_with_that_reason(
     import numpy as np
     import soundfile as sf
 
-    from synesthete.library import guard
     from synesthete.library.scan import Job, analyse_job
 
-    path = tmp_path / "long.flac"
-    sf.write(path, np.random.default_rng(0).standard_normal(22050 * 60).astype(np.float32) * 0.1, 22050)
-    job = Job(str(path), 0, 0.0, None, ("descriptors",), False)
-    assert "error" not in analyse_job(job)  # every library loaded before the caps
+    def job(seconds: int) -> Job:
+        path = tmp_path / f"noise{seconds}.flac"
+        noise = np.random.default_rng(0).standard_normal(22050 * seconds).astype(np.float32) * 0.1
+        sf.write(path, noise, 22050)
+        return Job(str(path), 0, 0.0, None, ("descriptors",), False)
+
+    short, long = job(3), job(60)
     monkeypatch.setenv("SYNESTHETE_FILE_SECONDS", "0.05")
-    assert analyse_job(job)["error"] == "gave up after 0.05 s: decoding or analysis did not finish"
+    assert analyse_job(long)["error"] == "gave up after 0.05 s: decoding or analysis did not finish"
     monkeypatch.delenv("SYNESTHETE_FILE_SECONDS")
-    monkeypatch.setattr(guard, "MEMORY_CAP", 20 << 20)
-    assert "memory" in analyse_job(job)["error"]
-    monkeypatch.undo()
-    assert "error" not in analyse_job(job)  # the caps are lifted after each file
+    assert "error" not in analyse_job(long)  # the cap is lifted after each file
+    # Memory, in a fresh process: this one's heap may already hold room for anything, freed by other tests.
+    script = (
+        "import sys; from synesthete.library import guard; from synesthete.library.scan import Job, analyse_job;"
+        " job = lambda p: Job(p, 0, 0.0, None, ('descriptors',), False);"
+        " assert 'error' not in analyse_job(job(sys.argv[1]));"  # every library loaded before the cap
+        " guard.MEMORY_CAP = 1 << 20; print(analyse_job(job(sys.argv[2]))['error'])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, short.path, long.path], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"needs more than {MEMORY_CAP / 2**30:g} GB of memory to analyse"
