@@ -8,6 +8,7 @@ Results go to stdout (one JSON document with ``--json``); progress and messages 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import io
 import logging
@@ -76,3 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as e:  # the catalog says so itself; this covers index segments, logs and exports
+        if e.errno != errno.ENOSPC:
+            raise
+        say(f"synesthete: error: {e.filename or 'a file'}: cannot write, the disk is full; free some space")
+        return 1
