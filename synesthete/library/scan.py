@@ -3,7 +3,8 @@
 Incremental by (size, mtime) and by content: an unchanged file costs one ``stat``; a moved or renamed
 file is recognised by its content hash and keeps its analysis; a file gone from disk leaves the catalog.
 Each finished track is committed on its own, so a killed scan resumes where it stopped. A bad file is
-recorded with its reason and the scan goes on.
+recorded with its reason and the scan goes on; a file is given up past a time and a memory cap. One scan
+per library at a time; workers die with the scan; SIGTERM and Ctrl-C stop it cleanly (``guard.py``).
 """
 
 from __future__ import annotations
@@ -125,10 +126,10 @@ def _walk_error(e: OSError) -> Failure:
 def analyse_job(job: Job) -> dict:
     """Runs in a worker: tags, hash and vectors of one file, or the reason it failed."""
     from synesthete.analysis import analyze
-    from synesthete.features.registry import EXTRACTORS
+    from synesthete.features.registry import get
 
     try:
-        extractors = [EXTRACTORS[name] for name in job.extractors if name != FINGERPRINT]
+        extractors = [get(name) for name in job.extractors if name != FINGERPRINT]
         seconds = float(os.environ.get("SYNESTHETE_FILE_SECONDS", FILE_SECONDS))
         with time_limit(job.path, seconds), memory_cap():
             analysis = analyze(job.path, extractors, fingerprint=FINGERPRINT in job.extractors)
