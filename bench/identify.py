@@ -8,7 +8,8 @@
    the scan's code and stored in a catalog; excerpts of 3, 5 and 10 s at a random place, with white noise
    at 20, 10, 5 and 0 dB SNR, resampled to 16 kHz and written as WAV, go through ``Library.identify``.
    Speed rows play 5-s excerpts (10 dB) 2% and 3% fast and slow; room rows play them through a room's
-   reverberation (RT60 0.5 s, as much reverberant sound as direct: a phone a few metres away).
+   reverberation (RT60 0.5 s, as much reverberant sound as direct: a phone a few metres away); the phone
+   row also passes them through a phone's microphone (300 Hz .. 4 kHz).
 2. False matches. A catalog holds every other clip, then a second one the other half; ``--repeats``
    excerpts of each clip left out, per length and SNR, must be answered "not in the collection".
 3. Scale. The even clips plus synthetic fingerprints (hashes drawn from the real clips' hash
@@ -18,7 +19,7 @@
 4. Scan cost: CPU time of ``analyze`` on clips with and without ``fingerprint=True``.
 5. Folders (``--folder DIR``, repeatable; ``--sparse N`` adds N generated quiet, sustained, reverberant
    pieces): each folder's audio files are catalogued alone and measured at 5 s, white noise at 10 dB,
-   16 kHz, also in the room at 20 and 10 dB; then half of them are catalogued and 5-s 10-dB excerpts of
+   16 kHz, also in the room at 20 and 10 dB and through the phone; then half of them are catalogued and 5-s 10-dB excerpts of
    the other half must find nothing. One row per folder: the dev clips alone say little about quiet,
    sustained or reverberant music, which has fewer stable spectral peaks.
 
@@ -40,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
-from scipy.signal import fftconvolve
+from scipy.signal import butter, fftconvolve, sosfilt
 
 from synesthete import Library
 from synesthete.analysis import analyze
@@ -53,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SNRS = (20, 10, 5, 0)
 FALSE_SNRS = (20, 10, 0)
 ROOM_RT60 = 0.5  # seconds: a living room
+PHONE = butter(4, (300, 4000), "bandpass", fs=SR, output="sos")  # a phone's microphone: no bass, no air
 LENGTHS = (3, 5, 10)
 QUERY_RATE = 16000
 
@@ -95,11 +97,19 @@ def excerpt(y: np.ndarray, seconds: float, rng: np.random.Generator) -> tuple[np
 
 
 def degrade(
-    y: np.ndarray, snr_db: float, rng: np.random.Generator, speed: float = 1.0, room: bool = False
+    y: np.ndarray,
+    snr_db: float,
+    rng: np.random.Generator,
+    speed: float = 1.0,
+    room: bool = False,
+    phone: bool = False,
 ) -> np.ndarray:
-    """Played at ``speed`` (in a reverberant ``room``), white noise at ``snr_db``, recorded at 16 kHz."""
+    """Played at ``speed`` (in a reverberant ``room``), white noise at ``snr_db``, recorded at 16 kHz
+    (by a ``phone``'s microphone)."""
     if room:
         y = fftconvolve(y, room_response(rng))[: y.size].astype(np.float32)
+    if phone:
+        y = sosfilt(PHONE, y).astype(np.float32)
     noise = rng.standard_normal(y.size).astype(np.float32) * np.sqrt(np.mean(y**2) / 10 ** (snr_db / 10))
     return soxr.resample(y + noise, SR * speed, QUERY_RATE).astype(np.float32)
 
@@ -137,14 +147,15 @@ def fingerprint_bytes(lib: Library) -> int:
 
 def accuracy(lib: Library, clips: list, names: list[str], tmp: Path, rng, args) -> tuple[list, dict]:
     rows, cpu = [], []
-    cases = [(snr, length, 1.0, False) for length in LENGTHS for snr in SNRS]
-    cases += [(10, 5, s, False) for s in (0.97, 0.98, 1.02, 1.03)]
-    cases += [(snr, 5, 1.0, True) for snr in (20, 10)]
-    for snr, length, speed, room in cases:
+    cases = [(snr, length, 1.0, False, False) for length in LENGTHS for snr in SNRS]
+    cases += [(10, 5, s, False, False) for s in (0.97, 0.98, 1.02, 1.03)]
+    cases += [(snr, 5, 1.0, True, False) for snr in (20, 10)]
+    cases += [(10, 5, 1.0, True, True)]
+    for snr, length, speed, room, phone in cases:
         hits = wrong = on_time = 0
         for name, y in zip(names, clips, strict=True):
             part, start = excerpt(y, length * speed, rng)
-            found, seconds = ask(lib, degrade(part, snr, rng, speed, room), tmp)
+            found, seconds = ask(lib, degrade(part, snr, rng, speed, room, phone), tmp)
             cpu.append(seconds)
             if found is None:
                 continue
@@ -160,6 +171,7 @@ def accuracy(lib: Library, clips: list, names: list[str], tmp: Path, rng, args) 
                 "seconds": length,
                 "speed": speed,
                 "room": room,
+                "phone": phone,
                 "identified": hits / n,
                 "offset_within_0.5s": on_time / n,
                 "wrong_track": wrong / n,
@@ -167,7 +179,7 @@ def accuracy(lib: Library, clips: list, names: list[str], tmp: Path, rng, args) 
             }
         )
         print(
-            f"  {length:>2} s  {snr:>2} dB  speed {speed:.2f}{'  room' if room else ''}: {hits / n:6.1%} identified"
+            f"  {length:>2} s  {snr:>2} dB  speed {speed:.2f}{'  room' if room else ''}{'  phone' if phone else ''}: {hits / n:6.1%} identified"
             f" ({on_time / n:.1%} at the right offset), {wrong / n:5.1%} wrong track",
             file=sys.stderr,
         )
@@ -345,7 +357,7 @@ def audio_files(folder: str | Path, limit: int) -> list[str]:
 
 
 def measure_folder(folder: str | Path, tmp: Path, rng: np.random.Generator, args) -> dict:
-    """Identified (5 s, 10 dB; room 20 and 10 dB) with every file catalogued, and false matches with half
+    """Identified (5 s, 10 dB; room 20 and 10 dB; phone) with every file catalogued, and false matches with half
     of them catalogued and excerpts of the other half, ``--per-file`` excerpts per file and condition."""
     paths = audio_files(folder, args.max_files)
     clips, blobs, durations, names, failed = [], [], [], [], 0
@@ -370,15 +382,16 @@ def measure_folder(folder: str | Path, tmp: Path, rng: np.random.Generator, args
     with Library(lib_folder) as lib:
         for p, d, b in zip(names, durations, blobs, strict=True):
             add_track(lib, p, d, b)
-        for key, snr, room in (
-            ("identified_5s_10db", 10, False),
-            ("room_20db", 20, True),
-            ("room_10db", 10, True),
+        for key, snr, room, phone in (
+            ("identified_5s_10db", 10, False, False),
+            ("room_20db", 20, True, False),
+            ("room_10db", 10, True, False),
+            ("phone_10db", 10, True, True),
         ):
             hits = wrong = 0
             for name, y in zip(names * args.per_file, clips * args.per_file, strict=True):
                 part, _ = excerpt(y, 5.0, rng)
-                found, _ = ask(lib, degrade(part, snr, rng, room=room), tmp)
+                found, _ = ask(lib, degrade(part, snr, rng, room=room, phone=phone), tmp)
                 hits += found is not None and found.track.path == name
                 wrong += found is not None and found.track.path != name
             row[key] = hits / (len(names) * args.per_file)
@@ -444,9 +457,12 @@ def main() -> None:
 def print_folders(rows: list[dict]) -> None:
     if not rows:
         return
-    print("\nper folder (5 s excerpts, white noise, 16 kHz; room: RT60 0.5 s):")
     print(
-        f"{'folder':<40} {'files':>5} {'10 dB':>7} {'room 20':>8} {'room 10':>8} {'false':>7} {'queries':>7}"
+        "\nper folder (5 s excerpts, white noise, 16 kHz; room: RT60 0.5 s; phone: in the room, 300 Hz-4 kHz):"
+    )
+    print(
+        f"{'folder':<40} {'files':>5} {'10 dB':>7} {'room 20':>8} {'room 10':>8} {'phone 10':>8}"
+        f" {'false':>7} {'queries':>7}"
     )
     for r in rows:
         if "false_match_rate" not in r:
@@ -454,7 +470,7 @@ def print_folders(rows: list[dict]) -> None:
             continue
         print(
             f"{str(r['folder'])[-40:]:<40} {r['files']:>5} {r['identified_5s_10db']:>7.1%} {r['room_20db']:>8.1%}"
-            f" {r['room_10db']:>8.1%} {r['false_match_rate']:>7.2%} {r['queries']:>7}"
+            f" {r['room_10db']:>8.1%} {r['phone_10db']:>8.1%} {r['false_match_rate']:>7.2%} {r['queries']:>7}"
         )
 
 
@@ -526,8 +542,9 @@ def run(args: argparse.Namespace, paths: list[str], rng: np.random.Generator, tm
         if r["speed"] != 1:
             print(f"  speed {r['speed']:.2f}, 5 s, 10 dB: {r['identified']:.1%} identified")
         if r["room"]:
+            phone = ", through a phone (300 Hz-4 kHz)" if r["phone"] else ""
             print(
-                f"  in a room (RT60 {ROOM_RT60} s), 5 s, {r['snr_db']} dB: {r['identified']:.1%} identified"
+                f"  in a room (RT60 {ROOM_RT60} s){phone}, 5 s, {r['snr_db']} dB: {r['identified']:.1%} identified"
             )
     if out["false_match_rate"]:
         print(f"false matches on uncatalogued excerpts ({out['false_match_queries']} per condition):")

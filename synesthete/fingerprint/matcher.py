@@ -107,7 +107,7 @@ def vote(q_hashes: np.ndarray, q_frames: np.ndarray, postings: Postings, top: in
     residue, reverberation, alignment) costs nothing.
     Votes are not independent: one chord that happens to match gives several hashes at one frame, and a
     loop gives the same hash again and again. ``evidence`` counts what is independent, the moments (query
-    frames) of agreement with each hash counted once; chance seldom gives more than three or four.
+    frames) of agreement with each hash counted once; chance seldom gives more than five or six.
     """
     empty = np.zeros(0, np.int64)
     none = Candidates(empty, empty, empty, empty)
