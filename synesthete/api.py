@@ -17,6 +17,7 @@ from synesthete.analysis import analyze
 from synesthete.audio import SR, iter_chunks
 from synesthete.evaluate.scores import ranking_scores
 from synesthete.exceptions import ParameterError, UserError
+from synesthete.features import classic
 from synesthete.features.base import Analysis
 from synesthete.features.registry import (
     DEFAULT_MODEL,
@@ -26,6 +27,7 @@ from synesthete.features.registry import (
     FUSION,
     MODELS,
 )
+from synesthete.features.registry import get as get_extractor
 from synesthete.fingerprint import store as fingerprint_store
 from synesthete.fingerprint.index import BATCH as FOLD_EVERY
 from synesthete.fingerprint.index import LandmarkIndex
@@ -118,6 +120,7 @@ class Library:
             paths = [paths]
         checkpoints.activate(self.folder)  # a `train` in another process may have made a new one current
         versions = {name: e.version for name, e in EXTRACTORS.items()}
+        versions |= {name: classic.CLASSIC[name].version for name in classic.trained(self.folder)}
         versions[fingerprint_store.FINGERPRINT] = FINGERPRINT_VERSION
         added = 0
 
@@ -153,7 +156,21 @@ class Library:
         """Adapt the ``cnn`` model to this library's music; the new checkpoint becomes current and (with
         ``refresh``) the ``cnn`` vectors are recomputed. ``objective``: contrastive, supervised (also the
         genre tags, or ``labels``: track id -> class, e.g. ``track_labels("folder")``) or distill. See
-        ``models/train.py``."""
+        ``models/train.py``. ``objective`` autoencoder, genre, transfer or resnet trains that classic
+        model instead, which ``model=`` then accepts (``models/classic_train.py``)."""
+        if objective in classic.NAMES:
+            from synesthete.models.classic_train import train_classic
+
+            return train_classic(
+                self,
+                objective,
+                epochs=epochs,
+                tracks=tracks,
+                labels=labels,
+                refresh=refresh,
+                workers=workers,
+                progress=progress,
+            )
         from synesthete.models.train import train_library
 
         return train_library(
@@ -211,8 +228,9 @@ class Library:
         raise UserError(f"'{text}' matches {len(found)} tracks ({listing}{more}): give an id or more words")
 
     def models(self) -> list[str]:
-        """The names ``model=`` accepts; the first is the default."""
-        return list(MODELS)
+        """The names ``model=`` accepts; the first is the default. The classic models this library
+        trained come last."""
+        return [*MODELS, *classic.trained(self.folder)]
 
     def status(self) -> dict:
         counts = self.catalog.vector_counts()
@@ -222,6 +240,7 @@ class Library:
             "models": {
                 FUSED_MODEL: self.catalog.count_with_vectors({m: EXTRACTORS[m].version for m in FUSION}),
                 **{name: counts.get((name, e.version), 0) for name, e in EXTRACTORS.items()},
+                **{n: counts.get((n, classic.CLASSIC[n].version), 0) for n in classic.trained(self.folder)},
             },
             "default_model": DEFAULT_MODEL,
             "fingerprints": fingerprint_store.count(self.catalog),  # the tracks `identify` can recognise
@@ -236,7 +255,7 @@ class Library:
         instead of reading every vector and re-indexing.
         """
         name = model or DEFAULT_MODEL
-        if name not in MODELS:
+        if name not in self.models():
             raise ParameterError(f"unknown model '{name}'; known: {', '.join(self.models())}")
         checkpoints.activate(self.folder)
         generation = self.catalog.generation
@@ -246,7 +265,7 @@ class Library:
         with self._building:  # threads sharing these spaces build each one once
             cached = self._spaces.get(name)
             if cached is None or cached[0] != generation:
-                version = FUSED_VERSION if name == FUSED_MODEL else EXTRACTORS[name].version
+                version = FUSED_VERSION if name == FUSED_MODEL else get_extractor(name).version
                 space = Space.load(self.folder / INDEX_FOLDER, name, version, generation)
                 if space is None:
                     space = self._build_space(name, version)
@@ -260,7 +279,7 @@ class Library:
         if name == FUSED_MODEL:  # members are read to build it, never searched: not kept
             members = [self._build_space(m, EXTRACTORS[m].version) for m in FUSION]
             return Space.fuse(name, version, members, list(FUSION.values()))
-        extractor = EXTRACTORS[name]
+        extractor = get_extractor(name)
         ids, raw = self.catalog.vectors(name, version)
         names, groups = getattr(extractor, "names", None), getattr(extractor, "groups", None)
         return Space.build(name, version, ids, raw, extractor.weights, names=names, groups=groups)
@@ -315,7 +334,7 @@ class Library:
         last = self._last_outside
         if last is not None and last[0] == key and wanted <= last[1].vectors.keys():
             return last[1]
-        analysis = analyze(path, [EXTRACTORS[m] for m in sorted(wanted)])
+        analysis = analyze(path, [get_extractor(m) for m in sorted(wanted)])
         self._last_outside = (key, analysis)
         return analysis
 

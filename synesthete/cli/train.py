@@ -9,6 +9,8 @@ from synesthete.cli.output import label_source, print_json, say
 from synesthete.exceptions import UserError
 
 OBJECTIVES = ("contrastive", "supervised", "distill")  # models/train.py's; importing it would load torch
+CLASSIC = ("autoencoder", "genre", "transfer", "resnet")  # models/classic.py's, each a model of its own
+LABELLED = ("supervised", "genre", "transfer")
 
 
 def cmd_train(lib: Library, args: argparse.Namespace) -> int:
@@ -16,8 +18,8 @@ def cmd_train(lib: Library, args: argparse.Namespace) -> int:
         doc = lib.reset_training()
     else:
         source = args.labels or args.labels_from
-        if source and args.objective != "supervised":
-            raise UserError("--labels and --labels-from are for --objective supervised")
+        if source and args.objective not in LABELLED:
+            raise UserError(f"--labels and --labels-from are for --objective {', '.join(LABELLED)}")
         doc = lib.train(
             objective=args.objective,
             epochs=args.epochs,
@@ -28,6 +30,14 @@ def cmd_train(lib: Library, args: argparse.Namespace) -> int:
         )
     if args.json:
         print_json(doc)
+        return 0
+    if args.objective in CLASSIC and not args.reset:
+        say(
+            f"trained {doc['model']} ({doc['objective']}, {doc['epochs']} epochs, {doc['tracks']} tracks, "
+            f"{doc['dim']}-d): final loss {doc['loss']:.3f}"
+        )
+        say(f"checkpoint {doc['checkpoint']} ({doc['model']} version {doc['version']})")
+        say(f"{doc['refreshed']} vectors computed; try `synesthete similar TRACK --model {doc['model']}`")
         return 0
     if args.reset:
         say(
@@ -53,16 +63,20 @@ def register(command) -> None:
     )
     p.add_argument(
         "--objective",
-        choices=OBJECTIVES,
+        choices=OBJECTIVES + CLASSIC,
         default="contrastive",
         help="contrastive: self-supervised, crops of one track are alike (default); supervised: also learn "
-        "the genre tags; distill: only keep the distilled embedding stable under the augmentations",
+        "the genre tags; distill: only keep the distilled embedding stable under the augmentations. "
+        "autoencoder, genre (needs labels), transfer, resnet: train that classic model, a model of its own "
+        "(README: Which model?)",
     )
     label_source(
         p,
         required=False,
-        csv_help="supervised: learn these groups (CSV columns path, relative to the file, and group)",
-        from_help="supervised: learn the folder each track sits in, or its genre tag (the default)",
+        csv_help="supervised, genre, transfer: learn these groups (CSV columns path, relative to the file, "
+        "and group)",
+        from_help="supervised, genre, transfer: learn the folder each track sits in, or its genre tag (the "
+        "default)",
     )
     p.add_argument("--epochs", type=int, default=10, help="passes of 8 crop pairs per track (default 10)")
     p.add_argument(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from synesthete.exceptions import ParameterError
 from synesthete.features.base import Extractor
+from synesthete.features.classic import CLASSIC
 from synesthete.features.cnn import Cnn
 from synesthete.features.descriptors import Descriptors
 from synesthete.features.musicnn import Musicnn, MusicnnTags
@@ -29,9 +30,10 @@ MODELS = (DEFAULT_MODEL, *sorted(EXTRACTORS))
 
 
 def get(name: str) -> Extractor:
-    """The registered extractor called ``name``; ParameterError naming the known ones otherwise."""
+    """The registered extractor called ``name`` (or a classic model a library may train, which scans
+    run only where it is trained: ``features/classic.py``); ParameterError naming the known ones otherwise."""
     try:
-        return EXTRACTORS[name]
+        return EXTRACTORS[name] if name in EXTRACTORS else CLASSIC[name]
     except KeyError:
-        known = ", ".join(sorted(EXTRACTORS))
+        known = ", ".join(sorted({*EXTRACTORS, *CLASSIC}))
         raise ParameterError(f"unknown extractor {name!r}; known: {known}") from None

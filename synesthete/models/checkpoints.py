@@ -79,7 +79,11 @@ def library_current(library: str | Path) -> Checkpoint | None:
 
 def activate(library: str | Path | None) -> None:
     """Make ``library``'s current checkpoint (the shipped one if none) the one ``cnn`` runs in this
-    process and in the workers it starts. Cheap (a small JSON read): called before every use."""
+    process and in the workers it starts, and its classic models too (``features/classic.py``). Cheap
+    (a small JSON read): called before every use."""
+    from synesthete.features import classic
+
+    classic.activate(library)
     chosen = library_current(library) if library is not None else None
     if chosen is None:
         os.environ.pop(ENV, None)

@@ -390,12 +390,7 @@ def train_library(
         raise UserError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     if epochs < 1:
         raise UserError(f"epochs must be at least 1, got {epochs}")
-    chosen = (
-        lib.tracks() if tracks is None else list(lib.catalog.tracks_by_ids([int(t) for t in tracks]).values())
-    )
-    if len(chosen) > max_tracks:
-        rows = np.random.default_rng(seed).choice(len(chosen), size=max_tracks, replace=False)
-        chosen = [chosen[i] for i in sorted(rows)]
+    chosen = training_tracks(lib, tracks, max_tracks, seed)
     mels, kept = collection_mels([t.path for t in chosen], progress=progress)
     if len(mels) < 2:
         raise UserError("training needs at least two readable tracks in the library: scan some music first")
@@ -442,6 +437,17 @@ def train_library(
     }
 
 
+def training_tracks(lib, tracks: Sequence[int] | None, max_tracks: int, seed: int) -> list:
+    """The library's tracks (or those of the ids ``tracks``), at most ``max_tracks`` of them (seeded)."""
+    chosen = (
+        lib.tracks() if tracks is None else list(lib.catalog.tracks_by_ids([int(t) for t in tracks]).values())
+    )
+    if len(chosen) > max_tracks:
+        rows = np.random.default_rng(seed).choice(len(chosen), size=max_tracks, replace=False)
+        chosen = [chosen[i] for i in sorted(rows)]
+    return chosen
+
+
 def _fresh_copy(net: Student) -> Student:
     """A trainable copy of a cached (shared, eval-mode) network."""
     import copy
@@ -449,26 +455,29 @@ def _fresh_copy(net: Student) -> Student:
     return copy.deepcopy(net)
 
 
-def refresh_vectors(lib, *, workers: int | None = None, progress: bool = False) -> int:
-    """Recompute the ``cnn`` vectors whose version is not the active checkpoint's (what the next scan
-    would do, without walking the folders); returns how many were made."""
+def refresh_vectors(
+    lib, *, workers: int | None = None, progress: bool = False, name: str = "cnn"
+) -> int:
+    """Recompute the vectors of extractor ``name`` (``cnn``, or a classic model) whose version is not
+    the active checkpoint's (what the next scan would do, without walking the folders); returns how many
+    were made."""
     from tqdm import tqdm
 
-    from synesthete.features.cnn import Cnn
+    from synesthete.features.registry import get
     from synesthete.library.scan import Job, _run
 
-    version = Cnn().version
+    version = get(name).version
     have = lib.catalog.vector_versions()
     states = lib.catalog.file_states()
     jobs = [
-        Job(path, s.size, s.mtime, s.content_hash, (Cnn.name,), False)
+        Job(path, s.size, s.mtime, s.content_hash, (name,), False)
         for path, s in states.items()
-        if have.get(s.id, {}).get(Cnn.name) != version
+        if have.get(s.id, {}).get(name) != version
     ]
     done = 0
     bar = tqdm(
         total=len(jobs),
-        desc="refreshing cnn",
+        desc=f"refreshing {name}",
         unit="track",
         file=sys.stderr,
         disable=not progress or not jobs,

@@ -1,0 +1,118 @@
+"""``autoencoder``, ``genre``, ``transfer``, ``resnet``: the classic networks (``models/classic.py``),
+trained on a library's own music by ``synesthete train --objective NAME``.
+
+They have no shipped weights, so each exists only in a library that trained it: its checkpoint is
+``<library>/models/NAME-<hash>.pt`` and ``<library>/models/classic.json`` names the current one per model.
+As for ``cnn``, the version is derived from the checkpoint's hash (a retrained model's vectors are stale),
+and the library folder is process state (``SYNESTHETE_CLASSIC_MODELS``, set by ``activate``) so the
+spawned scan workers find the same checkpoints. torch is imported on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from synesthete.exceptions import ParameterError
+from synesthete.features.base import RunningStats, Spectra
+
+ENV = "SYNESTHETE_CLASSIC_MODELS"
+CURRENT = "classic.json"
+NAMES = ("autoencoder", "genre", "transfer", "resnet")  # models/classic.py's; importing it loads torch
+DIMS = {"autoencoder": 256, "genre": 64, "transfer": 32, "resnet": 256}
+
+
+def activate(library: str | Path | None) -> None:
+    """Look this library's classic checkpoints up, here and in the workers this process starts."""
+    if library is None:
+        os.environ.pop(ENV, None)
+    else:
+        os.environ[ENV] = str(Path(library) / "models")
+
+
+def _folder() -> Path | None:
+    path = os.environ.get(ENV)
+    return Path(path) if path else None
+
+
+def current_files(folder: Path | None = None) -> dict[str, Path]:
+    """Model name -> its current checkpoint file, for the models trained in ``folder`` (the active
+    library's models folder by default)."""
+    folder = folder or _folder()
+    if folder is None:
+        return {}
+    try:
+        names = json.loads((folder / CURRENT).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: folder / v for k, v in names.items() if k in NAMES and (folder / v).is_file()}
+
+
+def trained(library: str | Path) -> list[str]:
+    """The classic models ``library`` has a checkpoint of, in ``NAMES`` order."""
+    have = current_files(Path(library) / "models")
+    return [n for n in NAMES if n in have]
+
+
+def checkpoint_of(name: str):
+    """The ``Checkpoint`` of model ``name`` in the active library; ParameterError if it was never trained."""
+    from synesthete.models.checkpoints import checkpoint
+
+    path = current_files().get(name)
+    if path is None:
+        raise ParameterError(
+            f"model {name!r} is not trained in this library: run `synesthete train --objective {name}`"
+        )
+    return checkpoint(path)
+
+
+@functools.cache
+def _load(path: str, digest: str) -> Any:
+    import torch
+
+    from synesthete.models import classic
+
+    doc = torch.load(path, map_location="cpu", weights_only=True)
+    if doc.get("kind") not in classic.NAMES:
+        raise ParameterError(f"{path}: not a checkpoint of a classic model")
+    net = classic.build(doc["kind"], doc["config"])
+    net.load_state_dict(doc["state"])
+    return net.eval()
+
+
+class Classic:
+    """One classic network's embedding of each 3-s patch, averaged over the track's patches."""
+
+    weights = None
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.dim = DIMS[name]
+
+    @property
+    def version(self) -> int:
+        return checkpoint_of(self.name).version
+
+    def partial(self, spectra: Spectra) -> RunningStats:
+        from synesthete.features.musicnn import _network
+        from synesthete.models import classic, cnn
+
+        _network()  # torch's threads, set once per process as for musicnn
+        ckpt = checkpoint_of(self.name)
+        net = _load(str(ckpt.path), ckpt.digest)
+        patches = cnn.cut_patches(spectra.log_mel, len(spectra.y) / spectra.sr)
+        return RunningStats.of(classic.embed(net, patches).T)
+
+    def finish(self, partials: list[RunningStats]) -> np.ndarray:
+        stats = RunningStats()
+        for p in partials:
+            stats = stats.merge(p)
+        return stats.mean.astype(np.float32)
+
+
+CLASSIC: dict[str, Classic] = {name: Classic(name) for name in NAMES}

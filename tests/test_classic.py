@@ -1,0 +1,100 @@
+"""The classic models (autoencoder, genre CNN, transfer, ResNet-shaped): each trains on generated styles in
+seconds, gives vectors of its stated size, and places a held-back piece of a style among its own style."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+torch = pytest.importorskip("torch")
+
+from synesthete import Library  # noqa: E402
+from synesthete.exceptions import UserError  # noqa: E402
+from synesthete.features import classic  # noqa: E402
+from synesthete.features.registry import EXTRACTORS  # noqa: E402
+from synesthete.models import checkpoints  # noqa: E402
+
+STYLES = 4  # of the demo's, the first four
+PIECES = 4  # per style; the last is held back from training
+SECONDS = 7
+
+
+@pytest.fixture(scope="module")
+def styled(tmp_path_factory: pytest.TempPathFactory):
+    """A library of demo pieces (only ``cnn`` scanned, to stay fast): (folder, track id -> style, the
+    held-back ids)."""
+    from synesthete.demo import SR, render_piece
+    from synesthete.demo import STYLES as NAMES
+
+    root = tmp_path_factory.mktemp("classic")
+    music = root / "music"
+    music.mkdir()
+    for style in NAMES[:STYLES]:
+        for i in range(PIECES):
+            y = render_piece(style, i, seed=3)[: SECONDS * SR]
+            sf.write(music / f"{style}-{i}.wav", y.astype(np.float32), SR)
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in EXTRACTORS if n != "cnn"]:
+            mp.delitem(EXTRACTORS, name)
+        mp.delenv(checkpoints.ENV, raising=False)
+        with Library(root / "library") as lib:
+            lib.scan([music], workers=1)
+            styles = {t.id: Path(t.path).stem.rsplit("-", 1)[0] for t in lib.tracks()}
+            held = {t.id for t in lib.tracks() if t.path.endswith(f"-{PIECES - 1}.wav")}
+        yield root / "library", styles, held
+
+
+def _same_style_first(lib: Library, model: str, styles: dict[int, str], held: set[int]) -> float:
+    """Share of held-back pieces whose nearest track is of their own style."""
+    hits = [styles[lib.similar(i, k=1, model=model)[0].track.id] == styles[i] for i in held]
+    return float(np.mean(hits))
+
+
+@pytest.mark.parametrize("kind", classic.NAMES)
+def test_each_classic_model_trains_and_ranks_its_style(styled, kind: str) -> None:
+    folder, styles, held = styled
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in EXTRACTORS if n != "cnn"]:
+            mp.delitem(EXTRACTORS, name)
+        with Library(folder) as lib:
+            train = [i for i in styles if i not in held]
+            labels = {i: styles[i] for i in train} if kind in ("genre", "transfer") else None
+            doc = lib.train(objective=kind, epochs=1, tracks=train, labels=labels)
+            assert doc["model"] == kind and doc["tracks"] == len(train)
+            assert doc["refreshed"] == len(styles)  # held-back pieces get vectors too
+            assert Path(doc["checkpoint"]).is_file() and np.isfinite(doc["loss"])
+            assert kind in lib.models()
+            space = lib.space(kind)
+            assert space.vectors.shape == (len(styles), classic.DIMS[kind])
+            share = _same_style_first(lib, kind, styles, held)
+            print(f"{kind}: {doc['objective']}; held-back pieces nearest their own style: {share:.2f}")
+            assert share >= 0.75, share  # chance: 3 of the 15 others are of the query's style
+
+
+def test_genre_without_labels_says_what_to_do(styled) -> None:
+    folder, styles, _ = styled
+    with Library(folder) as lib:
+        untagged = {i: "" for i in styles}
+        with pytest.raises(UserError, match="--labels-from folder"):
+            lib.train(objective="genre", epochs=1, labels=untagged)
+
+
+def test_untrained_model_is_not_offered(tmp_path: Path) -> None:
+    with Library(tmp_path / "lib") as lib:
+        assert not set(classic.NAMES) & set(lib.models())
+        with pytest.raises(Exception, match="unknown model 'resnet'"):
+            lib.space("resnet")
+
+
+def test_retraining_makes_a_new_version(styled) -> None:
+    folder, styles, _ = styled
+    with Library(folder) as lib:
+        first = lib.train(objective="autoencoder", epochs=1, refresh=False, tracks=list(styles)[:6])
+        second = lib.train(objective="autoencoder", epochs=1, refresh=False, tracks=list(styles)[6:12])
+        assert first["version"] != second["version"]
+        current = json.loads((folder / "models" / classic.CURRENT).read_text())
+        assert current["autoencoder"] == Path(second["checkpoint"]).name
