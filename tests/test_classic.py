@@ -98,3 +98,17 @@ def test_retraining_makes_a_new_version(styled) -> None:
         assert first["version"] != second["version"]
         current = json.loads((folder / "models" / classic.CURRENT).read_text())
         assert current["autoencoder"] == Path(second["checkpoint"]).name
+
+
+def test_cross_validation_answers_each_query_with_a_model_blind_to_its_group(styled) -> None:
+    from synesthete.evaluate.crossval import cross_validated, group_folds
+
+    folder, styles, _ = styled
+    folds = group_folds(styles, 2)
+    assert sorted(g for f in folds for g in f) == sorted(set(styles.values()))
+    with Library(folder) as lib:
+        doc = cross_validated(lib, "genre", styles, folds=2, epochs=1, k=3)
+        assert doc["queries"] == len(styles) and doc["folds"] == [sorted(f) for f in folds]
+        last = torch.load(classic.checkpoint_of("genre").path, weights_only=True)["meta"]
+        assert not set(last["classes"]) & folds[-1]  # the last fold's model never saw its groups
+        assert 0.0 <= doc["precision_at_k"] <= 1.0
