@@ -763,3 +763,37 @@ def test_third_party_subsonic_clients(small_library: Path, ids: dict[str, int]) 
                 open_.cleanup()
     finally:
         cover.unlink()
+
+
+def test_artwork_only_of_catalogued_tracks(
+    client: TestClient, ids: dict[str, int], small_library: Path
+) -> None:
+    one = ids["Noise 3"]
+    assert client.get(f"/api/tracks/{one}/cover").status_code == 404  # none in its tags, none beside it
+    cover = small_library.parent / "music" / "folder.png"
+    cover.write_bytes(b"\x89PNG\r\n\x1a\n a stand-in")
+    try:
+        r = client.get(f"/api/tracks/{one}/cover")
+        assert (
+            r.status_code == 200
+            and r.content == cover.read_bytes()
+            and r.headers["content-type"] == "image/png"
+        )
+    finally:
+        cover.unlink()
+    assert client.get(f"/api/tracks/{BIG}/cover").status_code == 404
+
+
+def test_assets_are_compressed_and_answers_are_not(client: TestClient) -> None:
+    gz = {"Accept-Encoding": "gzip"}
+    for asset in ("/static/app.js", "/static/style.css", "/vendor/plotly.min.js"):
+        r = client.get(asset, headers=gz)
+        assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip", asset
+        assert r.num_bytes_downloaded < len(r.content) / 2, asset  # the bytes sent were the compressed ones
+    assert "content-encoding" not in client.get("/api/tracks", headers=gz).headers
+
+
+def test_docs_pages_fetch_nothing_from_elsewhere(client: TestClient) -> None:
+    for url in ("/docs", "/redoc"):
+        policy = client.get(url).headers["content-security-policy"]
+        assert "default-src 'self'" in policy and "img-src 'self' data:" in policy, url

@@ -72,6 +72,7 @@ def create_app(
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
 
+    app.add_middleware(page.CompressedAssets)
     app.add_middleware(BodyLimit, paths=UPLOAD_PATHS, limits=app.state.limits)
     per_minute = app.state.limits.uploads_per_minute
     app.add_middleware(Gate, guard=guard, limited=UPLOAD_PATHS, per_minute=per_minute)

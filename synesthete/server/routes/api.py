@@ -20,7 +20,7 @@ from synesthete import __version__
 from synesthete.api import Library, similar_document
 from synesthete.exceptions import AudioError, UserError
 from synesthete.library.catalog import Track
-from synesthete.server.media import audio_file
+from synesthete.server.media import audio_file, cover_art
 from synesthete.server.pool import NoSuchTrack
 from synesthete.server.uploads import UPLOAD_PREFIX, audio_error, one_file, saved_upload
 
@@ -201,6 +201,23 @@ def audio(request: Request, track_id: int) -> FileResponse:
     with pool(request).borrow() as lib:
         found = track_or_404(lib, track_id)
     return audio_file(found)
+
+
+@router.get(
+    "/tracks/{track_id}/cover",
+    summary="The track's artwork: embedded in the file, else cover.jpg (folder.jpg...) beside it",
+    response_class=Response,
+    responses={200: {"content": {"image/*": {}}}, 404: {"description": "no artwork"}},
+)
+def cover(request: Request, track_id: int) -> Response:
+    with pool(request).borrow() as lib:
+        found = track_or_404(lib, track_id)
+    art = cover_art(found.path)
+    if art is None:
+        raise HTTPException(
+            404, f"track {track_id} has no artwork (none in its tags, no cover.jpg beside it)"
+        )
+    return Response(art[0], media_type=art[1], headers={"Cache-Control": "max-age=3600"})
 
 
 @router.post(

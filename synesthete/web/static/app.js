@@ -32,9 +32,12 @@ async function api(path, options = {}) {
   } catch (e) {
     throw new ApiError("the server does not answer (is `synesthete serve` still running?)");
   }
-  if (response.status === 401) {
+  if (response.status === 401) {  // say it for a person, not as the API's own words about headers
     $("#token-form").hidden = false;
     $("#token-input").focus();
+    throw new ApiError(state.token
+      ? "That token is not this server's: enter the one it was started with."
+      : "This server is protected by a token: enter it below.");
   }
   if (!response.ok) {
     let detail = response.statusText;
@@ -83,17 +86,54 @@ function label(t) {
 function play(track, queue = []) {
   const player = $("#player");
   state.queue = queue;
+  state.played = [...(state.played || []), track].slice(-50);
   player.src = withToken(`/api/tracks/${track.track_id}/audio`);
   player.dataset.trackId = track.track_id;
   $("#now-playing").textContent = "▶ " + label(track);
+  const cover = $("#cover");  // the file's own artwork, or cover.jpg beside it; hidden when there is none
+  cover.hidden = true;
+  cover.onload = () => { cover.hidden = false; };
+  cover.onerror = () => { cover.hidden = true; };
+  cover.src = withToken(`/api/tracks/${track.track_id}/cover`);
   document.querySelectorAll("li.playing").forEach((li) => li.classList.remove("playing"));
   document.querySelectorAll(`li[data-id="${track.track_id}"]`).forEach((li) => li.classList.add("playing"));
   player.play().catch((e) => say(`cannot play ${label(track)}: ${e.message}`, true));
+  renderQueue();
+  refillQueue();
 }
 
 function playNextInQueue() {
   const next = state.queue.shift();
   if (next) play(next, state.queue);
+}
+
+function renderQueue() {
+  $("#queue").replaceChildren(...state.queue.map((t, i) => {
+    const li = trackItem(t, { rank: i + 1 });
+    // Play from here: what came before it leaves the queue.
+    li.querySelector(".play").replaceWith(button("▶", `Play ${label(t)}`, () => play(t, state.queue.slice(i + 1)), "play"));
+    return li;
+  }));
+  $("#queue-count").textContent = state.queue.length;
+  $("#next").disabled = !state.queue.length;
+}
+
+// Endless radio: when the queue runs low, a radio from the last tracks played refills it.
+let refilling = false;
+async function refillQueue() {
+  if (!$("#endless").checked || refilling || state.queue.length > 1 || !(state.info && state.info.features.radio)) return;
+  refilling = true;
+  try {
+    const seeds = state.played.slice(-3).map((t) => t.track_id);
+    const doc = await api("/api/playlists/radio?" + queryString({ seed: seeds, n: 10, model: options().model }));
+    const seen = new Set([...state.played, ...state.queue].map((t) => t.track_id));
+    state.queue.push(...doc.tracks.filter((t) => !seen.has(t.track_id)));
+    renderQueue();
+  } catch (e) {
+    say(`endless radio: ${e.message}`, true);
+  } finally {
+    refilling = false;
+  }
 }
 
 // ---- track lists --------------------------------------------------------------------------------
@@ -111,6 +151,7 @@ function button(text, title, onClick, cls = "") {
 function trackItem(t, { rank = null, score = null, pick = null } = {}) {
   const li = document.createElement("li");
   li.dataset.id = t.track_id;
+  li.dataset.label = label(t);
   if (rank !== null) {
     const r = document.createElement("span");
     r.className = "rank";
@@ -168,6 +209,16 @@ function showResults(doc, heading, dissimilar) {
   say(doc.results.length ? `${doc.results.length} tracks ${word} it · model ${doc.model}` : "no results");
 }
 
+// The track asked about can be played from the results' heading.
+function showQueryPlay(track) {
+  const b = $("#play-query");
+  b.hidden = !track;
+  if (!track) return;
+  b.title = `Play ${label(track)}`;
+  b.setAttribute("aria-label", b.title);
+  b.onclick = () => play(track);
+}
+
 // Results land below the fold on a phone (and behind the player): bring them into view, and focus them.
 function revealResults() {
   const panel = $("#results-panel");
@@ -188,6 +239,7 @@ function askAgain() {
 async function similarTo(track, { similarOnly = false } = {}) {
   const dissimilar = dissimilarMode() && !similarOnly;
   state.asked = { track };
+  showQueryPlay(track);
   const word = dissimilar ? "Least like" : "Sounds like";
   $("#results-title").textContent = `${word}: ${label(track)}`;
   $("#identified").replaceChildren();
@@ -208,6 +260,7 @@ async function similarToBlob(blob, name) {
   const form = new FormData();
   form.append("file", blob, name);
   state.asked = { blob, name };
+  showQueryPlay(null);
   const dissimilar = dissimilarMode();
   const word = dissimilar ? "Least like" : "Sounds like";
   // The heading names this file from the start, so an error is never shown under an earlier answer's.
@@ -649,6 +702,8 @@ async function start() {
     location.reload();
   });
   $("#player").addEventListener("ended", playNextInQueue);
+  $("#next").addEventListener("click", playNextInQueue);
+  $("#endless").addEventListener("change", refillQueue);
   $("#player").addEventListener("error", () => {
     const src = $("#player").currentSrc;
     if (src) say(`this browser cannot play that file (${$("#now-playing").textContent.slice(2)}): its format is not one it decodes`, true);
