@@ -797,3 +797,26 @@ def test_docs_pages_fetch_nothing_from_elsewhere(client: TestClient) -> None:
     for url in ("/docs", "/redoc"):
         policy = client.get(url).headers["content-security-policy"]
         assert "default-src 'self'" in policy and "img-src 'self' data:" in policy, url
+
+
+def test_embedded_artwork_comes_first(client: TestClient, ids: dict[str, int]) -> None:
+    from mutagen.flac import Picture
+
+    path = Path(client.get(f"/api/tracks/{ids['Drone 3']}").json()["path"])
+    original = path.read_bytes()
+    try:
+        tags = FLAC(path)
+        picture = Picture()
+        picture.type, picture.mime, picture.data = 3, "image/png", b"\x89PNG\r\n\x1a\n the front cover"
+        tags.add_picture(picture)
+        tags.save()
+        r = client.get(f"/api/tracks/{ids['Drone 3']}/cover")
+        assert r.status_code == 200 and r.content == picture.data and r.headers["content-type"] == "image/png"
+        song = client.get("/rest/getSong", params={"id": ids["Drone 3"], "f": "json"}).json()
+        assert song["subsonic-response"]["song"]["coverArt"] == str(ids["Drone 3"])
+        art = client.get("/rest/getCoverArt", params={"id": ids["Drone 3"]})
+        assert art.content == picture.data
+        other = client.get("/rest/getSong", params={"id": ids["Drone 1"], "f": "json"}).json()
+        assert "coverArt" not in other["subsonic-response"]["song"]  # no artwork: no field, never null
+    finally:
+        path.write_bytes(original)
