@@ -75,6 +75,21 @@ def test_each_classic_model_trains_and_ranks_its_style(styled, kind: str) -> Non
             assert share >= 0.75, share  # chance: 3 of the 15 others are of the query's style
 
 
+def test_trained_models_are_mapped_and_exported(styled, tmp_path: Path) -> None:
+    folder, styles, _ = styled
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in EXTRACTORS if n != "cnn"]:
+            mp.delitem(EXTRACTORS, name)
+        with Library(folder) as lib:
+            if "resnet" not in lib.models():  # run alone: train it here
+                lib.train(objective="resnet", epochs=1)
+            assert len(lib.map("pca", 2, model="resnet")["points"]) == len(styles)
+            lib.export("npz", tmp_path / "out.npz")
+            with np.load(tmp_path / "out.npz", allow_pickle=False) as z:
+                assert z["vectors_resnet"].shape == (len(styles), classic.DIMS["resnet"])
+                assert np.isfinite(z["vectors_resnet"]).all()
+
+
 def test_genre_without_labels_says_what_to_do(styled) -> None:
     folder, styles, _ = styled
     with Library(folder) as lib:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from synesthete.exceptions import ParameterError, UserError
+from synesthete.features import classic
 from synesthete.features.registry import EXTRACTORS
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ def collect(lib: Library) -> dict:
     for tag in TAGS:
         table[tag] = [getattr(t, tag) or "" for t in tracks]
     models, vectors = {}, {}
-    for name, extractor in EXTRACTORS.items():
+    trained = {name: classic.CLASSIC[name] for name in classic.trained(lib.folder)}
+    for name, extractor in {**EXTRACTORS, **trained}.items():
         have, raw = lib.catalog.vectors(name, extractor.version)
         matrix = np.full((len(ids), extractor.dim), np.nan, dtype=np.float32)
         rows = [row_of.get(int(i), -1) for i in have]
