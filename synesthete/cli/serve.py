@@ -44,6 +44,10 @@ def cmd_serve(lib: Library, args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level="info" if getattr(args, "verbose", False) else "warning",
+        # Slow and idle clients: an idle kept-alive connection is closed after 5 s, a stalled request
+        # body answered 408 after 30 s (server/uploads.py), and past 1,000 open connections new ones get 503.
+        timeout_keep_alive=5,
+        limit_concurrency=1000,
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])
