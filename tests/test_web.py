@@ -488,6 +488,14 @@ def test_token_page_asks_and_uses_it(browser, web_library: Path) -> None:
         page.fill("#search", "beats")
         page.locator("#search-results .play").first.click()
         page.wait_for_function("() => document.querySelector('#player').currentTime > 0.1")
+        if page.locator("#playlist-panel").is_visible():  # the M3U8 to share is a signed link, not the token
+            page.locator("#search-results button[title^='Add']").first.click()
+            page.click("#radio")
+            page.wait_for_selector("#m3u:not([hidden])")
+            href = page.get_attribute("#m3u", "href")
+            assert "sig=" in href and "letmein" not in href
+            m3u = page.evaluate("h => fetch(h).then(r => r.text())", href)  # no token sent with it
+            assert m3u.startswith("#EXTM3U") and "letmein" not in m3u and "/api/tracks/" in m3u
         context.close()
     finally:
         proc.terminate()
