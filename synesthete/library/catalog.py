@@ -6,7 +6,8 @@ what they derive (search indexes) and know when to rebuild it.
 
 Paths are kept byte for byte: a file name that is not valid UTF-8 (copied from an old Latin-1 system)
 reaches Python as a str with surrogate escapes (``os.fsdecode``); it is stored as the same bytes in a
-TEXT column (``CAST(? AS TEXT)`` of ``_db(text)``) and read back through ``surrogateescape``.
+TEXT column (``CAST(? AS TEXT)`` of ``_db(text)``) and read back through ``surrogateescape``. Where
+it must be shown as Unicode (JSON, XML, CSV), each such byte is written ``\\udcXX`` (``shown``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ def _db(text: str | None) -> str | bytes | None:
 
 
 _text = partial(str, encoding="utf-8", errors="surrogateescape")  # TEXT as it was stored, byte for byte
+
+
+def shown(text: str) -> str:
+    """Text for formats that must be valid Unicode (JSON, XML, CSV): a byte of a name that is not
+    UTF-8 (a surrogate escape) as the six characters ``\\udcXX``, a valid escape in JSON and JavaScript."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -138,8 +145,8 @@ class Catalog:
         words = (search or "").split()
         if words:
             haystack = "lower(coalesce(artist,'') || ' - ' || coalesce(title,'') || ' ' || coalesce(album,'') || ' ' || path)"
-            sql += " WHERE " + " AND ".join(f"instr({haystack}, ?) > 0" for _ in words)
-            args += [w.lower() for w in words]
+            sql += " WHERE " + " AND ".join(f"instr({haystack}, CAST(? AS TEXT)) > 0" for _ in words)
+            args += [_db(w.lower()) for w in words]
         sql += (
             " ORDER BY lower(coalesce(artist,'')), lower(coalesce(album,'')), lower(coalesce(title,'')), path"
         )
@@ -149,6 +156,13 @@ class Catalog:
 
     def track(self, track_id: int) -> Track | None:
         row = self.conn.execute(f"SELECT {TRACK_COLUMNS} FROM tracks WHERE id = ?", (track_id,)).fetchone()
+        return Track(*row) if row else None
+
+    def track_at(self, path: str) -> Track | None:
+        """The track catalogued at exactly this path (byte for byte), if any."""
+        row = self.conn.execute(
+            f"SELECT {TRACK_COLUMNS} FROM tracks WHERE path = CAST(? AS TEXT)", (_db(path),)
+        ).fetchone()
         return Track(*row) if row else None
 
     def tracks_by_ids(self, ids: list[int]) -> dict[int, Track]:

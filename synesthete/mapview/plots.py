@@ -32,7 +32,8 @@ def write_map(
 ) -> Path:
     """Write ``doc`` as .html, .png, .csv or .json, by the file's suffix.
 
-    Points are coloured by ``labels`` (track id -> label) when given, else by genre.
+    Points are coloured by ``labels`` (track id -> label) when given, else by genre. A file name that
+    is not valid UTF-8 is written as ``\\udcXX`` (a valid escape in the JSON and the page's script).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -44,13 +45,13 @@ def write_map(
     title = title or f"{doc['model']} · {doc['method'].upper()} {doc['dims']}D · {len(doc['points'])} tracks"
     colour_of = _labeller(doc, labels)
     if suffix == ".html":
-        path.write_text(to_html(doc, colour_of, title), encoding="utf-8")
+        path.write_text(to_html(doc, colour_of, title), encoding="utf-8", errors="backslashreplace")
     elif suffix == ".png":
         to_png(doc, colour_of, title, path)
     elif suffix == ".csv":
         to_csv(doc, colour_of, path)
     else:
-        path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
+        path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8", errors="backslashreplace")
     return path
 
 
@@ -200,7 +201,7 @@ def _wrap(text: str, width: int = 60) -> str:
 def to_csv(doc: dict, colour_of: dict[int, str], path: Path) -> None:
     """One row per track: id, coordinates, the label it is coloured by, and its tags."""
     axes = ["x", "y", "z"][: doc["dims"]]
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
         w = csv.writer(fh)
         w.writerow(["track_id", *axes, "label", "genre", "artist", "title", "album", "path"])
         for p in doc["points"]:

@@ -154,11 +154,8 @@ def explain(
     groups = space.groups
     table = descriptor_table(lib)
     path = outside_file(query)
-    if (
-        path is not None
-        and lib.catalog.conn.execute("SELECT 1 FROM tracks WHERE path = ?", (str(path.resolve()),)).fetchone()
-        is None
-    ):
+    catalogued = lib.catalog.track_at(str(path.resolve())) if path is not None else None
+    if path is not None and catalogued is None:
         analysis = lib.analyse_outside(path, set(space.members) | ({"descriptors"} if table else set()))
         qvec = space.transform_vectors(analysis.vectors)
         qdesc = None
@@ -166,7 +163,7 @@ def explain(
             qdesc = table.space.transform(analysis.vectors["descriptors"])
         qinfo = {"track_id": None, "path": str(path)}
     else:
-        qtrack = lib.resolve(query if path is None else _by_path(lib, path))
+        qtrack = lib.resolve(query if catalogued is None else catalogued)
         qvec = space.vector_of(qtrack.id)
         qdesc = table.space.vector_of(qtrack.id) if table is not None else None
         qinfo = _brief(qtrack)
@@ -187,12 +184,6 @@ def explain(
 
 def _facts(table: Descriptors, transformed: np.ndarray) -> dict[str, Any]:
     return facts(table.raw_of_vector(transformed), transformed / table.space.weights, table.names)
-
-
-def _by_path(lib: Library, path: Path) -> int:
-    return lib.catalog.conn.execute(
-        "SELECT id FROM tracks WHERE path = ?", (str(path.resolve()),)
-    ).fetchone()[0]
 
 
 def _brief(t: Track) -> dict:

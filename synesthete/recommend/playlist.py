@@ -229,7 +229,7 @@ def resolve_seeds(lib: Library, seeds: Sequence[int | str | Track | Path], space
     for seed in seeds:
         path = outside_file(seed)
         if path is not None:
-            found = _track_at(lib, str(path.resolve()))
+            found = lib.catalog.track_at(str(path.resolve()))
             if found is None:
                 wanted = set(space.members) | ({"descriptors"} & set(EXTRACTORS))
                 analysis = analyze(path, [EXTRACTORS[m] for m in sorted(wanted)])
@@ -257,11 +257,6 @@ def outside_file(seed: object) -> Path | None:
         return None
     path = Path(str(seed)).expanduser()
     return path if path.is_file() else None
-
-
-def _track_at(lib: Library, path: str) -> Track | None:
-    row = lib.catalog.conn.execute("SELECT id FROM tracks WHERE path = ?", (path,)).fetchone()
-    return lib.catalog.track(row[0]) if row else None
 
 
 def _exact(space: Space) -> bool:

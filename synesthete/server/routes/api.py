@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from synesthete import __version__
@@ -24,7 +24,22 @@ from synesthete.server.media import audio_file, cover_art
 from synesthete.server.pool import NoSuchTrack
 from synesthete.server.uploads import UPLOAD_PREFIX, audio_error, one_file, saved_upload
 
-router = APIRouter(prefix="/api", tags=["api"])
+
+def json_bytes(doc: Any) -> bytes:
+    """``doc`` as UTF-8 JSON. A file name that is not valid UTF-8 goes as ``\\udcXX`` escapes, as
+    ``--json`` prints it (``json.loads`` gives the very name back), never as a 500."""
+    body = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return body.encode("utf-8", "backslashreplace")
+
+
+class JSON(JSONResponse):
+    """The answer of a route that returns a dict, under the same rule as ``json_bytes``."""
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
+
+
+router = APIRouter(prefix="/api", tags=["api"], default_response_class=JSON)
 
 K = Annotated[int, Query(ge=1, le=1000, description="how many results")]
 Model = Annotated[str | None, Query(description="a model name from /api/models; default: the library's")]
@@ -49,8 +64,7 @@ def track_or_404(lib: Library, track_id: int) -> Track:
 def json_response(doc: dict) -> Response:
     """``doc`` as JSON, encoded once: returning the dict would make FastAPI walk it first
     (``jsonable_encoder``), which cost more than the search itself."""
-    body = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return Response(body.encode(), media_type="application/json")
+    return Response(json_bytes(doc), media_type="application/json")
 
 
 def query_of(track: Track) -> dict:

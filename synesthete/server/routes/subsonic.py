@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from synesthete import __version__
 from synesthete.api import Library, Match
 from synesthete.exceptions import SynestheteError, UserError
-from synesthete.library.catalog import Track
+from synesthete.library.catalog import Track, shown
 from synesthete.server.media import audio_file, cover_art, has_cover, media_type
 from synesthete.server.pool import NoSuchTrack
 from synesthete.server.routes.api import MAX_ID
@@ -68,7 +68,7 @@ def envelope(payload: dict, *, ok: bool = True) -> dict:
 
 
 def _xml_value(value: Any) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return ("true" if value else "false") if isinstance(value, bool) else shown(str(value))
 
 
 def _xml_fill(element: ET.Element, payload: dict) -> None:
@@ -92,7 +92,7 @@ def _xml_fill(element: ET.Element, payload: dict) -> None:
 def render(params: dict[str, str], doc: dict) -> Response:
     fmt = params.get("f", "xml")
     if fmt in ("json", "jsonp"):
-        body = json.dumps({"subsonic-response": doc}, ensure_ascii=False)
+        body = shown(json.dumps({"subsonic-response": doc}, ensure_ascii=False))
         callback = params.get("callback", "")
         if fmt == "jsonp" and re.fullmatch(r"[A-Za-z_$][\w$.]*", callback):
             return Response(f"{callback}({body});", media_type="application/javascript")
