@@ -342,10 +342,10 @@ def sparse_piece(seed: int, seconds: float = 40.0) -> np.ndarray:
     return (0.1 * y / np.max(np.abs(y))).astype(np.float32)
 
 
-def write_sparse(folder: Path, count: int) -> Path:
-    """``count`` generated ``sparse_piece``s as FLAC files in ``folder``."""
+def write_sparse(folder: Path, count: int, first: int = 0) -> Path:
+    """``count`` generated ``sparse_piece``s (seeds ``first`` ..) as FLAC files in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    for seed in range(count):
+    for seed in range(first, first + count):
         sf.write(folder / f"sparse{seed:03d}.flac", sparse_piece(seed), SR)
     return folder
 
@@ -427,7 +427,10 @@ def main() -> None:
         "--folder", action="append", default=[], help="a folder of audio to measure (repeatable)"
     )
     parser.add_argument(
-        "--sparse", type=int, default=0, help="also measure this many generated sparse pieces"
+        "--sparse",
+        type=int,
+        default=0,
+        help="also measure this many generated sparse pieces (seeds from --seed)",
     )
     parser.add_argument("--max-files", type=int, default=60, help="files measured per folder (0: all)")
     parser.add_argument("--per-file", type=int, default=2, help="excerpts per file and condition in folders")
@@ -441,7 +444,7 @@ def main() -> None:
     try:
         folders = list(args.folder)
         if args.sparse:
-            folders.append(write_sparse(tmp / "generated-sparse", args.sparse))
+            folders.append(write_sparse(tmp / "generated-sparse", args.sparse, first=args.seed))
         rows = []
         for folder in folders:
             print(f"folder {folder}", file=sys.stderr)
