@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
@@ -16,6 +15,7 @@ from synesthete.api import Library
 from synesthete.exceptions import AudioError, ParameterError, SynestheteError
 from synesthete.server.pool import LibraryPool, SimilarBatcher
 from synesthete.server.routes import api, page, playlists, subsonic
+from synesthete.server.routes.api import JSON
 from synesthete.server.security import Gate, Guard
 from synesthete.server.uploads import BodyLimit, Limits, audio_error
 
@@ -78,24 +78,24 @@ def create_app(
     app.add_middleware(Gate, guard=guard, limited=UPLOAD_PATHS, per_minute=per_minute)
 
     @app.exception_handler(AudioError)
-    async def on_audio_error(request: Request, e: AudioError) -> JSONResponse:
+    async def on_audio_error(request: Request, e: AudioError) -> JSON:
         http = audio_error(e)
-        return JSONResponse({"detail": http.detail}, status_code=http.status_code)
+        return JSON({"detail": http.detail}, status_code=http.status_code)
 
     @app.exception_handler(ParameterError)
-    async def on_parameter_error(request: Request, e: ParameterError) -> JSONResponse:
-        return JSONResponse({"detail": str(e)}, status_code=422)
+    async def on_parameter_error(request: Request, e: ParameterError) -> JSON:
+        return JSON({"detail": str(e)}, status_code=422)
 
     @app.exception_handler(SynestheteError)
-    async def on_error(request: Request, e: SynestheteError) -> JSONResponse:
-        return JSONResponse({"detail": str(e)}, status_code=400)
+    async def on_error(request: Request, e: SynestheteError) -> JSON:
+        return JSON({"detail": str(e)}, status_code=400)
 
     @app.exception_handler(Exception)
-    async def on_bug(request: Request, e: Exception) -> JSONResponse:
+    async def on_bug(request: Request, e: Exception) -> JSON:
         """A bug: logged with its traceback on the server, never sent to the client."""
         logging.getLogger("synesthete.server").error(
             "%s %s failed", request.method, request.url.path, exc_info=e
         )
-        return JSONResponse({"detail": "internal error (the server's log has the details)"}, status_code=500)
+        return JSON({"detail": "internal error (the server's log has the details)"}, status_code=500)
 
     return app
