@@ -1,7 +1,7 @@
 """Retrieval quality per model on a labelled folder: precision@k, mAP and nDCG@k, the query excluded.
 
     .venv/bin/python bench/quality.py [--labels ../shared/data/dev/labels.csv] [-k 10] [--library DIR]
-                                      [--filter-by artist|album] [--classic EPOCHS] [--folds 3]
+                                      [--filter-by artist|album] [--classic EPOCHS]
 
 The labels file has a ``path`` column (relative to the file) and a ``group`` column. The labelled files are
 scanned into a library (a temporary one unless ``--library`` names one to reuse), then every model is
@@ -9,7 +9,7 @@ evaluated through ``Library.evaluate_labels``: the same code as ``synesthete eva
 search space the engine answers from. Prints a table and one JSON line.
 
 ``--classic EPOCHS`` adds the four classic models (autoencoder, genre, transfer, resnet), trained here for
-EPOCHS epochs and scored by cross-validation over groups (``evaluate/crossval.py``): each query answered
+EPOCHS epochs and scored by cross-validation over three folds of groups (``evaluate/crossval.py``): each query answered
 by a model trained without its group's audio and labels; the table marks those figures "held-out". The
 ``CPU-s/30s`` column is one core's time to analyse a 30-s clip with that model alone (median of 3, its
 spectrogram included; the fused model is the sum of its members).
@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 
 from synesthete import Library
-from synesthete.evaluate.crossval import cross_validated
-from synesthete.features import classic
 
 DEFAULT_LABELS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev" / "labels.csv"
 
@@ -39,21 +37,16 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--filter-by", choices=("artist", "album"), default=None)
     parser.add_argument("--classic", type=int, default=0, metavar="EPOCHS", help="add the classic models")
-    parser.add_argument("--folds", type=int, default=3, help="folds of groups for the classic models")
     args = parser.parse_args()
-    held = set()
     with tempfile.TemporaryDirectory() as tmp, Library(args.library or Path(tmp) / "library") as lib:
         doc = lib.evaluate_labels(
-            args.labels, k=args.k, filter_by=args.filter_by, workers=args.workers, progress=True
+            args.labels,
+            k=args.k,
+            filter_by=args.filter_by,
+            workers=args.workers,
+            progress=True,
+            classic_epochs=args.classic,
         )
-        if args.classic:
-            groups = {int(i): g for i, g in doc["track_groups"].items()}
-            for kind in classic.NAMES:
-                doc["models"].pop(kind, None)  # a model trained before in --library: not held out
-                doc["models"][kind] = cross_validated(
-                    lib, kind, groups, folds=args.folds, k=args.k, epochs=args.classic, progress=True
-                )
-                held.add(kind)
         clip = next(iter(lib.catalog.tracks_by_ids([int(next(iter(doc["track_groups"])))]).values())).path
         cpu = {model: cpu_seconds(lib, model, clip) for model in doc["models"]}
     if doc["failed"] or doc["not_found"]:
@@ -67,12 +60,17 @@ def main() -> int:
     for model, r in doc["models"].items():
         print(
             f"{model:<20} {r['precision_at_k']:7.3f} {r['map']:7.3f} {r['ndcg_at_k']:8.3f} "
-            f"{r['hubness']['skewness']:8.2f} {cpu[model]:9.3f}" + ("  held-out" if model in held else "")
+            f"{r['hubness']['skewness']:8.2f} {cpu[model]:9.3f}"
+            + ("  held-out" if model in doc["held_out"] else "")
         )
     out = {key: doc[key] for key in ("labels", "tracks", "groups", "k", "chance", "filter_by")}
     out["models"] = {
         model: {key: r[key] for key in ("precision_at_k", "map", "ndcg_at_k")}
-        | {"hubness": r["hubness"]["skewness"], "cpu_s_per_30s": cpu[model], "held_out": model in held}
+        | {
+            "hubness": r["hubness"]["skewness"],
+            "cpu_s_per_30s": cpu[model],
+            "held_out": model in doc["held_out"],
+        }
         for model, r in doc["models"].items()
     }
     print(json.dumps(out))

@@ -7,7 +7,7 @@ import ctypes
 import os
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,7 @@ import numpy as np
 from synesthete.analysis import analyze
 from synesthete.audio import SR, iter_chunks
 from synesthete.evaluate.scores import ranking_scores
-from synesthete.exceptions import ParameterError, UserError
+from synesthete.exceptions import AudioError, ParameterError, UserError
 from synesthete.features import classic
 from synesthete.features.base import Analysis
 from synesthete.features.registry import (
@@ -34,7 +34,8 @@ from synesthete.fingerprint.index import LandmarkIndex
 from synesthete.fingerprint.landmarks import VERSION as FINGERPRINT_VERSION
 from synesthete.fingerprint.matcher import MAX_QUERY_SECONDS, Verdict, identify_signal
 from synesthete.library.catalog import Catalog, Track
-from synesthete.library.scan import ScanReport, scan
+from synesthete.library.guard import MEMORY_CAP, decoder_log, memory_cap, stderr_to
+from synesthete.library.scan import FILE_SECONDS, ScanReport, _warm_up, scan, time_limit
 from synesthete.library.tags import read_tags
 from synesthete.models import checkpoints
 from synesthete.recommend.space import Space
@@ -113,9 +114,16 @@ class Library:
 
     # ---- building ------------------------------------------------------------------------------
     def scan(
-        self, paths: Sequence[str | Path], *, workers: int | None = None, progress: bool = False
+        self,
+        paths: Sequence[str | Path],
+        *,
+        workers: int | None = None,
+        progress: bool = False,
+        backend: str = "local",
+        address: str | None = None,
     ) -> ScanReport:
-        """Add new files, refresh changed ones, follow moved ones, forget deleted ones."""
+        """Add new files, refresh changed ones, follow moved ones, forget deleted ones. ``backend="ray"``
+        analyses as Ray tasks, on the cluster at ``address`` or a local Ray head (the ``scale`` extra)."""
         if isinstance(paths, str | Path):
             paths = [paths]
         checkpoints.activate(self.folder)  # a `train` in another process may have made a new one current
@@ -138,6 +146,8 @@ class Library:
             workers=workers,
             progress=progress,
             on_result=fold_now_and_then,
+            backend=backend,
+            address=address,
         )
         self.landmarks.fold()
         return report
@@ -326,7 +336,8 @@ class Library:
         """The vectors of ``models`` for a file outside the catalog, never stored.
 
         The last one is kept while its file is unchanged: ``similar --file --explain`` and the web page
-        ask about the same upload twice, and an analysis costs ~0.2 s a 30-s clip.
+        ask about the same upload twice, and an analysis costs ~0.2 s a 30-s clip. On the command line
+        the file gets a scan's caps (time, memory, decoder messages to the log: ``_capped``).
         """
         st = os.stat(path)
         key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
@@ -334,7 +345,8 @@ class Library:
         last = self._last_outside
         if last is not None and last[0] == key and wanted <= last[1].vectors.keys():
             return last[1]
-        analysis = analyze(path, [get_extractor(m) for m in sorted(wanted)])
+        with _capped(self.folder, str(path)):
+            analysis = analyze(path, [get_extractor(m) for m in sorted(wanted)])
         self._last_outside = (key, analysis)
         return analysis
 
@@ -374,10 +386,12 @@ class Library:
         filter_by: str | None = None,
         workers: int | None = None,
         progress: bool = False,
+        classic_epochs: int = 0,
     ) -> dict:
         """Every model scored on a labelled folder (CSV: path, group[, artist, album]), missing files
         scanned first, or on the library's tracks grouped by ``labels_from`` ("folder", "genre"); the
-        document ``synesthete evaluate --json`` prints (``evaluate/harness.py``)."""
+        document ``synesthete evaluate --json`` prints (``evaluate/harness.py``). ``classic_epochs``: also
+        train the classic models and score them held out (cross-validation over groups)."""
         from synesthete.evaluate.harness import evaluate_labels
 
         return evaluate_labels(
@@ -388,6 +402,7 @@ class Library:
             filter_by=filter_by,
             workers=workers,
             progress=progress,
+            classic_epochs=classic_epochs,
         )
 
     def track_labels(self, source: str | Path, *, model: str | None = None) -> dict[int, str]:
@@ -516,6 +531,27 @@ class Library:
     def _matches(self, ids, scores) -> list[Match]:
         tracks = self.catalog.tracks_by_ids([int(i) for i in ids])
         return [Match(tracks[int(i)], float(s)) for i, s in zip(ids, scores, strict=True) if int(i) in tracks]
+
+
+@contextlib.contextmanager
+def _capped(folder: Path, path: str) -> Iterator[None]:
+    """A scan's caps on one file, for a file outside the library: a time limit, a memory cap, and the
+    decoders' own messages sent to ``<library>/logs/decoders.log`` instead of the terminal.
+
+    Only in a process's main thread (the command line): each cap acts on the whole process, so in a
+    server's request thread a memory cap would fail other requests' allocations and a moved stderr would
+    take the server's log; there the upload limits (size, duration) bound the work instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _warm_up()  # the models load before the memory cap, as in a scan's worker
+    seconds = float(os.environ.get("SYNESTHETE_FILE_SECONDS", FILE_SECONDS))
+    try:
+        with stderr_to(decoder_log(folder)), time_limit(path, seconds), memory_cap():
+            yield
+    except MemoryError:
+        raise AudioError(path, f"needs more than {MEMORY_CAP / 2**30:g} GB of memory to analyse") from None
 
 
 def _leading_seconds(path: str, seconds: float) -> np.ndarray:

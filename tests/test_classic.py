@@ -98,6 +98,20 @@ def test_genre_without_labels_says_what_to_do(styled) -> None:
             lib.train(objective="genre", epochs=1, labels=untagged)
 
 
+def test_cli_genre_without_labels_is_one_clear_line(styled, capsys: pytest.CaptureFixture) -> None:
+    from synesthete.cli import main
+
+    folder, _, _ = styled
+    assert main(["--library", str(folder), "train", "--objective", "genre", "--epochs", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "synesthete: error: the genre model learns groups" in err and "--labels-from folder" in err
+    assert main(["--library", str(folder), "train", "--objective", "resnet", "--labels-from", "folder"]) == 1
+    assert (
+        "--labels and --labels-from are for --objective supervised, genre, transfer"
+        in capsys.readouterr().err
+    )
+
+
 def test_untrained_model_is_not_offered(tmp_path: Path) -> None:
     with Library(tmp_path / "lib") as lib:
         assert not set(classic.NAMES) & set(lib.models())

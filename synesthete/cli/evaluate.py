@@ -20,6 +20,7 @@ def cmd_evaluate(lib: Library, args: argparse.Namespace) -> int:
         k=args.k,
         filter_by=args.filter_by,
         progress=not args.json,
+        classic_epochs=args.classic,
     )
     if doc["filter_by_folder"]:
         say(f"synesthete: warning: {doc['filter_text']}")
@@ -45,6 +46,11 @@ def cmd_evaluate(lib: Library, args: argparse.Namespace) -> int:
         print(
             f"{model:<20} {_f(s['precision_at_k']):>7} {_f(s['map']):>7} {_f(s['ndcg_at_k']):>8}"
             f" {s['hubness']['skewness']:9.2f} {s['queries']:8d}"
+            + ("  held out" if model in doc["held_out"] else "")
+        )
+    if doc["held_out"]:
+        print(
+            "held out: trained without the groups of the queries they answer (cross-validation over groups)"
         )
     models = list(doc["models"])
     print(f"\nprecision@{k} per group")
@@ -71,6 +77,14 @@ def register(command) -> None:
         default=None,
         help="leave the query's own artist/album out of its neighbours and of what counts as relevant"
         " (a track without one: its folder)",
+    )
+    p.add_argument(
+        "--classic",
+        type=int,
+        default=0,
+        metavar="EPOCHS",
+        help="also train the autoencoder, genre, transfer and resnet models for EPOCHS epochs and score them "
+        "held out (each query by a model trained without its group)",
     )
     p.add_argument("--report", metavar="DIR", help="write a Markdown and HTML report with figures here")
     p.add_argument(

@@ -38,14 +38,16 @@ def cross_validated(
     *,
     folds: int = 3,
     k: int = 10,
+    same: Mapping[int, str] | None = None,
     epochs: int = 10,
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
     """Scores of classic model ``kind`` with every query answered by a model trained without its group.
 
-    The library's current ``kind`` is the last fold's afterwards. Returns ``ranking_scores``'s document
-    plus ``folds`` (the groups held out in each).
+    ``same`` (track id -> artist or album) filters as in ``Library.evaluate``. The library's current
+    ``kind`` is the last fold's afterwards. Returns ``ranking_scores``'s document plus ``folds`` (the
+    groups held out in each).
     """
     ids = sorted(groups)
     labels = [groups[i] for i in ids]
@@ -68,4 +70,8 @@ def cross_validated(
         v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
         rows = [r for r, i in enumerate(ids) if groups[i] in fold]
         sim[rows] = v[rows] @ v.T
-    return {**ranking_scores(sim, labels, k=k), "folds": [sorted(f) for f in held_out]}
+    exclude = None
+    if same is not None:
+        keys = np.array([same.get(i) or f"\0{i}" for i in ids])  # no key: unique
+        exclude = keys[:, None] == keys[None, :]
+    return {**ranking_scores(sim, labels, k=k, exclude=exclude), "folds": [sorted(f) for f in held_out]}

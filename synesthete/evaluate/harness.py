@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from synesthete.evaluate.crossval import cross_validated
 from synesthete.evaluate.labels import folder_key, track_labels
 from synesthete.exceptions import ParameterError, UserError
+from synesthete.features.classic import NAMES as CLASSIC
 
 if TYPE_CHECKING:
     from synesthete.api import Library
@@ -72,18 +74,25 @@ def evaluate_labels(
     models: list[str] | None = None,
     workers: int | None = None,
     progress: bool = False,
+    classic_epochs: int = 0,
+    folds: int = 3,
 ) -> dict:
     """Scan what is missing, then score every model; one JSON-friendly document.
 
     The groups come from the ``labels`` CSV, or (``labels_from="folder"``, or a tag) from the library's
     own tracks. With ``filter_by``, a track without that CSV column or tag is filtered by its folder.
+    ``classic_epochs``: also train the four classic models for that many epochs and score them held out,
+    by cross-validation over ``folds`` folds of groups (``evaluate/crossval.py``); listed in ``held_out``.
     """
+    trained = (classic_epochs, folds, progress)
     if filter_by not in (None, *FILTERS):
         raise ParameterError(f"filter_by is one of {', '.join(FILTERS)}, not {filter_by!r}")
     if (labels is None) == (labels_from is None):
         raise ParameterError("give either a labels CSV or where the labels come from (e.g. 'folder')")
     if labels_from is not None:
-        return _score(lib, _library_rows(lib, labels_from), f"{labels_from} names", k, filter_by, models)
+        return _score(
+            lib, _library_rows(lib, labels_from), f"{labels_from} names", k, filter_by, models, trained
+        )
     rows = read_labels(labels)
     paths = sorted({r.path for r in rows})
     absent = [p for p in paths if not Path(p).is_file()]
@@ -91,7 +100,7 @@ def evaluate_labels(
     # Incremental: new files are analysed, files analysed before a model existed get its vectors, and
     # up-to-date files cost one stat each.
     scanned = lib.scan(present, workers=workers, progress=progress).to_dict() if present else None
-    doc = _score(lib, rows, str(labels), k, filter_by, models)
+    doc = _score(lib, rows, str(labels), k, filter_by, models, trained)
     doc["not_found"] = absent
     doc["failed"] = [f["path"] for f in scanned["failed"] if f["path"] in set(present)] if scanned else []
     doc["scanned"] = scanned
@@ -106,7 +115,13 @@ def _library_rows(lib: Library, source: str) -> list[Labelled]:
 
 
 def _score(
-    lib: Library, rows: list[Labelled], name: str, k: int, filter_by: str | None, models: list[str] | None
+    lib: Library,
+    rows: list[Labelled],
+    name: str,
+    k: int,
+    filter_by: str | None,
+    models: list[str] | None,
+    trained: tuple[int, int, bool] = (0, 3, False),
 ) -> dict:
     """Score every model on the catalogued rows; the document ``evaluate_labels`` returns."""
     by_path = {t.path: t for t in lib.tracks()}
@@ -141,14 +156,30 @@ def _score(
         "scanned": None,
         "models": {},
         "skipped": {},
+        "held_out": [],
     }
+    epochs, folds, progress = trained
     for model in models or lib.models():
+        if epochs and model in CLASSIC:  # scored held out below, not as the library last trained it
+            continue
         try:
             scores = lib.evaluate(groups, k=k, model=model, same=same if filter_by else None)
         except UserError as e:  # a model none of these files has vectors of: say so, score the others
             doc["skipped"][model] = str(e)
             continue
         doc["models"][scores.pop("model")] = scores
+    for kind in CLASSIC if epochs else ():
+        doc["models"][kind] = cross_validated(
+            lib,
+            kind,
+            groups,
+            folds=folds,
+            k=k,
+            same=same if filter_by else None,
+            epochs=epochs,
+            progress=progress,
+        )
+        doc["held_out"].append(kind)
     if not doc["models"]:
         raise UserError(f"{name}: no model could be evaluated: {doc['skipped']}")
     doc["track_groups"] = {str(i): g for i, g in groups.items()}  # which tracks were scored, as what
