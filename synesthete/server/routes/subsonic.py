@@ -5,7 +5,8 @@ download, getCoverArt, getSonicSimilarTracks and, when the library builds journe
 the browsing clients use to reach songs: getMusicFolders (one), getIndexes and getMusicDirectory (one
 directory per artist, or per folder for untagged tracks), search3, getRandomSongs, getSimilarSongs(2).
 Each as ``/rest/NAME`` and ``/rest/NAME.view``, GET or form POST, answering XML (default), JSON
-(``f=json``) or JSONP. Errors follow Subsonic: HTTP 200 with ``status="failed"`` and an error code.
+(``f=json``) or JSONP. Errors follow Subsonic: HTTP 200 with ``status="failed"`` and an error code; an
+unknown method answers that error (code 0) with HTTP 404.
 Fields without a value are left out, as Subsonic servers do, never sent as null.
 
 ``similarity`` (the extension: 1 the same sound, 0 the most different) is the cosine score ``s`` mapped
@@ -417,3 +418,18 @@ for _name, (_method, _summary) in METHODS.items():
     router.add_api_route(f"/{_name}", _h, methods=["GET"], summary=_summary, operation_id=_name)
     router.add_api_route(f"/{_name}", _h, methods=["POST"], include_in_schema=False)
     router.add_api_route(f"/{_name}.view", _h, methods=["GET", "POST"], include_in_schema=False)
+
+
+async def unknown_method(request: Request, name: str) -> Response:
+    """A method this server does not have: HTTP 404, as Navidrome answers, with a Subsonic error (code 0)
+    in the format asked for, so a client reading either learns the method is missing. Nothing is read
+    but the query string, and nothing is said but the name asked for."""
+    name = name.removesuffix(".view")[:60]
+    error = {"code": 0, "message": f"unknown method {name!r}: this server does not implement it"}
+    response = render(dict(request.query_params), envelope({"error": error}, ok=False))
+    response.status_code = 404
+    return response
+
+
+# Last: every name the methods above did not take.
+router.add_api_route("/{name:path}", unknown_method, methods=["GET", "POST"], include_in_schema=False)
