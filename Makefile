@@ -13,7 +13,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,scale]'
 	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0  # musicnn's weights; only its files are read
 	touch $(STAMP)
 

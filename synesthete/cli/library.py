@@ -9,7 +9,9 @@ from synesthete.cli.output import print_json, say
 
 
 def cmd_scan(lib: Library, args: argparse.Namespace) -> int:
-    report = lib.scan(args.paths, workers=args.workers, progress=not args.json)
+    report = lib.scan(
+        args.paths, workers=args.workers, progress=not args.json, backend=args.backend, address=args.address
+    )
     if args.json:
         print_json(report.to_dict())
     else:
@@ -64,6 +66,17 @@ def register(command) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--workers", type=int, default=None, help="analysis processes (default: all cores)")
+    p.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: this machine's processes (default); ray: Ray tasks (pip install -e '.[scale]')",
+    )
+    p.add_argument(
+        "--address",
+        metavar="HOST:PORT",
+        help="with --backend ray: a running Ray cluster (default: start one here)",
+    )
     p.add_argument("--json", action="store_true", help="print the scan report as JSON")
 
     p = command("status", cmd_status, "tracks, vectors per model, and files that failed with their reasons")

@@ -305,27 +305,47 @@ def scan(
     workers: int | None = None,
     progress: bool = True,
     on_result: Callable[[dict], None] | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> ScanReport:
     """Bring the catalog up to date with ``roots``; see the module docstring.
+
+    ``backend``: "local" (a pool of this machine's processes) or "ray" (the same work unit as Ray tasks,
+    on the cluster at ``address`` or on a local Ray head of ``workers`` CPUs: ``distributed/ray_backend.py``).
 
     One scan per library at a time (a second one raises ``UserError``). SIGTERM, like Ctrl-C, raises
     ``KeyboardInterrupt`` here after the workers are stopped; every track finished is kept.
     """
+    if backend not in ("local", "ray"):
+        raise UserError(f"unknown scan backend {backend!r}: local or ray")
+    if backend == "ray":
+        from synesthete.distributed import ray_backend
+
+        ray_backend.import_ray()  # before any work: a missing extra is said at once
     with scan_lock(catalog.folder), terminate_as_interrupt():
         jobs, report = plan(catalog, roots, extractors)
         known = catalog.file_states()
+        requested = workers
         workers = min(max(1, workers or os.cpu_count() or 1), max(1, len(jobs)))
         show = progress and bool(jobs)
         if show:
             processes = "1 process" if workers == 1 else f"{workers} processes"
+            if backend == "ray":
+                processes = f"Ray tasks ({f'the cluster at {address}' if address else f'a local Ray head, {processes}'})"
             print(
                 f"analysing {len(jobs)} files in {processes}; first each process loads the models and compiles"
                 " the feature code (once per process, up to a minute)",
                 file=sys.stderr,
             )
         bar = None
+        if backend == "ray":
+            results = ray_backend.run(
+                jobs, requested if address else workers, address=address, log=decoder_log(catalog.folder)
+            )
+        else:
+            results = _run(jobs, workers, log=decoder_log(catalog.folder))
         try:
-            for job, result in _run(jobs, workers, log=decoder_log(catalog.folder)):
+            for job, result in results:
                 _store(catalog, job, result, known, report)
                 if on_result:
                     on_result(result)
@@ -336,6 +356,7 @@ def scan(
                 if "error" in result and show:
                     bar.write(f"skipped {result['path']}: {result['error']}", file=sys.stderr)
         finally:
+            results.close()  # workers stopped (and a local Ray head shut down) now, not at garbage collection
             if bar is not None:
                 bar.close()
     return report

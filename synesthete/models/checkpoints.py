@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
 import tempfile
@@ -30,6 +31,10 @@ ENV = "SYNESTHETE_CNN_CHECKPOINT"
 FOLDER = "models"
 CURRENT = "current.json"
 SHIPPED = Path(__file__).parent / "weights" / "cnn-distilled.pt"
+# The active checkpoint's (digest, bytes), given to a Ray worker through the object store
+# (distributed/ray_backend.py): ``active`` and ``load`` then use them, not the disk, which a remote
+# node may not share.
+_provided: tuple[str, bytes] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,9 +96,17 @@ def activate(library: str | Path | None) -> None:
         os.environ[ENV] = str(chosen.path)
 
 
+def provide(digest: str, data: bytes) -> None:
+    """In a worker: run the checkpoint ``data`` (SHA-256 ``digest``) from memory."""
+    global _provided
+    _provided = (digest, data)
+
+
 def active() -> Checkpoint:
     """The checkpoint the ``cnn`` extractor runs now."""
     path = os.environ.get(ENV)
+    if _provided is not None:
+        return Checkpoint(Path(path) if path else SHIPPED, _provided[0])
     return checkpoint(path) if path else checkpoint(SHIPPED)
 
 
@@ -136,7 +149,8 @@ def _load(path: str, digest: str):
 
     from synesthete.models.cnn import Student
 
-    doc = torch.load(path, map_location="cpu", weights_only=True)
+    source = io.BytesIO(_provided[1]) if _provided and _provided[0] == digest else path
+    doc = torch.load(source, map_location="cpu", weights_only=True)
     net = Student(**doc["config"])
     missing, _ = net.load_state_dict(doc["state"], strict=False)
     if any(not k.startswith(("project.", "classify.")) for k in missing):

@@ -1,0 +1,122 @@
+"""The Ray backend is the same engine: a scan as Ray tasks on a local Ray head (2 workers) gives the
+local scan's tracks, vectors and answers, and the same reason for a corrupt file. Ray is the optional
+``scale`` extra: without it the message says what to install, and the embedded default never imports it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from synesthete import Library
+from synesthete.exceptions import UserError
+from synesthete.features.registry import EXTRACTORS
+
+DATA = Path(__file__).parent / "data"
+RAY_STARTS = "could not start or reach"
+
+
+@pytest.fixture(scope="module")
+def audio(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eight generated pieces in different styles, a committed clip, and two files that cannot be analysed
+    (a truncated FLAC, a clip too short)."""
+    from synesthete.demo import ensure_demo_audio
+
+    folder = ensure_demo_audio(tmp_path_factory.mktemp("ray") / "audio", per_style=1)
+    for name in ("clip.mp3", "short.wav", "truncated.flac"):
+        shutil.copy(DATA / name, folder / name)
+    return folder
+
+
+def _scan(folder: Path, audio: Path, **how) -> Library:
+    lib = Library(folder)
+    try:
+        lib.scan([audio], **how)
+    except UserError as e:
+        lib.close()
+        if str(e).startswith(RAY_STARTS):
+            pytest.skip(f"Ray cannot start here: {e}")
+        raise
+    return lib
+
+
+def test_ray_scan_gives_the_local_scan_s_tracks_vectors_and_answers(tmp_path: Path, audio: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[scale]'")
+    with (
+        _scan(tmp_path / "local", audio, workers=1) as local,
+        _scan(tmp_path / "ray", audio, workers=2, backend="ray") as ray,
+    ):
+        by_path = {t.path: t for t in local.tracks()}
+        assert len(by_path) == 9
+        assert sorted(by_path) == sorted(t.path for t in ray.tracks())
+        assert local.status()["models"] == ray.status()["models"]
+        assert local.status()["fingerprints"] == ray.status()["fingerprints"] == 9
+        assert [(f["path"], f["reason"]) for f in local.status()["failed"]] == [
+            (f["path"], f["reason"]) for f in ray.status()["failed"]
+        ]
+        assert sorted(Path(f["path"]).name for f in local.status()["failed"]) == [
+            "short.wav",
+            "truncated.flac",
+        ]
+        ray_by_path = {t.path: t for t in ray.tracks()}
+        for name, extractor in EXTRACTORS.items():
+            mine, theirs = (_vectors_by_path(lib, name, extractor.version) for lib in (local, ray))
+            assert sorted(mine) == sorted(by_path), name
+            for path, vector in mine.items():
+                np.testing.assert_allclose(
+                    theirs[path], vector, rtol=1e-5, atol=1e-6, err_msg=f"{name} {path}"
+                )
+        for model in local.models():
+            for path in sorted(by_path):
+                mine = [m.track.path for m in local.similar(by_path[path].id, k=10, model=model)]
+                theirs = [m.track.path for m in ray.similar(ray_by_path[path].id, k=10, model=model)]
+                assert len(mine) == 8
+                assert mine == theirs, (model, path)
+
+
+def _vectors_by_path(lib: Library, name: str, version: int) -> dict[str, np.ndarray]:
+    ids, vectors = lib.catalog.vectors(name, version)
+    paths = {t.id: t.path for t in lib.tracks()}
+    return {paths[int(i)]: v for i, v in zip(ids, vectors, strict=True)}
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_without_ray_the_error_says_what_to_install(tmp_path: Path) -> None:
+    code = f"""
+import sys
+sys.modules["ray"] = None  # as if the scale extra were not installed
+from synesthete import Library
+from synesthete.exceptions import UserError
+from synesthete.features.registry import EXTRACTORS
+with Library({str(tmp_path / "lib")!r}) as lib:
+    try:
+        lib.scan([{str(DATA / "short.wav")!r}], backend="ray")
+    except UserError as e:
+        print(e)
+    print(lib.status()["tracks"])
+"""
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    assert "pip install -e '.[scale]'" in out.stdout
+    assert out.stdout.splitlines()[-1] == "0"
+
+
+def test_the_embedded_default_never_imports_ray(tmp_path: Path) -> None:
+    code = f"""
+import sys
+import synesthete
+from synesthete import Library
+with Library({str(tmp_path / "lib")!r}) as lib:
+    report = lib.scan([{str(DATA / "clip.wav")!r}], workers=1)
+print(report.added, "ray" in sys.modules)
+"""
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "False"]
