@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -29,3 +30,74 @@ def test_unknown_subsonic_methods_answer_a_subsonic_error(tmp_path: Path, name: 
         error = root.find("{http://subsonic.org/restapi}error")
         assert root.get("status") == "failed" and error is not None and error.get("code") == "0"
         assert client.get("/rest/ping", params={"f": "json"}).json()["subsonic-response"]["status"] == "ok"
+
+
+# ---- artwork flags: read once per state of the file, never stale ---------------------------------
+def _flac(path: Path) -> Path:
+    import soundfile as sf
+
+    t = np.arange(22050) / 22050
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 22050)
+    return path
+
+
+def _picture(path: Path, data: bytes | None) -> None:
+    from mutagen.flac import FLAC, Picture
+
+    tags = FLAC(path)
+    tags.clear_pictures()
+    if data is not None:
+        picture = Picture()
+        picture.type, picture.mime, picture.data = 3, "image/png", data
+        tags.add_picture(picture)
+    tags.save()
+
+
+def test_cover_flags_follow_every_change_at_once(tmp_path: Path) -> None:
+    from synesthete.server.media import has_cover
+
+    song = _flac(tmp_path / "song.flac")
+    assert not has_cover(str(song))
+    _picture(song, b"\x89PNG\r\n\x1a\n front")
+    assert has_cover(str(song))
+    _picture(song, None)
+    assert not has_cover(str(song))
+    (tmp_path / "Cover.JPG").write_bytes(b"\xff\xd8\xff a cover")
+    assert has_cover(str(song))
+    (tmp_path / "Cover.JPG").unlink()
+    assert not has_cover(str(song))
+
+
+def test_cover_flags_read_the_tags_once_per_settled_state(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    from synesthete.server import media
+
+    reads: list[str] = []
+
+    def counted(path: str):
+        reads.append(path)
+        return original(path)
+
+    original = media._embedded_picture
+    monkeypatch.setattr(media, "_embedded_picture", counted)
+    monkeypatch.setattr(media, "SETTLED_NS", 0)  # every state counts as settled at once
+    media._has_embedded.cache_clear()
+    media._cover_names.cache_clear()
+    song = _flac(tmp_path / "song.flac")
+    os.utime(song, ns=(1_000_000_000, 1_000_000_000))  # distinct times, whatever the clock's tick
+    assert [media.has_cover(str(song)) for _ in range(10)] == [False] * 10
+    assert len(reads) == 1
+    _picture(song, b"\x89PNG\r\n\x1a\n front")
+    os.utime(song, ns=(2_000_000_000, 2_000_000_000))
+    assert [media.has_cover(str(song)) for _ in range(10)] == [True] * 10
+    assert len(reads) == 2
+    _picture(song, None)
+    os.utime(song, ns=(3_000_000_000, 3_000_000_000))
+    assert not media.has_cover(str(song)) and len(reads) == 3
+    listed = media._cover_names.cache_info().misses
+    (tmp_path / "folder.png").write_bytes(b"\x89PNG\r\n\x1a\n a cover")
+    os.utime(tmp_path, ns=(5_000_000_000, 5_000_000_000))
+    assert media.has_cover(str(song)) and media._cover_names.cache_info().misses == listed + 1
+    (tmp_path / "folder.png").write_bytes(b"x" * (media.MAX_COVER_BYTES + 1))  # in place: same folder
+    assert not media.has_cover(str(song))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
+import time
+from functools import lru_cache
 from pathlib import Path
 
 from fastapi import HTTPException
@@ -50,6 +53,7 @@ def audio_file(track: Track) -> FileResponse:
 
 COVER_NAMES = ("cover", "folder", "front", "album")
 MAX_COVER_BYTES = 16 * 1024 * 1024
+SETTLED_NS = 2_000_000_000  # a file or folder unchanged this long has times that tell its changes apart
 IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
 
 
@@ -66,22 +70,66 @@ def cover_art(path: str) -> tuple[bytes, str] | None:
 
 
 def has_cover(path: str) -> bool:
-    return _cover_file(path) is not None or _embedded_picture(path) is not None
+    """Whether the file has artwork, beside it or embedded: what a list of songs (Subsonic's ``coverArt``)
+    asks of every entry. Tags are read once per state of the file, so an answer costs a stat or two."""
+    if _cover_file(path) is not None:
+        return True
+    state = _state(path)
+    return state is not None and _remembered(_has_embedded, path, state)
+
+
+def _state(path: str | Path) -> tuple[int, int, int, int] | None:
+    """What changes whenever a file or folder does: inode, size, modification and change times (ns)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _remembered(cached, key, state: tuple[int, int, int, int]):
+    """``cached(key, state)``, but computed afresh while the state is under 2 s old: a change within the
+    same tick of the file system's clock keeps the times, so only a settled state is remembered (as git
+    treats "racily clean" files)."""
+    if time.time_ns() - max(state[2], state[3]) < SETTLED_NS:
+        return cached.__wrapped__(key, state)
+    return cached(key, state)
+
+
+@lru_cache(maxsize=1 << 16)
+def _has_embedded(path: str, state: tuple[int, int, int, int]) -> bool:
+    """Keyed by the file's ``state``: a retagged file is a new key, read again (old keys age out)."""
+    return _embedded_picture(path) is not None
 
 
 def _cover_file(path: str) -> Path | None:
     """cover.jpg, folder.png... (any case) beside ``path``, if there is one of a sane size."""
     folder = Path(path).parent
+    state = _state(folder)
+    if state is None:
+        return None
+    # The names are remembered per state of the folder; each file is checked now (rewritten in place,
+    # a cover changes its size, not its folder).
+    for found in _remembered(_cover_names, folder, state):
+        try:
+            st = found.stat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_COVER_BYTES:
+            return found
+    return None
+
+
+@lru_cache(maxsize=1 << 14)
+def _cover_names(folder: Path, state: tuple[int, int, int, int]) -> tuple[Path, ...]:
+    """The folder's artwork file names in order of preference, listed once per ``state`` of the folder
+    (a file added, removed or renamed in it changes its modification time)."""
     try:
         names = {p.name.lower(): p for p in folder.iterdir()}
     except OSError:
-        return None
-    for stem in COVER_NAMES:
-        for ext in IMAGE_TYPES:
-            found = names.get(stem + ext)
-            if found is not None and found.is_file() and found.stat().st_size <= MAX_COVER_BYTES:
-                return found
-    return None
+        return ()
+    wanted = (names.get(stem + ext) for stem in COVER_NAMES for ext in IMAGE_TYPES)
+    return tuple(p for p in wanted if p is not None)
 
 
 def _embedded_picture(path: str) -> tuple[bytes, str] | None:
