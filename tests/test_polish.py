@@ -3,10 +3,55 @@ cheap artwork flags."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from synesthete import Library
+from synesthete.recommend.explain import group_shares, words
+
+# ---- explanations never contradict the score ----------------------------------------------------
+GROUPS = np.array(["timbre"] * 4 + ["rhythm"] * 4 + ["tonal"] * 4)
+
+
+def _said(a: list[float], b: list[float]) -> tuple[float, str]:
+    shares = group_shares(np.array(a), np.array(b), GROUPS)
+    return sum(g["contribution"] for g in shares), words({}, {}, shares)
+
+
+def test_words_follow_the_sign_of_the_score() -> None:
+    close, text = _said([1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0], [1, 1, 0, 0, 0.5, 0, 0, 0, 0, 0, -0.2, 0])
+    assert close > 0.5 and "closest in timbre" in text and "of the similarity" in text
+    far, text = _said([1, 0, 0, 0, 1, 1, 0, 0, 0.3, 0, 0, 0], [-1, 0, 0, 0, -1, -1, 0, 0, 0.3, 0, 0, 0])
+    assert (
+        far < -0.5
+        and "far apart (score -0." in text
+        and "closest" not in text
+        and "of the similarity" not in text
+    )
+    assert "most different in rhythm (67 % of the dissimilarity), least in tonal" in text
+    tiny, text = _said([1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, -0.98, 0, 0, 0, 0, 0, 0, 0])
+    assert abs(tiny) < 0.05 and "hardly related" in text and "closest" not in text
+
+
+def test_a_dissimilar_pair_of_the_demo_is_explained_as_far_apart(demo_library: Path) -> None:
+    with Library(demo_library) as lib:
+        for model in ("descriptors", None):
+            query = lib.tracks()[0]
+            far = lib.similar(query.id, k=1, dissimilar=True, model=model)[0]
+            e = lib.explain(query.id, far.track.id, model=model)
+            assert e.score < -0.05, e.score  # the demo's most different track really scores below zero
+            assert "closest in" not in e.words and "of the similarity" not in e.words, e.words
+            said = re.search(r"far apart \(score (-[\d.]+)\): most different in (.+?) \((\d+) %", e.words)
+            assert said, e.words
+            assert float(said.group(1)) == pytest.approx(e.score, abs=0.006)
+            against = [g for g in e.groups if g["contribution"] < 0]
+            low = min(against, key=lambda g: g["contribution"])
+            assert said.group(2).startswith(low["group"])
+            share = low["contribution"] / sum(g["contribution"] for g in against)
+            assert int(said.group(3)) == round(100 * share)
 
 
 # ---- Subsonic: an unknown method is a Subsonic error, not a bare 404 --------------------------------

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 SAME_TEMPO = 0.06  # relative difference under which two tempos are "around" the same
 CLEAR = 0.5  # standard deviations from the collection's mean for "bright", "loud"...
+TINY = 0.05  # a cosine closer to 0 than this relates two tracks too little to call them close
 # (descriptor, what it tells, word above the collection's mean, word below), in the order words are said
 TRAITS: tuple[tuple[str, str, str, str], ...] = (
     ("centroid p50", "brightness", "bright", "dark"),
@@ -124,7 +125,9 @@ def facts(raw: np.ndarray, z: np.ndarray, names: np.ndarray) -> dict[str, Any]:
 
 
 def words(fa: dict[str, Any], fb: dict[str, Any], shares: list[dict]) -> str:
-    """'both around 120 BPM, A minor, bright and percussive; closest in timbre (48 %)'."""
+    """'both around 120 BPM, A minor, bright and percussive; closest in timbre (48 % of the similarity)',
+    or for a dissimilar pair 'no shared tempo, key or trait; far apart (score -0.31): most different in
+    rhythm (62 % of the dissimilarity), least in tonal'."""
     parts = []
     ta, tb = fa.get("tempo_bpm"), fb.get("tempo_bpm")
     if ta and tb and abs(ta - tb) <= SAME_TEMPO * (ta + tb) / 2:
@@ -138,11 +141,37 @@ def words(fa: dict[str, Any], fb: dict[str, Any], shares: list[dict]) -> str:
     if shared:
         parts.append(" and ".join([", ".join(shared[:-1]), shared[-1]] if len(shared) > 1 else shared))
     text = "both " + ", ".join(parts) if parts else "no shared tempo, key or trait"
-    top = shares[0] if shares else None
-    if top and top["share"] > 0 and len(shares) > 1:
-        group = f"{top['group']}'s embedding" if top["group"] in EXTRACTORS else top["group"]  # a learned one
-        text += f"; closest in {group} ({100 * top['share']:.0f} % of the similarity)"
+    return text + verdict(shares)
+
+
+def verdict(shares: list[dict]) -> str:
+    """What the score says, in words that agree with its sign: the group adding most to a clear
+    similarity, or, for a score near or under zero, the group taking most away (its share of the
+    dissimilarity: the negative contributions) and the one least apart."""
+    if not shares:
+        return ""
+    score = sum(g["contribution"] for g in shares)
+    if score >= TINY:
+        top = shares[0]  # sorted by contribution, largest first
+        if len(shares) == 1 or top["share"] <= 0:
+            return ""
+        return f"; closest in {_group(top)} ({100 * top['share']:.0f} % of the similarity)"
+    text = f"; far apart (score {score:.2f})" if score <= -TINY else f"; hardly related (score {score:+.2f})"
+    against = [g for g in shares if g["contribution"] < 0]
+    if len(shares) == 1 or not against:
+        return text
+    low = against[-1]  # the most negative
+    part = low["contribution"] / sum(g["contribution"] for g in against)
+    text += f": most different in {_group(low)} ({100 * part:.0f} % of the dissimilarity)"
+    least = shares[0]
+    if least is not low:
+        text += f", least in {_group(least)}"
     return text
+
+
+def _group(share: dict) -> str:
+    """A group's name in words: a learned embedding is named after its model ("musicnn's embedding")."""
+    return f"{share['group']}'s embedding" if share["group"] in EXTRACTORS else share["group"]
 
 
 @single_threaded
