@@ -47,11 +47,12 @@ def odd(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[bytes, str
     return root / "library", paths
 
 
-def cli(library: Path, *args: str | bytes) -> tuple[int, bytes, str]:
+def cli(library: Path, *args: str | bytes, env: dict | None = None) -> tuple[int, bytes, str]:
     """The real command line in its own process (its stdout as a terminal's bytes)."""
     done = subprocess.run(
         [sys.executable, "-m", "synesthete.cli", "--library", str(library), *args],
         capture_output=True,
+        env=env,
         timeout=300,
     )
     err = done.stderr.decode("utf-8", "replace")
@@ -173,3 +174,26 @@ def test_a_real_server_answers_for_every_name(odd) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_similar_file_gets_a_scans_caps_on_the_command_line(odd, tmp_path: Path) -> None:
+    """Time cap, and decoder chatter to the library's log, for a file outside the library too."""
+    from tests.hostile import clip, encode
+
+    library, paths = odd
+    env = {**os.environ, "SYNESTHETE_FILE_SECONDS": "0.05"}
+    code, out, err = cli(library, "similar", "--file", os.fsencode(paths[LATIN1]), env=env)
+    assert code == 1 and out == b""
+    assert err.strip().endswith("caf\\udce9.flac: gave up after 0.05 s: decoding or analysis did not finish")
+    mp3 = bytearray(encode(tmp_path / "clean.mp3", clip(seconds=4.0)).read_bytes())
+    rng = np.random.default_rng(18)
+    for i in range(2000, len(mp3) - 500, 1500):  # libmpg123 complains on its stderr, then resyncs
+        mp3[i : i + 40] = rng.bytes(40)
+    garbled = os.fsencode(tmp_path) + b"/garbled-\xe9.mp3"
+    Path(os.fsdecode(garbled)).write_bytes(bytes(mp3))
+    log = library / "logs" / "decoders.log"
+    before = log.stat().st_size if log.exists() else 0
+    code, _, err = cli(library, "similar", "--file", garbled)
+    assert code == 1 and "garbled-\\udce9.mp3: truncated or corrupt" in err
+    assert "mpg123" not in err and "Illegal Audio-MPEG-Header" not in err
+    assert b"Illegal Audio-MPEG-Header" in log.read_bytes()[before:]

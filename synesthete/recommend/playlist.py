@@ -214,7 +214,6 @@ class Seeds:
 
 def resolve_seeds(lib: Library, seeds: Sequence[int | str | Track | Path], space: Space) -> Seeds:
     """Seeds as tracks (ids, text, ``Track``) or audio files; a catalogued file counts as its track."""
-    from synesthete.analysis import analyze
     from synesthete.features.registry import EXTRACTORS
 
     if isinstance(seeds, int | str | Track | Path):
@@ -232,7 +231,7 @@ def resolve_seeds(lib: Library, seeds: Sequence[int | str | Track | Path], space
             found = lib.catalog.track_at(str(path.resolve()))
             if found is None:
                 wanted = set(space.members) | ({"descriptors"} & set(EXTRACTORS))
-                analysis = analyze(path, [EXTRACTORS[m] for m in sorted(wanted)])
+                analysis = lib.analyse_outside(path, wanted)
                 files.append(str(path))
                 file_vecs.append(space.transform_vectors(analysis.vectors))
                 if "descriptors" in analysis.vectors:
