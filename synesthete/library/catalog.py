@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from synesthete.exceptions import UserError
-from synesthete.library.migrations import migrate
+from synesthete.library.migrations import LISTING_ORDER, migrate
 
 CATALOG_FILE = "catalog.sqlite"
 TRACK_COLUMNS = "id, path, title, artist, album, genre, duration"
@@ -143,14 +143,10 @@ class Catalog:
         """Tracks ordered by artist, album, title; ``search`` matches every word in tags or path."""
         sql, args = f"SELECT {TRACK_COLUMNS} FROM tracks", []
         words = (search or "").split()
-        if words:
-            haystack = "lower(coalesce(artist,'') || ' - ' || coalesce(title,'') || ' ' || coalesce(album,'') || ' ' || path)"
-            sql += " WHERE " + " AND ".join(f"instr({haystack}, CAST(? AS TEXT)) > 0" for _ in words)
+        if words:  # search_text: the row's tags and path, lower-cased once when written (migrations.py)
+            sql += " WHERE " + " AND ".join("instr(search_text, CAST(? AS TEXT)) > 0" for _ in words)
             args += [_db(w.lower()) for w in words]
-        sql += (
-            " ORDER BY lower(coalesce(artist,'')), lower(coalesce(album,'')), lower(coalesce(title,'')), path"
-        )
-        sql += " LIMIT ? OFFSET ?"
+        sql += f" ORDER BY {LISTING_ORDER} LIMIT ? OFFSET ?"  # read in the order of the index tracks_order
         args += [-1 if limit is None else limit, offset]
         return [Track(*row) for row in self.conn.execute(sql, args)]
 
