@@ -1,6 +1,7 @@
 """HTTP load: concurrent clients asking a real `synesthete serve` for similar tracks, searches, radio, Subsonic.
 
     .venv/bin/python bench/http_load.py [--clients 50] [--seconds 20] [--tracks 10000] [--only similar]
+    .venv/bin/python bench/http_load.py --only --mixed 60 [--upload-share 0.05]   # uploads mixed in
 
 A library is filled with synthetic clustered vectors (``fill`` of bench/library_speed.py), served by
 `synesthete serve` in its own process on 127.0.0.1 (a free port; nothing leaves the machine), warmed up,
@@ -14,12 +15,19 @@ warm-up and after the load, and whether it ever loaded torch (it should not: no 
 model); and the load average, since a busy machine lowers every figure. Prints a table and one JSON
 line. The client is a minimal asyncio HTTP/1.1 loop, so as little of the two cores as possible goes to
 the load generator.
+
+``--mixed SECONDS`` adds one bounded run in which every request is, at random, an upload (a share
+``--upload-share``) of a small generated WAV to `POST /api/similar` or one of the routes above. The
+server's upload rate limit (``Limits.uploads_per_minute``, `serve --uploads-per-minute`) is raised for the
+bench, so it measures the server, not the limiter. The first upload loads the models; the server's memory
+is read after it and after the mixed run (it should stay steady), and errors are counted per kind.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import socket
@@ -32,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).parent))
 from library_speed import fill
@@ -51,6 +60,61 @@ ROUTES: dict[str, tuple[Callable[[int, int], str], Callable[[bytes], bool]]] = {
 }
 
 
+UPLOAD = "upload"
+BOUNDARY = "synesthete-bench-boundary"
+UPLOADS_PER_MINUTE = 1e9  # the bench's server: no client is ever held back by the upload limiter
+Pick = Callable[[np.random.Generator], tuple[str, bytes, Callable[[bytes], bool]]]
+
+
+def bench_wav(seconds: float = 3.0, sr: int = 22050) -> bytes:
+    """A small generated WAV (a chord over soft noise, 16-bit mono): what a client uploads."""
+    rng = np.random.default_rng(7)
+    t = np.arange(int(seconds * sr)) / sr
+    y = sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6)) / 3 + 0.05 * rng.standard_normal(t.size)
+    out = io.BytesIO()
+    sf.write(out, (0.5 * y).astype(np.float32), sr, format="WAV", subtype="PCM_16")
+    return out.getvalue()
+
+
+def get_request(port: int, target: str) -> bytes:
+    return f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+
+
+def upload_request(port: int, wav: bytes) -> bytes:
+    """`POST /api/similar` with the WAV as the multipart field ``file``."""
+    body = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="bench.wav"\r\n'
+        f"Content-Type: audio/wav\r\n\r\n".encode()
+        + wav
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+    head = (
+        f"POST /api/similar?k=10 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def route_pick(port: int, route: str, n_tracks: int) -> Pick:
+    """Requests of one route, for random tracks."""
+    target, good = ROUTES[route]
+    return lambda rng: (route, get_request(port, target(int(rng.integers(1, n_tracks + 1)), n_tracks)), good)
+
+
+def mixed_pick(port: int, n_tracks: int, upload_share: float, wav: bytes) -> Pick:
+    """An upload with probability ``upload_share``, else a request of a route drawn at random."""
+    upload = upload_request(port, wav)
+    routes = {name: route_pick(port, name, n_tracks) for name in ROUTES}
+    names = sorted(routes)
+
+    def pick(rng: np.random.Generator) -> tuple[str, bytes, Callable[[bytes], bool]]:
+        if rng.random() < upload_share:
+            return UPLOAD, upload, ROUTES["similar"][1]
+        return routes[names[int(rng.integers(len(names)))]](rng)
+
+    return pick
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -60,6 +124,7 @@ def free_port() -> int:
 def start_server(library: Path, port: int, pool: int = 2) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "synesthete.cli", "--library", str(library), "serve"]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--pool", str(pool)]
+    cmd += ["--uploads-per-minute", f"{UPLOADS_PER_MINUTE:g}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -95,24 +160,21 @@ def has_torch(pid: int) -> bool:
 
 async def client(
     port: int,
-    route: str,
-    n_tracks: int,
+    pick: Pick,
     deadline: float,
     seed: int,
-    latencies: list[float],
-    errors: list[str],
+    latencies: dict[str, list[float]],
+    errors: dict[str, list[str]],
 ) -> None:
-    """One keep-alive connection asking one request at a time until ``deadline``."""
-    target, good = ROUTES[route]
+    """One keep-alive connection asking one request at a time (``pick`` draws it) until ``deadline``."""
     rng = np.random.default_rng(seed)
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while time.perf_counter() < deadline:
-            path = target(int(rng.integers(1, n_tracks + 1)), n_tracks)
-            request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+            kind, request, good = pick(rng)
             start = time.perf_counter()
             try:
-                writer.write(request.encode())
+                writer.write(request)
                 head = await reader.readuntil(b"\r\n\r\n")
                 status = int(head.split(b" ", 2)[1])
                 length = 0
@@ -121,29 +183,35 @@ async def client(
                         length = int(line.split(b":", 1)[1])
                 body = await reader.readexactly(length)
             except (OSError, asyncio.IncompleteReadError, ValueError) as e:
-                errors.append(f"connection: {e!r}")
+                errors.setdefault(kind, []).append(f"connection: {e!r}")
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
                 continue
-            latencies.append(time.perf_counter() - start)
+            latencies.setdefault(kind, []).append(time.perf_counter() - start)
             if status != 200 or not good(body):
-                errors.append(f"HTTP {status}: {body[:120]!r}")
+                errors.setdefault(kind, []).append(f"HTTP {status}: {body[:120]!r}")
     finally:
         writer.close()
 
 
-async def load(port: int, route: str, clients: int, seconds: float, n_tracks: int) -> dict:
-    latencies: list[float] = []
-    errors: list[str] = []
+async def load(port: int, pick: Pick, clients: int, seconds: float) -> dict[str, dict]:
+    """``clients`` connections asking for ``seconds``: figures per kind of request."""
+    latencies: dict[str, list[float]] = {}
+    errors: dict[str, list[str]] = {}
     start = time.perf_counter()
     deadline = start + seconds
-    await asyncio.gather(
-        *(client(port, route, n_tracks, deadline, i, latencies, errors) for i in range(clients))
-    )
+    await asyncio.gather(*(client(port, pick, deadline, i, latencies, errors) for i in range(clients)))
     elapsed = time.perf_counter() - start
+    return {
+        kind: figures(kind, latencies.get(kind, []), errors.get(kind, []), clients, elapsed)
+        for kind in sorted(set(latencies) | set(errors))
+    }
+
+
+def figures(kind: str, latencies: list[float], errors: list[str], clients: int, elapsed: float) -> dict:
     ms = np.array(latencies or [np.nan]) * 1000
     return {
-        "route": route,
+        "route": kind,
         "clients": clients,
         "seconds": round(elapsed, 2),
         "requests": len(latencies),
@@ -157,13 +225,51 @@ async def load(port: int, route: str, clients: int, seconds: float, n_tracks: in
     }
 
 
+def one_route(port: int, route: str, clients: int, seconds: float, n_tracks: int) -> dict:
+    found = asyncio.run(load(port, route_pick(port, route, n_tracks), clients, seconds))
+    return found.get(route) or figures(route, [], [], clients, seconds)
+
+
+def mixed_run(proc: subprocess.Popen, port: int, args: argparse.Namespace) -> dict:
+    """One upload (it loads the models), then ``args.mixed`` seconds of mixed requests, uploads among them."""
+    wav = bench_wav()
+    doc: dict = {"seconds": args.mixed, "clients": args.clients, "upload_share": args.upload_share}
+    doc["upload_bytes"] = len(upload_request(port, wav))
+    body = upload_request(port, wav).split(b"\r\n\r\n", 1)[1]
+    ask = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/similar?k=10",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+    )
+    start = time.perf_counter()
+    with urllib.request.urlopen(ask, timeout=600) as answer:  # an error status raises, with its reason
+        if not ROUTES["similar"][1](answer.read()):
+            raise RuntimeError("the first upload's answer is not a result document")
+    doc["first_upload_s"] = round(time.perf_counter() - start, 2)
+    doc["rss_before_mb"] = resident_mb(proc.pid)
+    cpu = cpu_seconds(proc.pid)
+    kinds = asyncio.run(
+        load(port, mixed_pick(port, args.tracks, args.upload_share, wav), args.clients, args.mixed)
+    )
+    requests = sum(k["requests"] for k in kinds.values())
+    doc["server_cpu_ms_per_request"] = round((cpu_seconds(proc.pid) - cpu) * 1000 / max(requests, 1), 2)
+    doc["rss_after_mb"] = resident_mb(proc.pid)
+    doc["requests"], doc["errors"] = requests, sum(k["errors"] for k in kinds.values())
+    doc["kinds"] = list(kinds.values())
+    return doc
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0, help="per route")
     parser.add_argument("--tracks", type=int, default=10_000)
     parser.add_argument("--pool", type=int, default=2, help="Library handles in the server (serve --pool)")
-    parser.add_argument("--only", nargs="+", choices=sorted(ROUTES), default=list(ROUTES))
+    parser.add_argument(
+        "--only", nargs="*", choices=sorted(ROUTES), default=list(ROUTES), help="routes (none: only --mixed)"
+    )
+    parser.add_argument("--mixed", type=float, default=0.0, help="seconds of mixed requests with uploads")
+    parser.add_argument("--upload-share", type=float, default=0.05, help="share of uploads in --mixed")
     args = parser.parse_args()
     doc: dict = {"tracks": args.tracks, "clients": args.clients, "pool": args.pool, "routes": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -173,15 +279,15 @@ def main() -> int:
         proc = start_server(library, port, args.pool)
         try:
             doc["rss_started_mb"] = resident_mb(proc.pid)
-            for route in args.only:  # warm up: the first search builds the space
-                warm = asyncio.run(load(port, route, 4, 2.0, args.tracks))
+            for route in args.only or list(ROUTES):  # warm up: the first search builds the space
+                warm = one_route(port, route, 4, 2.0, args.tracks)
                 if warm["errors"]:
                     raise RuntimeError(f"warm-up of {route} failed: {warm['first_errors']}")
             doc["rss_warm_mb"] = resident_mb(proc.pid)
             doc["load_average_before"] = round(os.getloadavg()[0], 2)
             for route in args.only:
                 cpu = cpu_seconds(proc.pid)
-                result = asyncio.run(load(port, route, args.clients, args.seconds, args.tracks))
+                result = one_route(port, route, args.clients, args.seconds, args.tracks)
                 result["server_cpu_ms_per_request"] = round(
                     (cpu_seconds(proc.pid) - cpu) * 1000 / max(result["requests"], 1), 2
                 )
@@ -189,12 +295,14 @@ def main() -> int:
             doc["load_average_after"] = round(os.getloadavg()[0], 2)
             doc["rss_after_load_mb"] = resident_mb(proc.pid)
             doc["torch_loaded"] = has_torch(proc.pid)
+            if args.mixed > 0:  # last: its uploads load the models
+                doc["mixed"] = mixed_run(proc, port, args)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
     print(f"{args.tracks} tracks, {args.clients} clients, {args.seconds:g} s a route")
     print(
-        f"{'route':>9} {'requests':>9} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'errors':>6}"
+        f"{'kind':>9} {'requests':>9} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'errors':>6}"
         f" {'server CPU-ms/req':>17}"
     )
     for r in doc["routes"]:
@@ -208,8 +316,25 @@ def main() -> int:
         f" {doc['rss_after_load_mb']:.0f} MB after the load; torch loaded: {doc['torch_loaded']}"
     )
     print(f"load average (1 min) {doc['load_average_before']} before, {doc['load_average_after']} after")
+    mixed = doc.get("mixed")
+    if mixed:
+        print(
+            f"mixed, {mixed['seconds']:g} s, {100 * mixed['upload_share']:g} % uploads of"
+            f" {mixed['upload_bytes'] / 1024:.0f} KB (first upload {mixed['first_upload_s']} s):"
+            f" {mixed['requests']} requests, {mixed['errors']} errors,"
+            f" server {mixed['server_cpu_ms_per_request']} CPU-ms a request"
+        )
+        for r in mixed["kinds"]:
+            print(
+                f"{r['route']:>9} {r['requests']:>9} {r['throughput_rps']:>7.1f} {r['p50_ms']:>7.1f}"
+                f" {r['p90_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['errors']:>6}"
+            )
+        print(
+            f"serve resident: {mixed['rss_before_mb']:.0f} MB before the mixed run, {mixed['rss_after_mb']:.0f} after"
+        )
     print(json.dumps(doc))
-    return 0 if all(r["errors"] == 0 for r in doc["routes"]) else 1
+    failed = sum(r["errors"] for r in doc["routes"]) + (mixed["errors"] if mixed else 0)
+    return 0 if failed == 0 else 1
 
 
 if __name__ == "__main__":

@@ -279,3 +279,11 @@ def test_cover_flags_read_the_tags_once_per_settled_state(tmp_path: Path, monkey
     assert media.has_cover(str(song)) and media._cover_names.cache_info().misses == listed + 1
     (tmp_path / "folder.png").write_bytes(b"x" * (media.MAX_COVER_BYTES + 1))  # in place: same folder
     assert not media.has_cover(str(song))
+
+
+# ---- serve: the upload rate is a setting --------------------------------------------------------
+def test_serve_refuses_an_upload_rate_that_is_not_positive(tmp_path: Path, capsys) -> None:
+    from synesthete.cli import main
+
+    assert main(["--library", str(tmp_path / "lib"), "serve", "--uploads-per-minute", "0"]) == 1
+    assert "--uploads-per-minute must be above 0, got 0" in capsys.readouterr().err

@@ -28,7 +28,12 @@ def cmd_serve(lib: Library, args: argparse.Namespace) -> int:
             f"serving on {args.host} opens the library to the network: give --token TOKEN"
             f" (or set {ENV_TOKEN}); without a token, serve on 127.0.0.1"
         )
-    limits = Limits(max_bytes=int(args.max_upload_mb * 1024 * 1024), max_seconds=args.max_upload_seconds)
+    rate = {} if args.uploads_per_minute is None else {"uploads_per_minute": args.uploads_per_minute}
+    if args.uploads_per_minute is not None and not args.uploads_per_minute > 0:
+        raise UserError(f"--uploads-per-minute must be above 0, got {args.uploads_per_minute:g}")
+    limits = Limits(
+        max_bytes=int(args.max_upload_mb * 1024 * 1024), max_seconds=args.max_upload_seconds, **rate
+    )
     _few_malloc_arenas()  # before the server's threads start
     pool = LibraryPool.of(lib, size=max(args.pool, 1))
     app = create_app(pool, token=token, limits=limits)
@@ -94,6 +99,12 @@ def register(command) -> None:
     )
     p.add_argument(
         "--max-upload-seconds", type=float, default=900.0, help="longest upload analysed (default 900 s)"
+    )
+    p.add_argument(
+        "--uploads-per-minute",
+        type=float,
+        default=None,
+        help="uploads and recordings a client may send a minute, in bursts of half that; past it 429 (default 60)",
     )
     p.add_argument(
         "--pool", type=int, default=2, help="library handles serving requests in parallel (default 2)"
