@@ -120,3 +120,9 @@ print(report.added, "ray" in sys.modules)
     out = _run(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "False"]
+
+
+def test_an_address_without_the_ray_backend_is_refused(library: Library, data_dir: Path) -> None:
+    with pytest.raises(UserError, match="needs --backend ray"):
+        library.scan([data_dir / "clip.wav"], address="head:6379")
+    assert library.status()["tracks"] == 0

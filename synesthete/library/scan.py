@@ -318,6 +318,8 @@ def scan(
     """
     if backend not in ("local", "ray"):
         raise UserError(f"unknown scan backend {backend!r}: local or ray")
+    if address is not None and backend != "ray":
+        raise UserError(f"--address {address} is the address of a Ray cluster: it needs --backend ray")
     if backend == "ray":
         from synesthete.distributed import ray_backend
 
