@@ -121,6 +121,8 @@ def test_playlists_hold_the_names_the_file_system_needs(odd, tmp_path: Path) -> 
     code, out, err = cli(library, "playlist", "extend", str(m3u8), "-n", "1", "--json")
     assert code == 0, err
     assert [t["path"] for t in json.loads(out)["tracks"][:4]] == export.read_paths(m3u8)
+    code, _, err = cli(library, "playlist", "radio", str(ids[b"-dash.flac"]), "--block-artist", b"caf\xe9")
+    assert code == 0 and "--block-artist caf\\udce9: no track has an artist tag" in err
     seeded = cli_json(library, "playlist", "radio", os.fsencode(paths[LATIN1]), "-n", "2")
     assert paths[LATIN1] not in [t["path"] for t in seeded["tracks"]]  # the seed is its track
     code, out, err = cli(library, "playlist", "explain", os.fsencode(paths[LATIN1]), str(ids[b"-dash.flac"]))

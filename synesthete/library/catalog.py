@@ -161,6 +161,17 @@ class Catalog:
         ).fetchone()
         return Track(*row) if row else None
 
+    def tag_in_use(self, tag: str, word: str | None = None, *, part: bool = False) -> bool:
+        """Whether some track's ``tag`` (artist, album, genre) is ``word`` (lower case), holds it
+        (``part``), or, with no word, is set at all."""
+        if tag not in ("artist", "album", "genre"):
+            raise ValueError(f"not a tag the catalog keeps: {tag}")
+        test, args = f"{tag} <> ''", ()
+        if word is not None:
+            test = f"instr(lower({tag}), CAST(? AS TEXT)) > 0" if part else f"lower({tag}) = CAST(? AS TEXT)"
+            args = (_db(word),)
+        return self.conn.execute(f"SELECT 1 FROM tracks WHERE {test} LIMIT 1", args).fetchone() is not None
+
     def tracks_by_ids(self, ids: list[int]) -> dict[int, Track]:
         out: dict[int, Track] = {}
         for start in range(0, len(ids), 900):

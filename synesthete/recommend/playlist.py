@@ -175,17 +175,17 @@ class Rules:
     def idle(self, catalog: Catalog) -> list[str]:
         """Warnings for the tag rules that match no track of the collection at all."""
         out = []
-        checks = [
-            ("--block-artist", "artist", self.block_artists, "lower(artist) = ?"),
-            ("--block-album", "album", self.block_albums, "lower(album) = ?"),
-            ("--block-genre", "genre", self.block_genres, "instr(lower(genre), ?) > 0"),
-            ("--genre", "genre", self.genres, "instr(lower(genre), ?) > 0"),
+        checks = [  # (option, tag, its words, whether a word may be part of the tag)
+            ("--block-artist", "artist", self.block_artists, False),
+            ("--block-album", "album", self.block_albums, False),
+            ("--block-genre", "genre", self.block_genres, True),
+            ("--genre", "genre", self.genres, True),
         ]
-        for option, tag, words, test in checks:
+        for option, tag, words, part in checks:
             for word in words:
-                if catalog.conn.execute(f"SELECT 1 FROM tracks WHERE {test} LIMIT 1", (word,)).fetchone():
+                if catalog.tag_in_use(tag, word, part=part):
                     continue
-                tagged = catalog.conn.execute(f"SELECT 1 FROM tracks WHERE {tag} <> '' LIMIT 1").fetchone()
+                tagged = catalog.tag_in_use(tag)
                 a = "an" if tag[0] in "aeiou" else "a"
                 why = f"no track has {a} {tag} matching '{word}'" if tagged else f"no track has {a} {tag} tag"
                 effect = "keeps nothing" if option == "--genre" else "blocks nothing"
