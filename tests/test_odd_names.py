@@ -152,6 +152,14 @@ def test_a_real_server_answers_for_every_name(odd) -> None:
             assert answer.status_code == 200
             listed = json.loads(answer.content.decode("utf-8"))["tracks"]
             assert sorted(t["path"] for t in listed) == sorted(paths.values())
+            shared = http.get(
+                "/api/playlists/radio", params={"seed": ids[b"-dash.flac"], "n": 4, "format": "m3u8"}
+            )
+            assert shared.status_code == 200
+            lines = shared.content.decode("utf-8").splitlines()  # one line per entry, even for "new\nline"
+            assert (
+                len(lines) == 2 + 2 * 4 and "#EXTINF:4,caf\\udce9" in lines and "#EXTINF:4,new line" in lines
+            )
             for name, track_id in ids.items():
                 similar = http.get(f"/api/tracks/{track_id}/similar", params={"k": 2, "explain": "true"})
                 assert (

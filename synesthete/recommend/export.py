@@ -48,11 +48,15 @@ def to_m3u8(tracks: Iterable[Track], *, base: str | Path | None = None, title: s
         lines.append(f"#PLAYLIST:{' '.join(title.splitlines())}")
     folder = Path(base) if base is not None else None
     for t in tracks:
-        seconds = round(t.duration) if t.duration else -1
-        label = " ".join(t.label.splitlines())
-        lines.append(f"#EXTINF:{seconds},{label}")
+        lines.append(extinf(t))
         lines.append(_m3u_line(_location(t, folder), folder))
     return "\n".join(lines) + "\n"
+
+
+def extinf(track: Track) -> str:
+    """The '#EXTINF:<seconds>,<artist - title>' line of a track, on one line whatever its name holds."""
+    seconds = round(track.duration) if track.duration else -1
+    return f"#EXTINF:{seconds},{' '.join(track.label.splitlines())}"
 
 
 def to_xspf(tracks: Iterable[Track], *, base: str | Path | None = None, title: str | None = None) -> str:

@@ -12,6 +12,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from synesthete.api import Library
+from synesthete.library.catalog import shown
+from synesthete.recommend.export import extinf
 from synesthete.server.routes.api import MAX_ID, json_response
 
 router = APIRouter(prefix="/api/playlists", tags=["playlists"])
@@ -44,7 +46,7 @@ def m3u8(request: Request, playlist) -> str:
     guard = request.app.state.guard
     lines = ["#EXTM3U", f"#PLAYLIST:synesthete {playlist.kind}"]
     for t in playlist.tracks:
-        lines.append(f"#EXTINF:{round(t.duration) if t.duration else -1},{t.label}")
+        lines.append(shown(extinf(t)))  # a name that is not UTF-8 as \udcXX, as in the JSON
         lines.append(base + guard.sign(f"/api/tracks/{t.id}/audio", {}))
     return "\n".join(lines) + "\n"
 
