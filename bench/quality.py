@@ -48,7 +48,8 @@ def main() -> int:
             classic_epochs=args.classic,
         )
         clip = next(iter(lib.catalog.tracks_by_ids([int(next(iter(doc["track_groups"])))]).values())).path
-        cpu = {model: cpu_seconds(lib, model, clip) for model in doc["models"]}
+        # keys are "name-v<version>" (the held-out classic models: "name")
+        cpu = {model: cpu_seconds(lib, model.rsplit("-v", 1)[0], clip) for model in doc["models"]}
     if doc["failed"] or doc["not_found"]:
         print(f"{len(doc['failed'])} files failed, {len(doc['not_found'])} not found", file=sys.stderr)
     print(
