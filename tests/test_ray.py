@@ -126,3 +126,38 @@ def test_an_address_without_the_ray_backend_is_refused(library: Library, data_di
     with pytest.raises(UserError, match="needs --backend ray"):
         library.scan([data_dir / "clip.wav"], address="head:6379")
     assert library.status()["tracks"] == 0
+
+
+def test_a_stopped_ray_scan_keeps_its_tracks_shuts_ray_down_and_resumes(tmp_path: Path, audio: Path) -> None:
+    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[scale]'")
+    from synesthete.fingerprint.landmarks import VERSION
+    from synesthete.fingerprint.store import FINGERPRINT
+    from synesthete.library.scan import scan
+
+    results: list[dict] = []
+
+    def stop_after_two_tracks(result: dict) -> None:
+        results.append(result)
+        if sum("error" not in r for r in results) == 2:
+            raise KeyboardInterrupt  # what Ctrl-C or SIGTERM raises in the scanning process
+
+    with Library(tmp_path / "lib") as lib:
+        versions = {name: e.version for name, e in EXTRACTORS.items()} | {FINGERPRINT: VERSION}
+        with pytest.raises(KeyboardInterrupt):
+            try:
+                scan(
+                    lib.catalog,
+                    [str(audio)],
+                    extractors=versions,
+                    workers=2,
+                    backend="ray",
+                    on_result=stop_after_two_tracks,
+                )
+            except UserError as e:
+                if str(e).startswith(RAY_STARTS):
+                    pytest.skip(f"Ray cannot start here: {e}")
+                raise
+        assert not ray.is_initialized()
+        assert {t.path for t in lib.tracks()} == {r["path"] for r in results if "error" not in r}
+        report = lib.scan([audio], workers=1)  # the rest, and no track twice
+        assert (report.added, report.unchanged, len(lib.tracks())) == (7, 2, 9)
