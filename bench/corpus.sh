@@ -31,7 +31,10 @@ freedroidrpg-data warzone2100-music starfighter-data blobwars-data lugaru-data f
 openarena-data btanks-data scorched3d-data unknown-horizons powermanga-data alex4-data kraptor-data
 trigger-rally-data dreamchess-data enigma-data ri-li-data lordsawar-data freeciv-data pinball-data
 pokerth-data mirrormagic-data tuxtype-data gcompris-qt-data hex-a-hop-data opencity-data
-stormbaancoureur-data ceferino-data cube2-data"}
+stormbaancoureur-data ceferino-data cube2-data solarwolf circuslinux-data penguin-command caveexpress-data
+blockattack berusky-data briquolo-data gnurobbo-data njam-data sdl-ball-data lbreakouthd-data funnyboat
+whichwayisup pangzero mrrescue bomberclone-data spacezero tuxfootball freedink-data lbreakout2-data
+pathological netpanzer-data open-invaders-data"}
 # ../shared/data/dev's sources: never part of the corpus
 DEV_PACKAGES="drascula-music marsshooter-data parsec47-data rrootage-data torus-trooper-data
 tumiki-fighters-data gunroar-data mu-cade-data titanion-data"

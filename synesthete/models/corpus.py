@@ -32,9 +32,9 @@ MAX_SECONDS = 600.0  # of a track decoded (a rendered module can run for half an
 MARGIN = 4  # frames of context each side of a patch: the STFT window reaches 2
 
 
-def tracks(corpus: Path) -> list[tuple[str, Path]]:
-    """(package, audio path) of every track in the corpus manifest."""
-    manifest = corpus / "manifest.csv"
+def tracks(corpus: Path, manifest: Path | None = None) -> list[tuple[str, Path]]:
+    """(package, audio path) of every track in the corpus manifest (or in ``manifest``, a subset)."""
+    manifest = manifest or corpus / "manifest.csv"
     if not manifest.is_file():
         raise FileNotFoundError(f"{manifest}: no corpus manifest (build one with bash bench/corpus.sh)")
     with open(manifest, newline="") as f:
@@ -95,7 +95,13 @@ def _cache_one(job: tuple[Path, Path, int, int]) -> str | None:
 
 
 def teacher_outputs(
-    corpus: Path, *, per_track: int = PER_TRACK, workers: int = 2, seed: int = 0, progress: bool = True
+    corpus: Path,
+    *,
+    manifest: Path | None = None,
+    per_track: int = PER_TRACK,
+    workers: int = 2,
+    seed: int = 0,
+    progress: bool = True,
 ):
     """Cached teacher patches of every corpus track (computed where missing): (Patches, packages) with
     ``Patches.track`` indexing ``packages`` (one entry per track)."""
@@ -103,11 +109,15 @@ def teacher_outputs(
 
     from synesthete.models.train import Patches
 
-    listed = tracks(corpus)
+    listed = tracks(corpus, manifest)
     caches = [
         corpus / "teacher" / f"{per_track}" / p.relative_to(corpus).with_suffix(".npz") for _, p in listed
     ]
-    jobs = [(p, c, per_track, seed + i) for i, ((_, p), c) in enumerate(zip(listed, caches, strict=True))]
+    # each track's positions and gain depend on its file name only, so a partial run resumes identically
+    jobs = [
+        (p, c, per_track, seed + int(hashlib.sha1(p.name.encode()).hexdigest()[:8], 16))
+        for (_, p), c in zip(listed, caches, strict=True)
+    ]
     todo = [j for j in jobs if not j[1].is_file()]
     with ProcessPoolExecutor(workers) as pool:
         bar = tqdm(total=len(todo), desc="teacher", unit="track", file=sys.stderr, disable=not progress)

@@ -455,9 +455,7 @@ def _fresh_copy(net: Student) -> Student:
     return copy.deepcopy(net)
 
 
-def refresh_vectors(
-    lib, *, workers: int | None = None, progress: bool = False, name: str = "cnn"
-) -> int:
+def refresh_vectors(lib, *, workers: int | None = None, progress: bool = False, name: str = "cnn") -> int:
     """Recompute the vectors of extractor ``name`` (``cnn``, or a classic model) whose version is not
     the active checkpoint's (what the next scan would do, without walking the folders); returns how many
     were made."""
@@ -492,8 +490,9 @@ def refresh_vectors(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Rebuild the shipped weights from the corpus (bash bench/corpus.sh): musicnn's outputs on every
-    track (cached), then ``distill``, choosing the epoch by the loss on held-out packages."""
+    """Distil the student from the corpus (bash bench/corpus.sh): musicnn's outputs on every track
+    (cached), then ``distill``, choosing the epoch by the loss on held-out packages. Writes
+    ``<corpus>/cnn-distilled.pt``; ``--out synesthete/models/weights/cnn-distilled.pt`` ships it."""
     import argparse
     import json
     import time
@@ -503,14 +502,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT)
+    parser.add_argument("--manifest", type=Path, default=None, help="tracks to use (default: the corpus's)")
     parser.add_argument("--per-track", type=int, default=corpus.PER_TRACK, help="patches per track")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--augmented", type=float, default=0.25, help="share of each batch augmented")
     parser.add_argument("--workers", type=int, default=2, help="processes running the teacher")
     parser.add_argument("--threads", type=int, default=2, help="torch threads while training")
-    parser.add_argument("--out", type=Path, default=checkpoints.SHIPPED)
+    parser.add_argument("--out", type=Path, default=None, help="default: <corpus>/cnn-distilled.pt")
     args = parser.parse_args(argv)
-    data, packages = corpus.teacher_outputs(args.corpus, per_track=args.per_track, workers=args.workers)
+    args.out = args.out or args.corpus / checkpoints.SHIPPED.name
+    data, packages = corpus.teacher_outputs(
+        args.corpus, manifest=args.manifest, per_track=args.per_track, workers=args.workers
+    )
     held = corpus.held_out(packages)
     is_val = np.array([packages[t] in held for t in data.track])
     train, val = data.take(np.flatnonzero(~is_val)), data.take(np.flatnonzero(is_val))
