@@ -161,3 +161,62 @@ def test_a_stopped_ray_scan_keeps_its_tracks_shuts_ray_down_and_resumes(tmp_path
         assert {t.path for t in lib.tracks()} == {r["path"] for r in results if "error" not in r}
         report = lib.scan([audio], workers=1)  # the rest, and no track twice
         assert (report.added, report.unchanged, len(lib.tracks())) == (7, 2, 9)
+
+
+def _ray_workers_of(pid: int) -> list[int]:
+    """The Ray workers below ``pid`` running an analysis now (a local Ray head's raylet starts them;
+    Ray's own agents, also named ``ray::...``, are left alone)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            todo.append(child)
+            try:
+                if (Path("/proc") / str(child) / "cmdline").read_bytes().startswith(b"ray::_analyse"):
+                    found.append(child)
+            except OSError:
+                pass
+    return found
+
+
+def test_tasks_whose_worker_dies_are_retried(tmp_path: Path, audio: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[scale]'")
+    import os
+    import signal
+
+    from synesthete.fingerprint.landmarks import VERSION
+    from synesthete.fingerprint.store import FINGERPRINT
+    from synesthete.library.scan import scan
+
+    killed: list[int] = []
+
+    def kill_the_workers_once(result: dict) -> None:
+        if not killed:
+            killed.extend(_ray_workers_of(os.getpid()))
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    with Library(tmp_path / "lib") as lib:
+        versions = {name: e.version for name, e in EXTRACTORS.items()} | {FINGERPRINT: VERSION}
+        try:
+            report = scan(
+                lib.catalog,
+                [str(audio)],
+                extractors=versions,
+                workers=2,
+                backend="ray",
+                on_result=kill_the_workers_once,
+            )
+        except UserError as e:
+            if str(e).startswith(RAY_STARTS):
+                pytest.skip(f"Ray cannot start here: {e}")
+            raise
+        assert killed  # the workers analysing the files were there, and were killed
+        assert report.added == 9
+        assert sorted(Path(f.path).name for f in report.failed) == ["short.wav", "truncated.flac"]
