@@ -4,9 +4,12 @@ local scan's tracks, vectors and answers, and the same reason for a corrupt file
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,9 @@ import pytest
 from synesthete import Library
 from synesthete.exceptions import UserError
 from synesthete.features.registry import EXTRACTORS
+from synesthete.fingerprint.landmarks import VERSION
+from synesthete.fingerprint.store import FINGERPRINT
+from synesthete.library.scan import ScanReport, scan
 
 DATA = Path(__file__).parent / "data"
 RAY_STARTS = "could not start or reach"
@@ -95,6 +101,9 @@ sys.modules["ray"] = None  # as if the scale extra were not installed
 from synesthete import Library
 from synesthete.exceptions import UserError
 from synesthete.features.registry import EXTRACTORS
+from synesthete.fingerprint.landmarks import VERSION
+from synesthete.fingerprint.store import FINGERPRINT
+from synesthete.library.scan import ScanReport, scan
 with Library({str(tmp_path / "lib")!r}) as lib:
     try:
         lib.scan([{str(DATA / "short.wav")!r}], backend="ray")
@@ -128,12 +137,22 @@ def test_an_address_without_the_ray_backend_is_refused(library: Library, data_di
     assert library.status()["tracks"] == 0
 
 
+def _ray_scan(lib: Library, audio: Path, on_result: Callable[[dict], None]) -> ScanReport:
+    """What ``Library.scan(backend="ray", workers=2)`` runs, with a hook on each result (a fresh library
+    has no trained models, so these are all its extractors); skipped where Ray cannot start."""
+    versions = {name: e.version for name, e in EXTRACTORS.items()} | {FINGERPRINT: VERSION}
+    try:
+        return scan(
+            lib.catalog, [str(audio)], extractors=versions, workers=2, backend="ray", on_result=on_result
+        )
+    except UserError as e:
+        if str(e).startswith(RAY_STARTS):
+            pytest.skip(f"Ray cannot start here: {e}")
+        raise
+
+
 def test_a_stopped_ray_scan_keeps_its_tracks_shuts_ray_down_and_resumes(tmp_path: Path, audio: Path) -> None:
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[scale]'")
-    from synesthete.fingerprint.landmarks import VERSION
-    from synesthete.fingerprint.store import FINGERPRINT
-    from synesthete.library.scan import scan
-
     results: list[dict] = []
 
     def stop_after_two_tracks(result: dict) -> None:
@@ -142,21 +161,8 @@ def test_a_stopped_ray_scan_keeps_its_tracks_shuts_ray_down_and_resumes(tmp_path
             raise KeyboardInterrupt  # what Ctrl-C or SIGTERM raises in the scanning process
 
     with Library(tmp_path / "lib") as lib:
-        versions = {name: e.version for name, e in EXTRACTORS.items()} | {FINGERPRINT: VERSION}
         with pytest.raises(KeyboardInterrupt):
-            try:
-                scan(
-                    lib.catalog,
-                    [str(audio)],
-                    extractors=versions,
-                    workers=2,
-                    backend="ray",
-                    on_result=stop_after_two_tracks,
-                )
-            except UserError as e:
-                if str(e).startswith(RAY_STARTS):
-                    pytest.skip(f"Ray cannot start here: {e}")
-                raise
+            _ray_scan(lib, audio, stop_after_two_tracks)
         assert not ray.is_initialized()
         assert {t.path for t in lib.tracks()} == {r["path"] for r in results if "error" not in r}
         report = lib.scan([audio], workers=1)  # the rest, and no track twice
@@ -187,13 +193,6 @@ def _ray_workers_of(pid: int) -> list[int]:
 
 def test_tasks_whose_worker_dies_are_retried(tmp_path: Path, audio: Path) -> None:
     pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[scale]'")
-    import os
-    import signal
-
-    from synesthete.fingerprint.landmarks import VERSION
-    from synesthete.fingerprint.store import FINGERPRINT
-    from synesthete.library.scan import scan
-
     killed: list[int] = []
 
     def kill_the_workers_once(result: dict) -> None:
@@ -203,20 +202,7 @@ def test_tasks_whose_worker_dies_are_retried(tmp_path: Path, audio: Path) -> Non
                 os.kill(pid, signal.SIGKILL)
 
     with Library(tmp_path / "lib") as lib:
-        versions = {name: e.version for name, e in EXTRACTORS.items()} | {FINGERPRINT: VERSION}
-        try:
-            report = scan(
-                lib.catalog,
-                [str(audio)],
-                extractors=versions,
-                workers=2,
-                backend="ray",
-                on_result=kill_the_workers_once,
-            )
-        except UserError as e:
-            if str(e).startswith(RAY_STARTS):
-                pytest.skip(f"Ray cannot start here: {e}")
-            raise
+        report = _ray_scan(lib, audio, kill_the_workers_once)
         assert killed  # the workers analysing the files were there, and were killed
         assert report.added == 9
         assert sorted(Path(f.path).name for f in report.failed) == ["short.wav", "truncated.flac"]
