@@ -191,10 +191,10 @@ def test_similar_file_gets_a_scans_caps_on_the_command_line(odd, tmp_path: Path)
     from tests.hostile import clip, encode
 
     library, paths = odd
-    env = {**os.environ, "SYNESTHETE_FILE_SECONDS": "0.05"}
+    env = {**os.environ, "SYNESTHETE_FILE_SECONDS": "0.001"}
     code, out, err = cli(library, "similar", "--file", os.fsencode(paths[LATIN1]), env=env)
     assert code == 1 and out == b""
-    assert err.strip().endswith("caf\\udce9.flac: gave up after 0.05 s: decoding or analysis did not finish")
+    assert err.strip().endswith("caf\\udce9.flac: gave up after 0.001 s: decoding or analysis did not finish")
     mp3 = bytearray(encode(tmp_path / "clean.mp3", clip(seconds=4.0)).read_bytes())
     rng = np.random.default_rng(18)
     for i in range(2000, len(mp3) - 500, 1500):  # libmpg123 complains on its stderr, then resyncs

@@ -165,8 +165,13 @@ def time_limit(path: str, seconds: float) -> Iterator[None]:
         yield
         return
 
+    expired = False
+    reason = f"gave up after {seconds:g} s: decoding or analysis did not finish"
+
     def expire(signum: int, frame: object) -> None:
-        raise AudioError(path, f"gave up after {seconds:g} s: decoding or analysis did not finish")
+        nonlocal expired
+        expired = True
+        raise AudioError(path, reason)
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -175,6 +180,8 @@ def time_limit(path: str, seconds: float) -> Iterator[None]:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+    if expired:  # the timer fired inside code that swallowed the exception: the limit still holds
+        raise AudioError(path, reason)
 
 
 def _init_worker(parent: int, log: Path | None) -> None:
