@@ -279,6 +279,15 @@ def test_map_click_a_point(page, tmp_path: Path) -> None:
     page.wait_for_function(
         "() => [...document.querySelectorAll('#map .legendtext')].some(e => e.textContent.startsWith('1:'))"
     )
+    # folders and artists colour the map too (an untagged collection's only labels are its folders)
+    traces = "() => document.querySelector('#map').data.map(t => t.name)"
+    page.select_option("#map-color", "artist")
+    page.wait_for_function(f"() => ({traces})().includes('Kick Theory')")
+    assert sorted(page.evaluate(traces)) == ["Kick Theory", "Low Hum", "Static Choir"]
+    page.select_option("#map-color", "folder")
+    page.wait_for_function(f"() => ({traces})().includes('music')")
+    assert page.evaluate(traces) == ["music"]  # every piece of make_library sits in music/
+    page.select_option("#map-color", "cluster")
     page.select_option("#map-genre", "beats")
     page.fill("#map-radius", "0.5")
     page.dispatch_event("#map-radius", "input")

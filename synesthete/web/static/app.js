@@ -558,6 +558,8 @@ async function showMap() {
     const doc = await api("/api/map?" + queryString({ method, dims, model: options().model, clusters }));
     state.map = { points: doc.points, dims, axes: doc.axes || [], selected: null, clusters: Boolean(clusters) };
     const genres = [...new Set(doc.points.map((p) => p.genre || "unknown"))].sort();
+    // an untagged collection is coloured by folder, as the command line's map is
+    if ($("#map-color").value === "genre" && !doc.points.some((p) => p.genre)) $("#map-color").value = "folder";
     $("#map-genre").replaceChildren(new Option("all", ""), ...genres.map((g) => new Option(g, g)));
     msg.textContent = `${doc.points.length} tracks · ${doc.method || ""} ${dims}D · click a point to play it`;
     drawMap();
@@ -583,13 +585,22 @@ function mapExtent() {
   return Math.max(span("x"), span("y"), state.map.dims === 3 ? span("z") : 0) || 1;
 }
 
+// What a point is coloured by: a tag, the folder its file sits in (untagged collections are mostly
+// organised by folder), or its sonic cluster; the same choices as `synesthete map --color-by`.
+function colourKey(p, by) {
+  if (by === "cluster") return p.cluster || "no cluster";
+  if (by === "folder") return (p.path || "").split("/").slice(-2, -1)[0] || "/";
+  if (by === "artist") return p.artist || "unknown";
+  return p.genre || "unknown";
+}
+
 function drawMap() {
   const m = state.map;
   const colorBy = $("#map-color").value;
   const pts = visiblePoints();
   const groups = new Map();
   for (const p of pts) {
-    const key = colorBy === "cluster" ? (p.cluster || "no cluster") : (p.genre || "unknown");
+    const key = colourKey(p, colorBy);
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(p);
   }
