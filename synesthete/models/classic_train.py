@@ -38,6 +38,7 @@ from synesthete.models.train import (
     crops,
     nt_xent,
     refresh_vectors,
+    step,
     training_tracks,
 )
 
@@ -97,13 +98,7 @@ def fit(
     for _ in range(steps):
         rows = rng.choice(pool, size=batch, replace=False)
         loss = _loss(net, kind, mels, rows, None if classes is None else classes[rows], rng, gen)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        recent = [*recent, loss.item()][-per_epoch:]
-        bar.set_postfix(loss=f"{np.mean(recent):.3f}")
-        bar.update(1)
+        recent = step(loss, opt, sched, recent, per_epoch, bar)
     bar.close()
     return net.eval(), float(np.mean(recent))
 

@@ -183,6 +183,18 @@ MAX_SECONDS = 60.0  # of each track kept for training (from its start; bounded m
 CROP = int(PATCH_FRAMES * 1.15)  # frames cut before time-stretching back to one patch
 
 
+def step(loss: torch.Tensor, opt, sched, recent: list[float], per_epoch: int, bar) -> list[float]:
+    """One optimiser and schedule step; returns the last epoch's losses, whose mean the bar shows."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()
+    recent = [*recent, loss.item()][-per_epoch:]
+    bar.set_postfix(loss=f"{np.mean(recent):.3f}")
+    bar.update(1)
+    return recent
+
+
 def collection_mels(paths: Sequence[str], *, progress: bool = True) -> tuple[list[np.ndarray], list[int]]:
     """Log-mel (128, frames) float16 of the first ``MAX_SECONDS`` of each file that decodes, and the
     indices of those files; the student's augmentations work on these, so audio is decoded only once."""
@@ -338,13 +350,7 @@ def adapt(
             if known.any():
                 logits = net.classify(torch.cat([za, zb])[torch.cat([known, known])])
                 loss = loss + F.cross_entropy(logits, torch.cat([y[known], y[known]]))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        recent = [*recent, loss.item()][-per_epoch:]
-        bar.set_postfix(loss=f"{np.mean(recent):.3f}")
-        bar.update(1)
+        recent = step(loss, opt, sched, recent, per_epoch, bar)
     bar.close()
     labelled = 0 if labels is None else int((labels >= 0).sum())
     return net.eval(), AdaptReport(objective, epochs, steps, n, labelled, float(np.mean(recent)))
