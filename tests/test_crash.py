@@ -151,20 +151,24 @@ def test_a_scan_beside_serve_and_a_second_scan_refused(music: Path, tmp_path: Pa
             library, music, "--workers", "1", "--json", stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         wait_for(library, 1, scan)
-        second = subprocess.run(scan_cmd(library, music, "--workers", "1"), capture_output=True, timeout=120)
-        assert second.returncode == 1
-        assert (
-            f"another scan of the library {library} is running (process {scan.pid})" in second.stderr.decode()
-        )
-        answers = 0
-        while scan.poll() is None:
-            with urllib.request.urlopen(base + "/api/status", timeout=10) as r:
-                assert r.status == 200
-                json.load(r)
-            answers += 1
-            time.sleep(0.2)
-        out, err = scan.communicate()
-        assert scan.returncode == 0 and answers > 3, err.decode()
+        assert scan.poll() is None, "the scan ended before the test could look at it"
+        os.kill(scan.pid, signal.SIGSTOP)  # paused mid-way: it holds its lock and has written some tracks
+        try:
+            second = subprocess.run(
+                scan_cmd(library, music, "--workers", "1"), capture_output=True, timeout=120
+            )
+            assert second.returncode == 1
+            assert (
+                f"another scan of the library {library} is running (process {scan.pid})"
+                in second.stderr.decode()
+            )
+            for _ in range(5):  # the server answers, and sees what the scan has written so far
+                with urllib.request.urlopen(base + "/api/status", timeout=10) as r:
+                    assert r.status == 200 and json.load(r)["tracks"] >= 1
+        finally:
+            os.kill(scan.pid, signal.SIGCONT)
+        out, err = scan.communicate(timeout=300)
+        assert scan.returncode == 0, err.decode()
         assert json.loads(out)["added"] == 16
         with urllib.request.urlopen(base + "/api/status", timeout=10) as r:
             assert json.load(r)["tracks"] == 16
