@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.pg"]  # postgres_server, postgres_url: a real PostgreSQL with pgvector
+
 DATA = Path(__file__).parent / "data"
 GOOD = ["clip.wav", "clip.flac", "clip.ogg", "clip.mp3", "clip.aiff", "clip.opus", "clip.m4a"]
 
