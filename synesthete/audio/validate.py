@@ -1,4 +1,10 @@
-"""Checks that turn unusable signals into typed errors before any analysis is spent on them."""
+"""Checks that turn unusable signals into typed errors naming the file and the reason.
+
+The header is judged before anything is decoded (``check_format``, ``check_declared_duration``), each
+decoded chunk as it comes (``check_chunk``: finite, in range), and the length and level of the whole
+signal only after its last chunk (``LevelMeter``), since chunks are analysed as they stream: a caller
+drops whatever it computed from a file that fails at the end.
+"""
 
 from __future__ import annotations
 

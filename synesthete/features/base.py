@@ -20,6 +20,8 @@ N_FFT = 2048
 HOP = 512
 N_MELS = 128
 N_MFCC = 20
+N_BANDS = 6
+BAND_DB_RANGE = 80.0
 
 
 class Spectra:
@@ -69,6 +71,17 @@ class Spectra:
             np.float32
         )
 
+    @cached_property
+    def tonnetz(self) -> np.ndarray:
+        """Tonal centroid of ``chroma`` (Harte et al. 2006), shape (6, frames): no constant-Q transform."""
+        return librosa.feature.tonnetz(sr=self.sr, chroma=self.chroma).astype(np.float32)
+
+    @cached_property
+    def band_db(self) -> np.ndarray:
+        """``log_mel`` floored BAND_DB_RANGE below the chunk's peak, averaged into N_BANDS equal groups
+        of mel bands, shape (N_BANDS, frames): the loudness of low to high registers over time."""
+        return _BAND_POOL @ np.maximum(self.log_mel, self.log_mel.max() - BAND_DB_RANGE)
+
     @property
     def n_frames(self) -> int:
         return self.stft_power.shape[1]
@@ -95,6 +108,10 @@ def stft_magnitude(y: np.ndarray, block: int = 256) -> np.ndarray:
     return out
 
 
+_BAND_POOL = np.zeros((N_BANDS, N_MELS), np.float32)
+for _b, _idx in enumerate(np.array_split(np.arange(N_MELS), N_BANDS)):
+    _BAND_POOL[_b, _idx] = 1.0 / len(_idx)
+
 _MEL_CACHE: dict[int, np.ndarray] = {}
 
 
@@ -119,6 +136,14 @@ class RunningStats:
         """Statistics of ``frames``, shape (dims, n_frames)."""
         f = np.asarray(frames, dtype=np.float64)
         return cls(f.shape[1], f.sum(axis=1), (f * f).sum(axis=1), f.min(axis=1), f.max(axis=1))
+
+    @classmethod
+    def merged(cls, partials: list[RunningStats]) -> RunningStats:
+        """The statistics of all of ``partials`` (the chunks of one track) together."""
+        stats = cls()
+        for p in partials:
+            stats = stats.merge(p)
+        return stats
 
     def merge(self, other: RunningStats) -> RunningStats:
         if self.count == 0:

@@ -20,6 +20,7 @@ import numpy as np
 
 from synesthete.exceptions import ParameterError
 from synesthete.features.base import RunningStats, Spectra
+from synesthete.features.cnn import patch_stats
 
 ENV = "SYNESTHETE_CLASSIC_MODELS"
 CURRENT = "classic.json"
@@ -99,20 +100,13 @@ class Classic:
         return checkpoint_of(self.name).version
 
     def partial(self, spectra: Spectra) -> RunningStats:
-        from synesthete.features.musicnn import _network
-        from synesthete.models import classic, cnn
+        from synesthete.models import classic
 
-        _network()  # torch's threads, set once per process as for musicnn
         ckpt = checkpoint_of(self.name)
-        net = _load(str(ckpt.path), ckpt.digest)
-        patches = cnn.cut_patches(spectra.log_mel, len(spectra.y) / spectra.sr)
-        return RunningStats.of(classic.embed(net, patches).T)
+        return patch_stats(spectra, _load(str(ckpt.path), ckpt.digest), classic.embed)
 
     def finish(self, partials: list[RunningStats]) -> np.ndarray:
-        stats = RunningStats()
-        for p in partials:
-            stats = stats.merge(p)
-        return stats.mean.astype(np.float32)
+        return RunningStats.merged(partials).mean.astype(np.float32)
 
 
 CLASSIC: dict[str, Classic] = {name: Classic(name) for name in NAMES}

@@ -9,8 +9,8 @@ so percentiles of a 2-hour file are as exact as those of one chunk. A track keep
 * dynamics: dynamic range (95th minus 10th percentile), loudness range over 3-s windows (as EBU R128
   LRA, 95th minus 10th percentile of short-term level), low-energy ratio (frames quieter than the
   track's energy mean), mean absolute frame-to-frame change, and crest factor (sample peak over RMS);
-* band balance and band dynamics: the mel spectrogram pooled into 6 bands (dB, floored 80 dB below the
-  chunk's peak); each band's mean level relative to the mean of all bands, and its standard deviation
+* band balance and band dynamics: the mel spectrogram pooled into 6 bands (``Spectra.band_db``: dB,
+  floored 80 dB below the chunk's peak, shared with rhythm's fluctuation pattern); each band's mean level relative to the mean of all bands, and its standard deviation
   over time (which registers breathe and which stay level).
 """
 
@@ -21,15 +21,13 @@ from typing import Any
 import librosa
 import numpy as np
 
-from synesthete.features.base import HOP, N_FFT, N_MELS, SR, RunningStats, Spectra
+from synesthete.features.base import HOP, N_BANDS, N_FFT, SR, RunningStats, Spectra
 
 GROUP = "loudness"
 
 FLOOR_DB = -100.0
 BIN_DB = 0.5
 N_BINS = int(-FLOOR_DB / BIN_DB) + 40  # up to +20 dB
-N_BANDS = 6
-BAND_DB_RANGE = 80.0
 SHORT_TERM_FRAMES = round(3.0 * SR / HOP)
 _EPS = 1e-12
 
@@ -45,8 +43,8 @@ NAMES: list[str] = [
     "low energy ratio",
     "level change",
     "crest factor",
-    *(f"band{b} balance" for b in range(6)),
-    *(f"band{b} dynamics" for b in range(6)),
+    *(f"band{b} balance" for b in range(N_BANDS)),
+    *(f"band{b} dynamics" for b in range(N_BANDS)),
 ]
 DIM = len(NAMES)
 
@@ -62,15 +60,6 @@ def _a_weights(sr: int) -> np.ndarray:
 
 
 _A_CACHE: dict[int, np.ndarray] = {}
-_BAND_POOL = np.zeros((N_BANDS, N_MELS), np.float32)
-for _b, _idx in enumerate(np.array_split(np.arange(N_MELS), N_BANDS)):
-    _BAND_POOL[_b, _idx] = 1.0 / len(_idx)
-
-
-def band_levels(spectra: Spectra) -> np.ndarray:
-    """Mel dB pooled into N_BANDS bands, floored BAND_DB_RANGE below the chunk's peak, (N_BANDS, frames)."""
-    log_mel = spectra.log_mel
-    return _BAND_POOL @ np.maximum(log_mel, log_mel.max() - BAND_DB_RANGE)
 
 
 def frame_level(spectra: Spectra) -> np.ndarray:
@@ -103,7 +92,7 @@ def partial(spectra: Spectra) -> dict[str, Any]:
     y = spectra.y
     return {
         "db": RunningStats.of(db[None, :]),
-        "bands": RunningStats.of(band_levels(spectra)),
+        "bands": RunningStats.of(spectra.band_db),
         "hist": _histogram(db),
         "short_hist": _histogram(short_db[:: max(SHORT_TERM_FRAMES // 4, 1)]),
         "energy": float(np.sum(10.0 ** (db / 10.0))),

@@ -69,9 +69,7 @@ class Musicnn:
         return RunningStats.of(outputs(spectra)[0].T)
 
     def finish(self, partials: list[RunningStats]) -> np.ndarray:
-        stats = RunningStats()
-        for p in partials:
-            stats = stats.merge(p)
+        stats = RunningStats.merged(partials)
         parts = {
             "mean": [stats.mean],
             "max": [stats.high],
@@ -98,7 +96,4 @@ class MusicnnTags:
         return RunningStats.of(outputs(spectra)[1].T)
 
     def finish(self, partials: list[RunningStats]) -> np.ndarray:
-        stats = RunningStats()
-        for p in partials:
-            stats = stats.merge(p)
-        return stats.mean.astype(np.float32)
+        return RunningStats.merged(partials).mean.astype(np.float32)

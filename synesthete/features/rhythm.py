@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from synesthete.features.base import HOP, N_MELS, SR, RunningStats, Spectra
+from synesthete.features.base import HOP, N_BANDS, SR, RunningStats, Spectra
 
 GROUP = "rhythm"
 
@@ -31,7 +31,6 @@ BPM_MIN, BPM_MAX, BPM_PER_OCTAVE = 40.0, 320.0, 6
 TEMPO_PRIOR_BPM, TEMPO_PRIOR_OCTAVES = 120.0, 1.0
 FP_WIN = 256  # frames, ~5.9 s
 FP_HOP = 128
-FP_BANDS = 6
 FP_EDGES_HZ = np.geomspace(0.25, 16.0, 11)
 ONSET_PEAK_HALFWIDTH = 3  # frames: a peak is the maximum of +-70 ms
 DB_RANGE = 80.0
@@ -49,7 +48,7 @@ NAMES: list[str] = [
     *(f"tempogram {b:.0f} bpm" for b in _BPM_GRID),
     *(
         f"fluctuation band{b} {lo:.2g}-{hi:.2g} Hz"
-        for b in range(FP_BANDS)
+        for b in range(N_BANDS)
         for lo, hi in itertools.pairwise(FP_EDGES_HZ)
     ),
 ]
@@ -69,9 +68,6 @@ def _fp_matrix() -> np.ndarray:
 
 
 _FP = _fp_matrix()
-_BAND_POOL = np.zeros((FP_BANDS, N_MELS), np.float32)
-for _b, _idx in enumerate(np.array_split(np.arange(N_MELS), FP_BANDS)):
-    _BAND_POOL[_b, _idx] = 1.0 / len(_idx)
 
 
 def _windows(x: np.ndarray, win: int, hop: int) -> np.ndarray:
@@ -116,9 +112,9 @@ def autocorrelation_sum(onset: np.ndarray) -> tuple[np.ndarray, int]:
     return (acf[keep] / acf[keep, :1]).sum(axis=0), int(keep.sum())
 
 
-def fluctuation_sum(log_mel: np.ndarray) -> tuple[np.ndarray, int]:
-    """Sum over ~6-s windows of the modulation spectrum of band loudness, shape (FP_BANDS, n_mod)."""
-    bands = _BAND_POOL @ np.maximum(log_mel, log_mel.max() - DB_RANGE)
+def fluctuation_sum(bands: np.ndarray) -> tuple[np.ndarray, int]:
+    """Sum over ~6-s windows of the modulation spectrum of band loudness (``Spectra.band_db``), and
+    the window count; shape (N_BANDS, n_mod)."""
     frames = _windows(bands.astype(np.float64), FP_WIN, FP_HOP)  # (bands, n, win)
     frames = (frames - frames.mean(axis=2, keepdims=True)) * np.hanning(FP_WIN)
     mag = np.abs(np.fft.rfft(frames, axis=2)) / FP_WIN
@@ -143,7 +139,7 @@ def partial(spectra: Spectra) -> dict[str, Any]:
     log_mel = spectra.log_mel
     onset = onset_strength(log_mel)
     acf, n_acf = autocorrelation_sum(onset)
-    fp, n_fp = fluctuation_sum(log_mel)
+    fp, n_fp = fluctuation_sum(spectra.band_db)
     return {
         "acf": acf,
         "n_acf": n_acf,
@@ -160,9 +156,7 @@ def finish(partials: list[dict[str, Any]]) -> np.ndarray:
     n_acf = sum(p["n_acf"] for p in partials)
     fp = sum(p["fp"] for p in partials)
     n_fp = sum(p["n_fp"] for p in partials)
-    onset = RunningStats()
-    for p in partials:
-        onset = onset.merge(p["onset"])
+    onset = RunningStats.merged([p["onset"] for p in partials])
     seconds = sum(p["seconds"] for p in partials)
     mean_acf = acf / n_acf if n_acf else np.zeros(TEMPO_WIN)
     tempo = tempo_features(mean_acf)

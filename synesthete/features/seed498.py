@@ -1,29 +1,17 @@
 """``seed498``: the baseline recipe (MFCC, mel, chroma, tonnetz; mean, min and max over time).
 
 498 = (20 MFCC + 128 mel bands in dB + 12 chroma + 6 tonnetz) x (mean, min, max). The mel spectrogram
-is taken in dB (``Spectra.log_mel``, absolute reference); min and max combine exactly across chunks.
+is taken in dB (``Spectra.log_mel``, absolute reference), the tonnetz from the STFT chroma (``Spectra.tonnetz``,
+no constant-Q transform); mean, min and max combine exactly across chunks.
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-import librosa
 import numpy as np
 
 from synesthete.features.base import RunningStats, Spectra
-
-
-def tonnetz(spectra: Spectra) -> np.ndarray:
-    """Tonal centroid features from the shared STFT chroma (no constant-Q transform), shape (6, frames)."""
-    return librosa.feature.tonnetz(sr=spectra.sr, chroma=spectra.chroma).astype(np.float32)
-
-
-# The frame features in vector order, and their group for explanations: MFCC and mel describe timbre,
-# chroma and tonnetz harmony. The vector is their means, then minima, then maxima.
-PARTS = (("mfcc", 20, "timbre"), ("mel dB", 128, "timbre"), ("chroma", 12, "tonal"), ("tonnetz", 6, "tonal"))
-STATS = ("mean", "min", "max")
-
 
 # The frame features in vector order, and their group for explanations: MFCC and mel describe timbre,
 # chroma and tonnetz harmony. The vector is their means, then minima, then maxima.
@@ -44,11 +32,9 @@ class Seed498:
     groups: ClassVar = np.array([group for _ in STATS for _, n, group in PARTS for _ in range(n)])
 
     def partial(self, spectra: Spectra) -> RunningStats:
-        frames = np.concatenate([spectra.mfcc, spectra.log_mel, spectra.chroma, tonnetz(spectra)])
+        frames = np.concatenate([spectra.mfcc, spectra.log_mel, spectra.chroma, spectra.tonnetz])
         return RunningStats.of(frames)
 
     def finish(self, partials: list[RunningStats]) -> np.ndarray:
-        stats = RunningStats()
-        for p in partials:
-            stats = stats.merge(p)
+        stats = RunningStats.merged(partials)
         return np.concatenate([stats.mean, stats.low, stats.high]).astype(np.float32)

@@ -1,9 +1,14 @@
 """Timbre: the spectral envelope and its texture.
 
-Frame features (all from the shared STFT): 20 MFCCs, spectral centroid, bandwidth, 85 % roll-off
-(log-frequency), spectral flatness (dB) and octave-band spectral contrast (7 bands, dB). A track is
-summarised by the mean and standard deviation of each frame feature, plus the mean absolute frame-to-
-frame change of the MFCCs (how fast the timbre moves), all exactly mergeable across chunks.
+Frame features (all from the shared STFT): 20 MFCCs, spectral centroid and bandwidth (in log2 Hz, so
+octaves weigh evenly), 85 % roll-off (log2 Hz), spectral flatness (dB) and octave-band spectral contrast
+(7 bands, dB). A track keeps
+
+* the 10th, 50th and 90th percentiles of each frame feature. Each chunk keeps a 101-point quantile
+  sketch, and the sketches of all chunks are merged by weighting each point with its chunk's frame
+  count: exact for one chunk, a close approximation across chunks;
+* the texture: the standard deviation of each frame feature within ~2-s windows, averaged over all
+  windows (how fast the timbre moves); window sums merge exactly across chunks.
 """
 
 from __future__ import annotations

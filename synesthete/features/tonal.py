@@ -1,22 +1,21 @@
 """Tonal: pitch-class content, harmony and key.
 
-Frame features: the 12-bin STFT chroma (``Spectra.chroma``) and its 6-d tonal centroid (tonnetz,
-Harte et al. 2006). A track keeps
+Frame features: the 12-bin STFT chroma (``Spectra.chroma``) and its 6-d tonal centroid
+(``Spectra.tonnetz``, shared with ``seed498``). A track keeps
 
 * the mean chroma, and the mean and standard deviation of the tonnetz (harmonic movement);
-* key strength from the mean chroma correlated with the 24 rotated Krumhansl-Kessler key profiles:
-  best correlation, clarity (best minus runner-up) and mode (best major minus best minor);
+* key strength from the mean chroma correlated with the 24 rotated Krumhansl-Kessler key profiles
+  (``KEY_PROFILES``, which also name a track's key, ``key_name``): best correlation, clarity (best minus
+  runner-up) and mode (best major minus best minor).
 
-The interval profile, harmonic change and chroma entropy (functions below) measured no better than noise
-on the development set and are left out of the vector.
+All are means and standard deviations of frames, so they merge exactly across chunks.
 """
 
 from __future__ import annotations
 
-import librosa
 import numpy as np
 
-from synesthete.features.base import SR, RunningStats, Spectra
+from synesthete.features.base import RunningStats, Spectra
 
 GROUP = "tonal"
 
@@ -46,32 +45,38 @@ def _key_matrix() -> np.ndarray:
     return m / np.linalg.norm(m, axis=1, keepdims=True)
 
 
-_KEYS = _key_matrix()
+KEY_PROFILES = _key_matrix()
 
 
-def tonnetz(chroma: np.ndarray, sr: int = SR) -> np.ndarray:
-    """Tonal centroid of chroma frames, shape (6, frames)."""
-    return librosa.feature.tonnetz(sr=sr, chroma=chroma).astype(np.float32)
+def _correlations(mean_chroma: np.ndarray) -> np.ndarray | None:
+    """Correlation of ``mean_chroma`` (C first) with each of the 24 keys; None for a flat chroma."""
+    c = np.asarray(mean_chroma, dtype=np.float64) - np.mean(mean_chroma)
+    norm = np.linalg.norm(c)
+    return None if norm < 1e-12 else KEY_PROFILES @ (c / norm)
+
+
+def key_name(mean_chroma: np.ndarray) -> str | None:
+    """'A minor' from 12 mean chroma values (C first), or None for a flat chroma."""
+    r = _correlations(mean_chroma)
+    if r is None:
+        return None
+    k = int(np.argmax(r))
+    return f"{PITCHES[k % 12]} {'major' if k < 12 else 'minor'}"
 
 
 def key_strength(mean_chroma: np.ndarray) -> np.ndarray:
     """(strength, clarity, mode) from correlating ``mean_chroma`` with the 24 key profiles."""
-    c = mean_chroma - mean_chroma.mean()
-    norm = np.linalg.norm(c)
-    if norm < 1e-12:
+    r = _correlations(mean_chroma)
+    if r is None:
         return np.zeros(3)
-    r = _KEYS @ (c / norm)
     best, second = np.sort(r)[-1], np.sort(r)[-2]
     return np.array([best, best - second, r[:12].max() - r[12:].max()])
 
 
 def partial(spectra: Spectra) -> RunningStats:
-    chroma = spectra.chroma
-    return RunningStats.of(np.vstack([chroma, tonnetz(chroma, spectra.sr)]))
+    return RunningStats.of(np.vstack([spectra.chroma, spectra.tonnetz]))
 
 
 def finish(partials: list[RunningStats]) -> np.ndarray:
-    frames = RunningStats()
-    for p in partials:
-        frames = frames.merge(p)
+    frames = RunningStats.merged(partials)
     return np.concatenate([frames.mean, frames.std[12:], key_strength(frames.mean[:12])]).astype(np.float32)
