@@ -1,11 +1,15 @@
-"""Analysis speed on one core: seconds of audio analysed per CPU-second ("x realtime").
+"""Analysis speed on one core: seconds of audio analysed per CPU-second ("x realtime"), beside bliss.
 
-    .venv/bin/python bench/analysis_speed.py [--folder ../shared/data/dev/audio] [--limit 40]
+    .venv/bin/python bench/analysis_speed.py [--folder ../shared/data/dev/audio] [--limit 40] [--no-scan]
 
-Reports decoding alone, the shared spectral views, each extractor on top of them, the whole
-``analyze`` (decode once, every extractor), and a whole one-worker scan into a temporary library; on
-generated audio and on the real clips of the folder. BLAS and OpenMP are held to one thread.
-Prints a table and one JSON line.
+Reports, on generated audio and on the real clips of the folder: decoding alone, the shared spectral
+views, each extractor on top of them, the default model (decode once, the shared views and the fused
+model's members: ``analyze`` with those extractors), a whole ``analyze`` (every extractor a scan runs),
+a one-worker scan into a temporary library, and bliss (``bliss-audio``, the Python bindings of bliss-rs,
+its own decoding included) on the same files in the same run; then the ratios default / bliss and
+analyze / bliss (above 1: faster than bliss). CPU time counts every thread of the process, so a library
+that runs threads is not flattered; BLAS and OpenMP are held to one thread. Prints a table and one JSON
+line.
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from synesthete import Library
 from synesthete.analysis import analyze
 from synesthete.audio import decode
 from synesthete.features.base import Spectra
-from synesthete.features.registry import EXTRACTORS
+from synesthete.features.registry import EXTRACTORS, FUSION
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev" / "audio"
+SHARED = ("stft_power", "mel_power", "log_mel")
 
 
 def generated(folder: Path, n: int = 10, seconds: float = 30.0) -> list[Path]:
@@ -52,30 +57,48 @@ def cpu(fn, *args):
     return out, time.process_time() - start
 
 
+def bliss():
+    """bliss-audio's ``Song`` (analyses a file when made), or None when it is not installed."""
+    try:
+        from bliss_audio import Song
+    except ImportError:
+        return None
+    return Song
+
+
 def measure(paths: list[Path]) -> dict[str, float]:
     """x realtime for each stage over ``paths``."""
-    analyze(paths[0])  # warm-up: numba compiles on the first call
+    default = [EXTRACTORS[name] for name in FUSION]
+    song = bliss()
+    analyze(paths[0])  # warm-up: numba compiles, weights load on the first call
+    if song:
+        song(str(paths[0]))
     seconds = 0.0
-    cost = dict.fromkeys(["decode", "spectra", *EXTRACTORS, "analyze"], 0.0)
+    stages = ["decode", "spectra", *EXTRACTORS, "default", "analyze", *(["bliss"] if song else [])]
+    cost = dict.fromkeys(stages, 0.0)
     for path in paths:
         y, c = cpu(decode, path)
         cost["decode"] += c
         seconds += len(y) / 22050
         spectra = Spectra(y)
-        _, c = cpu(lambda s=spectra: (s.stft_power, s.mel_power, s.log_mel))
+        _, c = cpu(lambda s=spectra: [getattr(s, v) for v in SHARED])
         cost["spectra"] += c
         for name, e in EXTRACTORS.items():
             fresh = Spectra(y)
-            fresh.__dict__.update({k: spectra.__dict__[k] for k in ("stft_power", "mel_power", "log_mel")})
+            fresh.__dict__.update({k: spectra.__dict__[k] for k in SHARED})
             _, c = cpu(lambda e=e, s=fresh: e.finish([e.partial(s)]))
             cost[name] += c
-        _, c = cpu(analyze, path)
-        cost["analyze"] += c
-    return {
-        "audio_seconds": seconds,
-        **{k: seconds / v for k, v in cost.items()},
-        "cpu_s_per_30s_clip": cost["analyze"] / seconds * 30,
-    }
+        cost["default"] += cpu(analyze, path, default)[1]
+        cost["analyze"] += cpu(analyze, path)[1]
+        if song:
+            cost["bliss"] += cpu(song, str(path))[1]
+    out = {"audio_seconds": seconds, **{k: seconds / v for k, v in cost.items()}}
+    out["cpu_s_per_30s_clip"] = cost["analyze"] / seconds * 30
+    out["default_cpu_s_per_30s_clip"] = cost["default"] / seconds * 30
+    if song:
+        out["default_over_bliss"] = cost["bliss"] / cost["default"]
+        out["analyze_over_bliss"] = cost["bliss"] / cost["analyze"]
+    return out
 
 
 def measure_scan(paths: list[Path]) -> float:
@@ -92,22 +115,33 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, default=DEFAULT_FOLDER)
     parser.add_argument("--limit", type=int, default=40, help="files of the folder to time")
+    parser.add_argument("--no-scan", action="store_true", help="skip the whole scan into a library")
     args = parser.parse_args()
     threadpool_limits(1)
+    if bliss() is None:
+        print("bliss-audio is not installed (pip install -e '.[dev]'): no bliss figures", file=sys.stderr)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         gen = generated(Path(tmp))
-        results["generated"] = {**measure(gen), "scan": measure_scan(gen)}
+        results["generated"] = measure(gen)
+        if not args.no_scan:
+            results["generated"]["scan"] = measure_scan(gen)
     real = sorted(args.folder.rglob("*.ogg"))[: args.limit] if args.folder.exists() else []
     if real:
         results["real"] = measure(real)
     print("x realtime on one core (seconds of audio per CPU-second; extractors on top of shared spectra)")
+    print(f"default = decode + shared spectra + {' + '.join(FUSION)}; analyze = every extractor")
     for which, r in results.items():
         print(f"\n{which}: {r['audio_seconds']:.0f} s of audio")
         for k, v in r.items():
-            if k not in ("audio_seconds", "cpu_s_per_30s_clip"):
-                print(f"  {k:<14} {v:8.0f}x")
+            if k == "audio_seconds" or k.endswith("clip") or k.endswith("_over_bliss"):
+                continue
+            print(f"  {k:<14} {v:8.0f}x")
+        print(f"  default:        {r['default_cpu_s_per_30s_clip']:.3f} CPU-s per 30-s clip")
         print(f"  whole analysis: {r['cpu_s_per_30s_clip']:.3f} CPU-s per 30-s clip")
+        if "default_over_bliss" in r:
+            print(f"  default / bliss throughput: {r['default_over_bliss']:.2f}x")
+            print(f"  analyze / bliss throughput: {r['analyze_over_bliss']:.2f}x")
     print(json.dumps(results))
     return 0
 
