@@ -47,7 +47,7 @@ from synesthete import Library
 from synesthete.analysis import analyze
 from synesthete.audio import SR, decode
 from synesthete.audio.decode import AUDIO_EXTENSIONS
-from synesthete.fingerprint import landmarks, store
+from synesthete.fingerprint import landmarks
 from synesthete.fingerprint.landmarks import FRAME_SECONDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +67,7 @@ def add_track(lib: Library, path: str, duration: float, blob: bytes) -> int:
             " VALUES (?, ?, 0, 0, ?, 0, 0)",
             (path, path, duration),
         ).lastrowid
-    store.save(lib.catalog, track_id, landmarks.VERSION, blob)
+    lib.catalog.save_fingerprint(track_id, landmarks.VERSION, blob)
     return track_id
 
 
@@ -82,7 +82,7 @@ def bulk_filler(lib: Library, n: int, seconds: float, density: float, hashes: np
                     " VALUES (?, ?, 0, 0, ?, 0, 0)",
                     (f"/synthetic/{i}.flac", f"synthetic{i}", seconds),
                 ).lastrowid
-                store.write(c, track_id, landmarks.VERSION, blob)
+                lib.catalog.save_fingerprint(track_id, landmarks.VERSION, blob)  # joins this transaction
 
 
 def excerpt(y: np.ndarray, seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:

@@ -39,8 +39,8 @@ from synesthete import Library
 from synesthete.audio.decode import AUDIO_EXTENSIONS
 from synesthete.features.registry import EXTRACTORS
 from synesthete.fingerprint.landmarks import VERSION
-from synesthete.fingerprint.store import FINGERPRINT
 from synesthete.library import scan as scanning
+from synesthete.library.scan import FINGERPRINT
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev" / "audio"
 RUNS = (("local", 1), ("local", 2), ("ray", 1), ("ray", 2))

@@ -28,14 +28,13 @@ from synesthete.features.registry import (
     MODELS,
 )
 from synesthete.features.registry import get as get_extractor
-from synesthete.fingerprint import store as fingerprint_store
 from synesthete.fingerprint.index import BATCH as FOLD_EVERY
 from synesthete.fingerprint.index import LandmarkIndex
 from synesthete.fingerprint.landmarks import VERSION as FINGERPRINT_VERSION
 from synesthete.fingerprint.matcher import MAX_QUERY_SECONDS, Verdict, identify_signal
 from synesthete.library.catalog import Catalog, Track
 from synesthete.library.guard import MEMORY_CAP, decoder_log, memory_cap, stderr_to
-from synesthete.library.scan import FILE_SECONDS, ScanReport, _warm_up, scan, time_limit
+from synesthete.library.scan import FILE_SECONDS, FINGERPRINT, ScanReport, _warm_up, scan, time_limit
 from synesthete.library.tags import read_tags
 from synesthete.models import checkpoints
 from synesthete.recommend.space import Space
@@ -129,12 +128,12 @@ class Library:
         checkpoints.activate(self.folder)  # a `train` in another process may have made a new one current
         versions = {name: e.version for name, e in EXTRACTORS.items()}
         versions |= {name: classic.CLASSIC[name].version for name in classic.trained(self.folder)}
-        versions[fingerprint_store.FINGERPRINT] = FINGERPRINT_VERSION
+        versions[FINGERPRINT] = FINGERPRINT_VERSION
         added = 0
 
         def fold_now_and_then(result: dict) -> None:  # a long first scan answers identify as it goes
             nonlocal added
-            added += len(result.get(fingerprint_store.FINGERPRINT, (0, b""))[1]) // 8
+            added += len(result.get(FINGERPRINT, (0, b""))[1]) // 8
             if added >= FOLD_EVERY:
                 self.landmarks.fold()
                 added = 0
@@ -253,7 +252,7 @@ class Library:
                 **{n: counts.get((n, classic.CLASSIC[n].version), 0) for n in classic.trained(self.folder)},
             },
             "default_model": DEFAULT_MODEL,
-            "fingerprints": fingerprint_store.count(self.catalog),  # the tracks `identify` can recognise
+            "fingerprints": self.catalog.fingerprint_count(FINGERPRINT_VERSION),  # what `identify` can find
             "failed": [{"path": f.path, "reason": f.reason} for f in self.catalog.failures()],
         }
 
@@ -493,10 +492,8 @@ class Library:
         verdict = self.identify_verdict(path, max_speed_change=max_speed_change)
         if not verdict.accepted:
             return None
-        track_id = self.catalog.conn.execute(
-            "SELECT track_id FROM fingerprints WHERE fp_id = ?", (verdict.fp_id,)
-        ).fetchone()
-        track = self.catalog.track(track_id[0]) if track_id else None
+        track_id = self.catalog.fingerprint_tracks(FINGERPRINT_VERSION, [verdict.fp_id]).get(verdict.fp_id)
+        track = self.catalog.track(track_id) if track_id is not None else None
         if track is None:
             return None
         return Identification(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from synesthete import Library
-from synesthete.fingerprint import index, landmarks, store
+from synesthete.fingerprint import index, landmarks
 from synesthete.fingerprint.index import LandmarkIndex, Segment
 
 HASHES = 1 << 12  # a small hash space, so that query hashes have many postings
@@ -33,7 +33,7 @@ def add(lib: Library, name: str, rng: np.random.Generator, n: int | None = None)
 def replace(lib: Library, track_id: int, rng: np.random.Generator, n: int = 500) -> None:
     key = np.unique(rng.integers(0, HASHES, n) << 32 | rng.integers(0, 3000, n))  # distinct, as a real one
     h, t = (key >> 32).astype(np.uint32), (key & 0xFFFFFFFF).astype(np.uint32)
-    store.save(lib.catalog, track_id, landmarks.VERSION, landmarks.pack(h, t))
+    lib.catalog.save_fingerprint(track_id, landmarks.VERSION, landmarks.pack(h, t))
 
 
 def truth(lib: Library, hashes: np.ndarray) -> set[tuple[int, int, int]]:
@@ -53,7 +53,7 @@ def answer(idx: LandmarkIndex, hashes: np.ndarray, current_only: Library | None 
     got = list(zip(h.tolist(), fp.tolist(), t.tolist(), strict=True))
     assert len(got) == len(set(got)), "a landmark is indexed twice"
     if current_only is not None:
-        alive = store.alive(current_only.catalog, set(fp.tolist()))
+        alive = current_only.catalog.fingerprint_tracks(landmarks.VERSION, set(fp.tolist()))
         got = [g for g in got if g[1] in alive]
     return set(got)
 
@@ -194,8 +194,7 @@ def test_queries_skip_the_hashes_that_are_everywhere(tmp_path: Path) -> None:
             key = np.unique(
                 np.r_[h, extra].astype(np.int64) << 32 | np.r_[t, rng.integers(3000, 9000, extra.size)]
             )
-            store.save(
-                lib.catalog,
+            lib.catalog.save_fingerprint(
                 track_id,
                 landmarks.VERSION,
                 landmarks.pack((key >> 32).astype(np.uint32), (key & 0xFFFFFFFF).astype(np.uint32)),

@@ -19,8 +19,7 @@ from synesthete import Library
 from synesthete.exceptions import UserError
 from synesthete.features.registry import EXTRACTORS
 from synesthete.fingerprint.landmarks import VERSION
-from synesthete.fingerprint.store import FINGERPRINT
-from synesthete.library.scan import ScanReport, scan
+from synesthete.library.scan import FINGERPRINT, ScanReport, scan
 
 DATA = Path(__file__).parent / "data"
 RAY_STARTS = "could not start or reach"
@@ -102,7 +101,7 @@ from synesthete import Library
 from synesthete.exceptions import UserError
 from synesthete.features.registry import EXTRACTORS
 from synesthete.fingerprint.landmarks import VERSION
-from synesthete.fingerprint.store import FINGERPRINT
+from synesthete.library.scan import FINGERPRINT
 from synesthete.library.scan import ScanReport, scan
 with Library({str(tmp_path / "lib")!r}) as lib:
     try:

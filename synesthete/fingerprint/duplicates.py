@@ -11,11 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from synesthete.fingerprint import store
 from synesthete.fingerprint.index import LandmarkIndex
 from synesthete.fingerprint.landmarks import FRAME_SECONDS, VERSION, unpack
 from synesthete.fingerprint.matcher import same_recording, vote
-from synesthete.library.catalog import Catalog
+from synesthete.library.store import CatalogStore
 
 SAMPLE_SECONDS = 20.0  # the stretch of each track looked up in the index
 MIN_VOTES = 20
@@ -23,9 +22,9 @@ MIN_SHARE = 0.1  # aligned hashes as a share of the sample's
 PAIR_SAMPLE = 8
 
 
-def duplicate_groups(catalog: Catalog, index: LandmarkIndex) -> list[list[int]]:
+def duplicate_groups(catalog: CatalogStore, index: LandmarkIndex) -> list[list[int]]:
     """Groups of track ids (two or more, smallest id first) holding the same recording."""
-    live = store.live(catalog)
+    live = catalog.fingerprint_tracks(VERSION)
     current = np.fromiter(live, np.int64, len(live))
     fp_of = {track: fp for fp, track in live.items()}
     parent = {t: t for t in fp_of}
@@ -36,8 +35,7 @@ def duplicate_groups(catalog: Catalog, index: LandmarkIndex) -> list[list[int]]:
             x = parent[x]
         return x
 
-    rows = catalog.conn.execute("SELECT track_id, landmarks FROM fingerprints WHERE version = ?", (VERSION,))
-    for track_id, blob in rows.fetchall():
+    for track_id, blob in catalog.fingerprint_blobs(VERSION).items():
         hashes, frames = _middle(*unpack(blob))
         found = vote(hashes, frames, index.postings)
         fps, votes = found.fp_ids, found.votes
@@ -63,12 +61,12 @@ def _middle(hashes: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndar
     return hashes[keep], frames[keep]
 
 
-def fingerprint_pairs(catalog: Catalog, ids: Sequence[int]) -> set[frozenset[int]]:
+def fingerprint_pairs(catalog: CatalogStore, ids: Sequence[int]) -> set[frozenset[int]]:
     """Pairs of ``ids`` that are the same recording by their stored fingerprints (no index lookups).
 
     Only the hashes divisible by ``PAIR_SAMPLE`` are compared: the same subset in every track, so copies
     still align, and a ``similar`` query pays a few milliseconds for it.
     """
-    marks = store.track_landmarks(catalog, [int(i) for i in ids])
+    marks = {k: unpack(blob) for k, blob in catalog.fingerprint_blobs(VERSION, ids).items()}
     sampled = {k: (h[h % PAIR_SAMPLE == 0], t[h % PAIR_SAMPLE == 0]) for k, (h, t) in marks.items()}
     return same_recording(sampled)

@@ -14,7 +14,7 @@ gather, memory-mapped, with no row-by-row work (the SQLite b-tree it replaces sp
 Readers never lock: segment files are never modified, the manifest is replaced atomically, and the
 fingerprints not folded yet are read from the catalog at query time. A fingerprint deleted or replaced
 after its segment was written stays there until a merge drops it, so callers check candidates against
-the catalog (``store.alive``). Writers (``fold``) hold an exclusive lock on the folder.
+the catalog (``fingerprint_tracks``). Writers (``fold``) hold an exclusive lock on the folder.
 """
 
 from __future__ import annotations
@@ -31,9 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from synesthete.fingerprint import store
 from synesthete.fingerprint.landmarks import VERSION, unpack
-from synesthete.library.catalog import Catalog
+from synesthete.library.store import CatalogStore, Pending
 
 MANIFEST = "manifest.json"
 BATCH = 8_000_000  # landmarks per new segment and per merge step: bounds a fold's memory (~200 MB)
@@ -125,13 +124,13 @@ def write(sources: list[Segment], folder: Path, keep: np.ndarray | None = None) 
 class LandmarkIndex:
     """The segments of one library's index, reopened whenever another process replaced the manifest."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: CatalogStore) -> None:
         self.catalog = catalog
         self.folder = catalog.folder / "index" / "landmarks"
         self._stamp: tuple | None = None
         self._segments: list[Segment] = []
         self._covered = 0
-        self._pending: tuple[tuple, Segment | None] = ((), None)
+        self._pending: tuple[Pending | None, Segment | None] = (None, None)
 
     # ---- reading ---------------------------------------------------------------------------------
     def postings(
@@ -159,7 +158,7 @@ class LandmarkIndex:
 
     def alive(self, fp_ids: list[int]) -> Collection[int]:
         """Those of ``fp_ids`` that are current fingerprints (the index may still hold replaced ones)."""
-        return store.alive(self.catalog, fp_ids).keys()
+        return self.catalog.fingerprint_tracks(VERSION, fp_ids).keys()
 
     def _current(self) -> list[Segment]:
         """The folded segments and, in memory, the fingerprints the catalog holds beyond them."""
@@ -170,17 +169,14 @@ class LandmarkIndex:
             except FileNotFoundError:  # a fold removed a segment between our manifest read and open
                 if attempt == 2:
                     raise
-        key = tuple(
-            self.catalog.conn.execute(
-                "SELECT count(*), max(fp_id), coalesce(sum(count), 0) FROM fingerprints WHERE fp_id > ?",
-                (self._covered,),
-            ).fetchone()
-        )
-        if key[2] > BATCH:  # a new catalog, a killed scan: index it once rather than read it every query
+        key = self.catalog.fingerprints_pending(self._covered)
+        if (
+            key.landmarks > BATCH
+        ):  # a new catalog, a killed scan: index it once rather than read it every query
             self.fold()
             return self._current()
         if key != self._pending[0]:
-            self._pending = (key, _in_memory(self._unfolded(self._covered)) if key[0] else None)
+            self._pending = (key, _in_memory(self._unfolded(self._covered)) if key.count else None)
         pending = self._pending[1]
         return self._segments if pending is None else [*self._segments, pending]
 
@@ -200,12 +196,8 @@ class LandmarkIndex:
 
     def _unfolded(self, covered: int) -> Iterator[tuple[int, bytes]]:
         """(fp_id, blob) of the current fingerprints above ``covered``, by fp_id (one snapshot)."""
-        cursor = self.catalog.conn.execute(
-            "SELECT fp_id, version, landmarks FROM fingerprints WHERE fp_id > ? ORDER BY fp_id", (covered,)
-        )
-        while rows := cursor.fetchmany(64):
-            for fp_id, version, blob in rows:
-                yield fp_id, (blob if version == VERSION else b"")
+        for fp_id, version, blob in self.catalog.fingerprints_after(covered):
+            yield fp_id, (blob if version == VERSION else b"")
 
     # ---- writing ---------------------------------------------------------------------------------
     def fold(self, *, compact: bool = False) -> int:
@@ -252,31 +244,19 @@ class LandmarkIndex:
         """Replace ``segments[start:stop]`` (adjacent fp ranges) by one, without dead fingerprints."""
         group = segments[start:stop]
         first, last = group[0]["first"], group[-1]["last"]
-        keep = np.fromiter(
-            (
-                r[0]
-                for r in self.catalog.conn.execute(
-                    "SELECT fp_id FROM fingerprints WHERE version = ? AND fp_id BETWEEN ? AND ?",
-                    (VERSION, first, last),
-                )
-            ),
-            np.uint64,
-        )
+        keep = np.array(self.catalog.fingerprint_ids_between(VERSION, first, last), np.uint64)
         name, size = write([Segment.open(self.folder, s["name"]) for s in group], self.folder, keep)
         merged = {"name": name, "size": size, "first": first, "last": last}
         segments[start:stop] = [merged] if size else []  # an empty file cannot be memory-mapped
 
     def _collect_garbage(self, segments: list[dict], *, force: bool) -> bool:
         """Merge everything once the landmarks of deleted fingerprints are a quarter of the index."""
-        orphans = int(
-            self.catalog.conn.execute("SELECT value FROM meta WHERE key = 'orphan_landmarks'").fetchone()[0]
-        )
+        orphans = self.catalog.orphan_landmarks()
         total = sum(s["size"] for s in segments)
         if not segments or (not force and orphans < max(50_000, total // 4)):
             return False
         self._merge(segments, 0, len(segments))
-        with self.catalog.transaction() as c:
-            c.execute("UPDATE meta SET value = '0' WHERE key = 'orphan_landmarks'")
+        self.catalog.reset_orphan_landmarks()
         return True
 
 

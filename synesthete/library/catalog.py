@@ -12,11 +12,11 @@ it must be shown as Unicode (JSON, XML, CSV), each such byte is written ``\\udcX
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -24,6 +24,17 @@ import numpy as np
 
 from synesthete.exceptions import UserError
 from synesthete.library.migrations import LISTING_ORDER, migrate
+from synesthete.library.store import (  # the records are the interface's; re-exported for callers
+    Failure,
+    FileState,
+    Fingerprint,
+    Pending,
+    ProjectionKey,
+    Track,
+    Vectors,
+)
+
+__all__ = ["CATALOG_FILE", "Catalog", "Failure", "FileState", "Track", "shown"]
 
 CATALOG_FILE = "catalog.sqlite"
 TRACK_COLUMNS = "id, path, title, artist, album, genre, duration"
@@ -49,49 +60,11 @@ def shown(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-@dataclass(frozen=True)
-class Track:
-    """A catalogued, analysed file."""
-
-    id: int
-    path: str
-    title: str | None = None
-    artist: str | None = None
-    album: str | None = None
-    genre: str | None = None
-    duration: float | None = None
-
-    @property
-    def label(self) -> str:
-        """'Artist - Title', or whatever part of it the tags give."""
-        return " - ".join(x for x in (self.artist, self.title) if x) or Path(self.path).stem
-
-    def to_dict(self) -> dict:
-        # Spelled out: ``dataclasses.asdict`` deep-copies, and the HTTP API builds ~10^4 of these a second.
-        return {
-            "track_id": self.id, "path": self.path, "title": self.title, "artist": self.artist,
-            "album": self.album, "genre": self.genre, "duration": self.duration,
-        }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class FileState:
-    """What the catalog remembers of a file, to decide whether a scan must look at it again."""
-
-    id: int
-    size: int
-    mtime: float
-    content_hash: str
-
-
-@dataclass(frozen=True)
-class Failure:
-    path: str
-    reason: str
+BATCH = 900  # ids bound per ``IN (...)``: under SQLite's limit on a statement's parameters
 
 
 class Catalog:
-    """The SQLite catalog of one library folder."""
+    """The SQLite catalog of one library folder; implements ``library.store.CatalogStore``."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder).expanduser()
@@ -109,11 +82,15 @@ class Catalog:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction that also moves the generation on; rolled back on any error.
+        """One write transaction that also moves the generation on; rolled back on any error. Inside one
+        already open, it joins it (the outer one commits).
 
         A full disk makes SQLite end the transaction itself; the error then says so, naming the catalog
         (every track committed before stays).
         """
+        if self.conn.in_transaction:
+            yield self.conn
+            return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -136,9 +113,17 @@ class Catalog:
 
     @property
     def generation(self) -> int:
-        return int(self.conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+        return int(self.meta("generation") or 0)
 
-    # ---- reading -------------------------------------------------------------------------------
+    def _in_batches(self, sql: str, ids: Iterable[int], *args: object) -> Iterator[tuple]:
+        """Rows of ``sql`` (whose ``{ids}`` becomes placeholders, bound after ``args``) for every id,
+        ``BATCH`` ids per statement."""
+        ids = [int(i) for i in ids]
+        for start in range(0, len(ids), BATCH):
+            part = ids[start : start + BATCH]
+            yield from self.conn.execute(sql.format(ids=",".join("?" * len(part))), (*args, *part))
+
+    # ---- tracks --------------------------------------------------------------------------------
     def tracks(self, search: str | None = None, limit: int | None = None, offset: int = 0) -> list[Track]:
         """Tracks ordered by artist, album, title; ``search`` matches every word in tags or path."""
         sql, args = f"SELECT {TRACK_COLUMNS} FROM tracks", []
@@ -161,6 +146,14 @@ class Catalog:
         ).fetchone()
         return Track(*row) if row else None
 
+    def tracks_by_ids(self, ids: Iterable[int]) -> dict[int, Track]:
+        rows = self._in_batches(f"SELECT {TRACK_COLUMNS} FROM tracks WHERE id IN ({{ids}})", ids)
+        return {row[0]: Track(*row) for row in rows}
+
+    def track_facts(self, ids: Iterable[int]) -> dict[int, tuple[str, float]]:
+        rows = self._in_batches("SELECT id, content_hash, duration FROM tracks WHERE id IN ({ids})", ids)
+        return {i: (h, float(d or 0.0)) for i, h, d in rows}
+
     def tag_in_use(self, tag: str, word: str | None = None, *, part: bool = False) -> bool:
         """Whether some track's ``tag`` (artist, album, genre) is ``word`` (lower case), holds it
         (``part``), or, with no word, is set at all."""
@@ -172,14 +165,6 @@ class Catalog:
             args = (_db(word),)
         return self.conn.execute(f"SELECT 1 FROM tracks WHERE {test} LIMIT 1", args).fetchone() is not None
 
-    def tracks_by_ids(self, ids: list[int]) -> dict[int, Track]:
-        out: dict[int, Track] = {}
-        for start in range(0, len(ids), 900):
-            part = ids[start : start + 900]
-            q = f"SELECT {TRACK_COLUMNS} FROM tracks WHERE id IN ({','.join('?' * len(part))})"
-            out.update((row[0], Track(*row)) for row in self.conn.execute(q, part))
-        return out
-
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
 
@@ -187,42 +172,6 @@ class Catalog:
         rows = self.conn.execute("SELECT path, id, size, mtime, content_hash FROM tracks")
         return {path: FileState(i, size, mtime, h) for path, i, size, mtime, h in rows}
 
-    def vector_versions(self) -> dict[int, dict[str, int]]:
-        out: dict[int, dict[str, int]] = {}
-        for track_id, name, version in self.conn.execute("SELECT track_id, extractor, version FROM vectors"):
-            out.setdefault(track_id, {})[name] = version
-        return out
-
-    def vectors(self, extractor: str, version: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids int64 (n,), vectors float32 (n, dim)) of every track with a current vector."""
-        rows = self.conn.execute(
-            "SELECT track_id, vector FROM vectors WHERE extractor = ? AND version = ? ORDER BY track_id",
-            (extractor, version),
-        ).fetchall()
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
-
-    def vector_counts(self) -> dict[tuple[str, int], int]:
-        rows = self.conn.execute(
-            "SELECT extractor, version, count(*) FROM vectors GROUP BY extractor, version"
-        )
-        return {(name, version): n for name, version, n in rows}
-
-    def count_with_vectors(self, versions: Mapping[str, int]) -> int:
-        """How many tracks have a current vector of every one of these extractors."""
-        clauses = " AND ".join(
-            "EXISTS (SELECT 1 FROM vectors v WHERE v.track_id = t.id AND v.extractor = ? AND v.version = ?)"
-            for _ in versions
-        )
-        args = [x for item in versions.items() for x in item]
-        return self.conn.execute(f"SELECT count(*) FROM tracks t WHERE {clauses}", args).fetchone()[0]
-
-    def failures(self) -> list[Failure]:
-        return [Failure(*r) for r in self.conn.execute("SELECT path, reason FROM failures ORDER BY path")]
-
-    # ---- writing -------------------------------------------------------------------------------
     def save_track(
         self,
         path: str,
@@ -232,14 +181,11 @@ class Catalog:
         content_hash: str,
         tags: Mapping[str, str | None],
         duration: float,
-        vectors: Mapping[str, tuple[int, np.ndarray]],
-        also: Callable[[sqlite3.Connection, int], None] | None = None,
+        vectors: Vectors,
+        fingerprint: Fingerprint | None = None,
     ) -> int:
-        """Insert or update the track at ``path`` with its vectors, in one transaction.
-
-        ``also(connection, track_id)`` writes anything else that belongs to the track (its fingerprint)
-        in that same transaction, so a killed scan never leaves half a track behind.
-        """
+        """Insert or update the track at ``path`` with its vectors and fingerprint, in one transaction,
+        so a killed scan never leaves half a track behind."""
         now = time.time()
         with self.transaction() as c:
             row = c.execute("SELECT id FROM tracks WHERE path = CAST(? AS TEXT)", (_db(path),)).fetchone()
@@ -268,35 +214,9 @@ class Catalog:
                     f" analysed_at, path, added_at) VALUES (?,?,?,{text},{text},{text},{text},?,?,{text},?)",
                     (*fields, _db(path), now),
                 ).lastrowid
-            self._put_vectors(c, track_id, vectors)
-            if also is not None:
-                also(c, track_id)
+            self.add_vectors(track_id, vectors, fingerprint)
             c.execute("DELETE FROM failures WHERE path = CAST(? AS TEXT)", (_db(path),))
         return track_id
-
-    def add_vectors(
-        self,
-        track_id: int,
-        vectors: Mapping[str, tuple[int, np.ndarray]],
-        also: Callable[[sqlite3.Connection, int], None] | None = None,
-    ) -> None:
-        """Replace some of a track's vectors (and, through ``also``, more of its data) in one transaction."""
-        with self.transaction() as c:
-            self._put_vectors(c, track_id, vectors)
-            if also is not None:
-                also(c, track_id)
-
-    @staticmethod
-    def _put_vectors(
-        c: sqlite3.Connection, track_id: int, vectors: Mapping[str, tuple[int, np.ndarray]]
-    ) -> None:
-        c.executemany(
-            "INSERT OR REPLACE INTO vectors (track_id, extractor, version, vector) VALUES (?,?,?,?)",
-            [
-                (track_id, name, version, np.asarray(v, dtype=np.float32).tobytes())
-                for name, (version, v) in vectors.items()
-            ],
-        )
 
     def move_track(self, track_id: int, path: str, *, size: int, mtime: float) -> None:
         """A file was renamed or moved: keep its analysis, change where it lives."""
@@ -324,6 +244,7 @@ class Catalog:
                 c.execute("DELETE FROM failures WHERE path = CAST(? AS TEXT)", (_db(path),))
         return n
 
+    # ---- failures ------------------------------------------------------------------------------
     def record_failure(self, path: str, reason: str) -> None:
         """Remember why a file could not be analysed; a stale track at that path is forgotten."""
         with self.transaction() as c:
@@ -333,5 +254,161 @@ class Catalog:
                 (_db(path), _db(reason), time.time()),
             )
 
+    def failures(self) -> list[Failure]:
+        return [Failure(*r) for r in self.conn.execute("SELECT path, reason FROM failures ORDER BY path")]
+
     def failure_paths(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT path FROM failures")]
+
+    # ---- vectors -------------------------------------------------------------------------------
+    def add_vectors(self, track_id: int, vectors: Vectors, fingerprint: Fingerprint | None = None) -> None:
+        """Replace some of a track's vectors (and its fingerprint) in one transaction."""
+        with self.transaction() as c:
+            c.executemany(
+                "INSERT OR REPLACE INTO vectors (track_id, extractor, version, vector) VALUES (?,?,?,?)",
+                [
+                    (track_id, name, version, np.asarray(v, dtype=np.float32).tobytes())
+                    for name, (version, v) in vectors.items()
+                ],
+            )
+            if fingerprint is not None:
+                self.save_fingerprint(track_id, *fingerprint)
+
+    def vectors(self, extractor: str, version: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64 (n,), vectors float32 (n, dim)) of every track with a current vector."""
+        rows = self.conn.execute(
+            "SELECT track_id, vector FROM vectors WHERE extractor = ? AND version = ? ORDER BY track_id",
+            (extractor, version),
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+
+    def vector_versions(self) -> dict[int, dict[str, int]]:
+        out: dict[int, dict[str, int]] = {}
+        for track_id, name, version in self.conn.execute("SELECT track_id, extractor, version FROM vectors"):
+            out.setdefault(track_id, {})[name] = version
+        return out
+
+    def vector_counts(self) -> dict[tuple[str, int], int]:
+        rows = self.conn.execute(
+            "SELECT extractor, version, count(*) FROM vectors GROUP BY extractor, version"
+        )
+        return {(name, version): n for name, version, n in rows}
+
+    def count_with_vectors(self, versions: Mapping[str, int]) -> int:
+        """How many tracks have a current vector of every one of these extractors."""
+        clauses = " AND ".join(
+            "EXISTS (SELECT 1 FROM vectors v WHERE v.track_id = t.id AND v.extractor = ? AND v.version = ?)"
+            for _ in versions
+        )
+        args = [x for item in versions.items() for x in item]
+        return self.conn.execute(f"SELECT count(*) FROM tracks t WHERE {clauses}", args).fetchone()[0]
+
+    # ---- fingerprints (schema: migrations.py; the index built from them: fingerprint/index.py) ----
+    def save_fingerprint(self, track_id: int, version: int, blob: bytes) -> None:
+        """Replace a track's fingerprint. An explicit DELETE (not REPLACE), so the trigger counts the old
+        landmarks as orphans for the index; AUTOINCREMENT, so the new row's fp_id is never reused."""
+        with self.transaction() as c:
+            c.execute("DELETE FROM fingerprints WHERE track_id = ?", (track_id,))
+            c.execute(
+                "INSERT INTO fingerprints (track_id, version, count, landmarks) VALUES (?,?,?,?)",
+                (track_id, version, len(blob) // 8, blob),
+            )
+
+    def fingerprint_count(self, version: int) -> int:
+        return self.conn.execute(
+            "SELECT count(*) FROM fingerprints WHERE version = ?", (version,)
+        ).fetchone()[0]
+
+    def fingerprint_versions(self) -> dict[int, int]:
+        return dict(self.conn.execute("SELECT track_id, version FROM fingerprints"))
+
+    def fingerprint_tracks(self, version: int, fp_ids: Iterable[int] | None = None) -> dict[int, int]:
+        sql = "SELECT fp_id, track_id FROM fingerprints WHERE version = ?"
+        if fp_ids is None:
+            return dict(self.conn.execute(sql, (version,)))
+        return dict(self._in_batches(sql + " AND fp_id IN ({ids})", fp_ids, version))
+
+    def fingerprint_blobs(self, version: int, track_ids: Iterable[int] | None = None) -> dict[int, bytes]:
+        sql = "SELECT track_id, landmarks FROM fingerprints WHERE version = ?"
+        if track_ids is None:
+            return dict(self.conn.execute(sql, (version,)))
+        return dict(self._in_batches(sql + " AND track_id IN ({ids})", track_ids, version))
+
+    def fingerprint_ids_between(self, version: int, first: int, last: int) -> list[int]:
+        rows = self.conn.execute(
+            "SELECT fp_id FROM fingerprints WHERE version = ? AND fp_id BETWEEN ? AND ?",
+            (version, first, last),
+        )
+        return [r[0] for r in rows]
+
+    def fingerprints_pending(self, after: int) -> Pending:
+        row = self.conn.execute(
+            "SELECT count(*), max(fp_id), coalesce(sum(count), 0) FROM fingerprints WHERE fp_id > ?", (after,)
+        ).fetchone()
+        return Pending(*row)
+
+    def fingerprints_after(self, after: int) -> Iterator[tuple[int, int, bytes]]:
+        cursor = self.conn.execute(
+            "SELECT fp_id, version, landmarks FROM fingerprints WHERE fp_id > ? ORDER BY fp_id", (after,)
+        )
+        while rows := cursor.fetchmany(64):
+            yield from rows
+
+    def orphan_landmarks(self) -> int:
+        """Counted by the trigger ``fingerprints_orphan`` (migrations.py)."""
+        return int(self.meta("orphan_landmarks") or 0)
+
+    def reset_orphan_landmarks(self) -> None:
+        self.set_meta("orphan_landmarks", "0")
+
+    # ---- maps and meta -------------------------------------------------------------------------
+    def load_projection(
+        self, key: ProjectionKey, stamp: str
+    ) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+        row = self.conn.execute(
+            "SELECT stamp, ids, coords, axes FROM projections WHERE model=? AND method=? AND dims=? AND seed=?",
+            (key.model, key.method, key.dims, key.seed),
+        ).fetchone()
+        if row is None or row[0] != stamp:
+            return None
+        ids = np.frombuffer(row[1], dtype=np.int64)
+        coords = np.frombuffer(row[2], dtype=np.float32).reshape(len(ids), key.dims)
+        return ids, coords, json.loads(row[3])
+
+    def save_projection(
+        self,
+        key: ProjectionKey,
+        stamp: str,
+        ids: np.ndarray,
+        coords: np.ndarray,
+        axes: list[str],
+        seconds: float,
+    ) -> None:
+        """One statement outside ``transaction`` (it commits on its own), so the generation stays."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO projections (model, method, dims, seed, stamp, ids, coords, axes, seconds,"
+            " created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                key.model,
+                key.method,
+                key.dims,
+                key.seed,
+                stamp,
+                np.ascontiguousarray(ids, dtype=np.int64).tobytes(),
+                np.ascontiguousarray(coords, dtype=np.float32).tobytes(),
+                json.dumps(axes),
+                float(seconds),
+                time.time(),
+            ),
+        )
+
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))

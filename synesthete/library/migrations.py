@@ -45,7 +45,7 @@ MIGRATIONS: list[str] = [
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     INSERT INTO meta VALUES ('generation', '0');
     """,
-    # 1 -> 2: landmark fingerprints (fingerprint/store.py): one versioned blob per track, an inverted index
+    # 1 -> 2: landmark fingerprints (catalog.py, ``save_fingerprint``): one versioned blob per track, an inverted index
     # keyed by hash, and a count of the index rows whose fingerprint is gone (swept in bulk, later).
     """
     CREATE TABLE fingerprints (
@@ -66,7 +66,7 @@ MIGRATIONS: list[str] = [
         UPDATE meta SET value = CAST(value AS INTEGER) + OLD.count WHERE key = 'orphan_landmarks';
     END;
     """,
-    # -> +1: cached map projections (mapview/cache.py), one per model, method, dims and seed; ``stamp``
+    # -> +1: cached map projections (catalog.py, ``save_projection``), one per model, method, dims and seed; ``stamp``
     # fingerprints the projected vectors, so a changed collection recomputes its map.
     """
     CREATE TABLE projections (

@@ -13,7 +13,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import sqlite3
 import stat
 import sys
 import threading
@@ -29,9 +28,6 @@ from tqdm import tqdm
 from synesthete.audio.decode import AUDIO_EXTENSIONS
 from synesthete.exceptions import AudioError, UserError
 from synesthete.fingerprint import landmarks
-from synesthete.fingerprint import store as fingerprint_store
-from synesthete.fingerprint.store import FINGERPRINT
-from synesthete.library.catalog import Catalog, Failure
 from synesthete.library.guard import (
     MEMORY_CAP,
     decoder_log,
@@ -43,9 +39,11 @@ from synesthete.library.guard import (
     terminate_as_interrupt,
     watch_parent,
 )
+from synesthete.library.store import CatalogStore, Failure
 from synesthete.library.tags import content_hash, read_tags
 
 log = logging.getLogger(__name__)
+FINGERPRINT = "fingerprint"  # the name the landmark format's version goes by next to the extractors'
 FILE_SECONDS = 900.0  # per file; SYNESTHETE_FILE_SECONDS overrides (4 h of audio take ~3 min here)
 
 
@@ -214,7 +212,7 @@ def _under(path: str, roots: list[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
 
-def plan(catalog: Catalog, roots: list[str], extractors: dict[str, int]) -> tuple[list[Job], ScanReport]:
+def plan(catalog: CatalogStore, roots: list[str], extractors: dict[str, int]) -> tuple[list[Job], ScanReport]:
     """Compare the disk with the catalog: apply moves, touches and removals now; return what to analyse."""
     report = ScanReport()
     files, problems = walk(roots)
@@ -225,7 +223,7 @@ def plan(catalog: Catalog, roots: list[str], extractors: dict[str, int]) -> tupl
     known = catalog.file_states()
     versions = catalog.vector_versions()
     if FINGERPRINT in extractors:  # fingerprints are versioned like vectors, in their own table
-        for track_id, version in fingerprint_store.versions(catalog).items():
+        for track_id, version in catalog.fingerprint_versions().items():
             versions.setdefault(track_id, {})[FINGERPRINT] = version
     on_disk: dict[str, os.stat_result] = {}
     for path in files:
@@ -305,7 +303,7 @@ def _stale(have: dict[str, int], want: dict[str, int]) -> tuple[str, ...]:
 
 
 def scan(
-    catalog: Catalog,
+    catalog: CatalogStore,
     roots: list[str],
     *,
     extractors: dict[str, int],
@@ -416,19 +414,14 @@ def _run(jobs: list[Job], workers: int, *, log: Path | None = None) -> Iterator[
             raise
 
 
-def _store(catalog: Catalog, job: Job, result: dict, known: dict, report: ScanReport) -> None:
+def _store(catalog: CatalogStore, job: Job, result: dict, known: dict, report: ScanReport) -> None:
     if "error" in result:
         catalog.record_failure(job.path, result["error"])
         report.failed.append(Failure(job.path, result["error"]))
         return
     fingerprint = result.get(FINGERPRINT)
-
-    def also(c: sqlite3.Connection, track_id: int) -> None:
-        if fingerprint is not None:
-            fingerprint_store.write(c, track_id, *fingerprint)
-
     if not job.tags_and_all:
-        catalog.add_vectors(known[job.path].id, result["vectors"], also=also)
+        catalog.add_vectors(known[job.path].id, result["vectors"], fingerprint)
         report.updated += 1
         return
     catalog.save_track(
@@ -439,7 +432,7 @@ def _store(catalog: Catalog, job: Job, result: dict, known: dict, report: ScanRe
         tags=result["tags"],
         duration=result["duration"],
         vectors=result["vectors"],
-        also=also,
+        fingerprint=fingerprint,
     )
     if job.path in known:
         report.updated += 1

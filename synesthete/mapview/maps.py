@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from synesthete.mapview import cache
+from synesthete.library.store import ProjectionKey
 from synesthete.mapview.project import DEFAULT_SEED, check, project, stamp
 
 if TYPE_CHECKING:
@@ -32,9 +32,9 @@ def build_map(
     """Project (or fetch the cached projection of) ``model``'s space; see the module docstring."""
     check(method, dims)
     space = lib.space(model)
-    key = cache.Key(space.name, method, int(dims), int(seed))
+    key = ProjectionKey(space.name, method, int(dims), int(seed))
     current = stamp(space.ids, space.vectors)
-    cached = cache.load(lib.catalog.conn, key, current)
+    cached = lib.catalog.load_projection(key, current)
     if cached is not None:
         ids, coords, axes = cached
         seconds = 0.0
@@ -44,7 +44,7 @@ def build_map(
         result = project(space.vectors, method=method, dims=dims, seed=seed, names=names)
         seconds = time.perf_counter() - start
         ids, coords, axes = space.ids, result.coords, result.axes
-        cache.save(lib.catalog.conn, key, current, ids, coords, axes, seconds)
+        lib.catalog.save_projection(key, current, ids, coords, axes, seconds)
     tracks = lib.catalog.tracks_by_ids([int(i) for i in ids])
     points = []
     for track_id, xyz in zip(ids.tolist(), np.round(coords.astype(np.float64), 4).tolist(), strict=True):

@@ -16,7 +16,7 @@ from collections.abc import Collection, Sequence
 import numpy as np
 
 from synesthete.fingerprint.duplicates import fingerprint_pairs
-from synesthete.library.catalog import Catalog
+from synesthete.library.store import CatalogStore
 from synesthete.recommend.geometry import rows_of, unit
 from synesthete.recommend.space import Space
 
@@ -42,17 +42,8 @@ def _same_sound(groups: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return same
 
 
-def _facts(catalog: Catalog, ids: list[int]) -> dict[int, tuple[str, float]]:
-    out: dict[int, tuple[str, float]] = {}
-    for start in range(0, len(ids), 900):
-        part = ids[start : start + 900]
-        q = f"SELECT id, content_hash, duration FROM tracks WHERE id IN ({','.join('?' * len(part))})"
-        out.update((i, (h, float(d or 0.0))) for i, h, d in catalog.conn.execute(q, part))
-    return out
-
-
 def near_duplicates(
-    catalog: Catalog, space: Space | None, ids: Sequence[int], *, against: Collection[int] = ()
+    catalog: CatalogStore, space: Space | None, ids: Sequence[int], *, against: Collection[int] = ()
 ) -> set[int]:
     """The ids of ``ids`` that repeat a recording already present: earlier in ``ids``, or in ``against``.
 
@@ -63,7 +54,7 @@ def near_duplicates(
     order = kept_first + ids
     if len(order) < 2:
         return set()
-    facts = _facts(catalog, order)
+    facts = catalog.track_facts(order)
     hashes = [facts.get(i, ("", 0.0))[0] for i in order]
     durations = np.array([facts.get(i, ("", 0.0))[1] for i in order])
     if space is not None:
@@ -96,7 +87,7 @@ def near_duplicates(
 
 
 def drop_near_duplicates(
-    catalog: Catalog, space: Space | None, ids: Sequence[int], *, against: Collection[int] = ()
+    catalog: CatalogStore, space: Space | None, ids: Sequence[int], *, against: Collection[int] = ()
 ) -> list[int]:
     """``ids`` in their order, without those that repeat an earlier one or one of ``against``."""
     dropped = near_duplicates(catalog, space, ids, against=against)
@@ -104,13 +95,13 @@ def drop_near_duplicates(
 
 
 def copies_of_file(
-    catalog: Catalog, space: Space, vector: np.ndarray, duration: float, ids: Sequence[int]
+    catalog: CatalogStore, space: Space, vector: np.ndarray, duration: float, ids: Sequence[int]
 ) -> set[int]:
     """The ids of ``ids`` that are the same recording as an outside file (``vector`` already brought
     into ``space``, ``duration`` in seconds): a file given as a seed must not come back as a track."""
     ids = [int(i) for i in ids]
     rows = rows_of(space, ids)
-    facts = _facts(catalog, ids)
+    facts = catalog.track_facts(ids)
     ok = rows >= 0
     if not ok.any():
         return set()
