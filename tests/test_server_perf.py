@@ -7,8 +7,16 @@ tracks a scan adds are found at once.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
+import os
+import shutil
+import signal
 import sys
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx2
 import numpy as np
@@ -127,3 +135,91 @@ def test_a_running_server_finds_what_a_scan_adds(small_library: Path, tmp_path: 
         assert len(found) == 1
         after = client.get(f"/api/tracks/{drone}/similar", params={"k": 50}).json()["results"]
         assert len(after) == len(before) + 1 and found[0]["track_id"] in {r["track_id"] for r in after}
+
+
+def worker_pids(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def open_sockets(pid: int) -> int:
+    """How many sockets process ``pid`` holds (its connections, and the listening one)."""
+    found = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            found += os.readlink(fd).startswith("socket:")
+    return found
+
+
+def ask_on_connections(
+    base: str, target: str, workers: list[int], n: int = 20
+) -> tuple[list[dict], set[int]]:
+    """``target`` asked on ``n`` connections at once: the answers, and the workers that held one of them."""
+    host, port = urlsplit(base).hostname, urlsplit(base).port
+    before = {w: open_sockets(w) for w in workers}
+    connections = [http.client.HTTPConnection(host, port, timeout=60) for _ in range(n)]
+    try:
+        for c in connections:
+            c.request("GET", target)
+        answers = []
+        for c in connections:
+            response = c.getresponse()
+            assert response.status == 200, response.read()
+            answers.append(json.loads(response.read()))
+        held = {w for w in workers if open_sockets(w) > before[w]}  # still open: kept alive
+    finally:
+        for c in connections:
+            c.close()
+    return answers, held
+
+
+def wait_for(check, seconds: float = 60.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"not within {seconds:g} s")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_answer_on_one_port_and_see_a_scan_at_once(small_library: Path, tmp_path: Path) -> None:
+    """`serve --workers 2`: two processes take connections on one port, neither loads PyTorch, a track
+    scanned in by another process is found by both at once, a killed worker is replaced, and SIGTERM
+    stops them all."""
+    library = shutil.copytree(small_library, tmp_path / "library")
+    proc, base = start_server(library, "--workers", "2")
+    try:
+        workers = wait_for(lambda: len(worker_pids(proc.pid)) == 2 and worker_pids(proc.pid))
+        drone = httpx2.get(f"{base}/api/tracks", params={"search": "Drone 1"}).json()["tracks"][0]
+        music = tmp_path / "music"
+        music.mkdir()
+        sf.write(music / "workers_new.flac", piece("drone", 8), SR)  # not another test's drone_new
+        with Library(library) as other:
+            assert other.scan([music], workers=1).added == 1
+        held: set[int] = set()
+        for _ in range(10):  # the kernel hands each connection to whichever worker accepts first
+            answers, now = ask_on_connections(base, "/api/tracks?search=workers_new", workers)
+            assert all(len(a["tracks"]) == 1 for a in answers), answers
+            held |= now
+            if held == set(workers):
+                break
+        assert held == set(workers), f"only workers {held} of {workers} took connections"
+        new_id = answers[0]["tracks"][0]["track_id"]
+        answers, _ = ask_on_connections(base, f"/api/tracks/{drone['track_id']}/similar?k=50", workers)
+        assert all(new_id in {r["track_id"] for r in a["results"]} for a in answers)
+        assert not any(torch_mapped(w) for w in workers), "answering from stored vectors loaded PyTorch"
+
+        os.kill(workers[0], signal.SIGKILL)
+        replaced = wait_for(
+            lambda: (p := worker_pids(proc.pid)) and len(p) == 2 and workers[0] not in p and p
+        )
+        assert workers[1] in replaced
+        answers, _ = ask_on_connections(base, f"/api/tracks/{new_id}/similar?k=3", replaced, n=4)
+        assert all(len(a["results"]) == 3 for a in answers)
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=60)
+    assert code == 0, proc.stdout.read().decode()
+    for pid in replaced:  # stopped, and reaped by the server (no zombie left)
+        assert not Path(f"/proc/{pid}").exists()

@@ -18,7 +18,7 @@ M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 def cmd_serve(lib: Library, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from synesthete.server import LibraryPool, create_app, is_loopback
+    from synesthete.server import LibraryPool, create_app, is_loopback, workers
     from synesthete.server.security import ENV_TOKEN, token_from_env
     from synesthete.server.uploads import Limits
 
@@ -34,9 +34,9 @@ def cmd_serve(lib: Library, args: argparse.Namespace) -> int:
     limits = Limits(
         max_bytes=int(args.max_upload_mb * 1024 * 1024), max_seconds=args.max_upload_seconds, **rate
     )
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
     _few_malloc_arenas()  # before the server's threads start
-    pool = LibraryPool.of(lib, size=max(args.pool, 1))
-    app = create_app(pool, token=token, limits=limits)
     sock = _bind(args.host, args.port)  # before saying where the page is: a busy port fails here
     host = f"[{args.host}]" if ":" in args.host else args.host
     say(f"synesthete: the page is at http://{host}:{args.port}/  (API docs: /docs; Ctrl-C stops)")
@@ -44,22 +44,35 @@ def cmd_serve(lib: Library, args: argparse.Namespace) -> int:
         say(
             "synesthete: API routes need the token (Authorization: Bearer TOKEN, or ?token=TOKEN on the page)"
         )
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="info" if getattr(args, "verbose", False) else "warning",
-        # Slow and idle clients: an idle kept-alive connection is closed after 5 s, a stalled request
-        # body answered 408 after 30 s (server/uploads.py), and past 1,000 open connections new ones get 503.
-        timeout_keep_alive=5,
-        limit_concurrency=1000,
-    )
+
+    def serve(pool: LibraryPool) -> int:
+        config = uvicorn.Config(
+            create_app(pool, token=token, limits=limits),
+            host=args.host,
+            port=args.port,
+            log_level="info" if getattr(args, "verbose", False) else "warning",
+            # Slow and idle clients: an idle kept-alive connection is closed after 5 s, a stalled request
+            # body answered 408 after 30 s (server/uploads.py), and past 1,000 open connections new ones get 503.
+            timeout_keep_alive=5,
+            limit_concurrency=1000,
+        )
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            pool.close()
+        return 0
+
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        if args.workers == 1:
+            return serve(LibraryPool.of(lib, size=max(args.pool, 1)))
+        sock.listen(2048)  # as uvicorn would: connections wait in the queue while the workers start
+        workers.warm(lib)  # read once here, shared by the workers forked below
+        say(f"synesthete: {args.workers} worker processes answer on one socket")
+        return workers.run(
+            args.workers, lambda: serve(LibraryPool(lib.folder, size=max(args.pool, 1), spaces_of=lib))
+        )
     finally:
         sock.close()
-        pool.close()
-    return 0
 
 
 def _few_malloc_arenas() -> None:
@@ -108,4 +121,10 @@ def register(command) -> None:
     )
     p.add_argument(
         "--pool", type=int, default=2, help="library handles serving requests in parallel (default 2)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes answering requests, e.g. one per core (default 1: the least memory; see README)",
     )

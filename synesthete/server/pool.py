@@ -25,7 +25,16 @@ class LibraryPool:
     engine. They share their search spaces, so memory does not grow with ``size``.
     """
 
-    def __init__(self, folder: str | Path, *, size: int = 2, first: Library | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        size: int = 2,
+        first: Library | None = None,
+        spaces_of: Library | None = None,
+    ) -> None:
+        """``first``: lend this object too (it is never closed here); ``spaces_of``: share that object's
+        spaces (``serve --workers``: the spaces its parent process read before forking)."""
         if size < 1:
             raise ValueError("a pool needs at least one Library")
         self.folder = Path(folder)
@@ -33,7 +42,7 @@ class LibraryPool:
         self._idle: queue.Queue[Library] = queue.Queue()
         members = [first] if first is not None else []
         while len(members) < size:
-            lib = Library(self.folder, spaces_of=members[0] if members else None)
+            lib = Library(self.folder, spaces_of=members[0] if members else spaces_of)
             self._owned.append(lib)
             members.append(lib)
         for lib in members:
