@@ -35,6 +35,7 @@ from synesthete.fingerprint.matcher import MAX_QUERY_SECONDS, Verdict, identify_
 from synesthete.library.catalog import Catalog, Track
 from synesthete.library.guard import MEMORY_CAP, decoder_log, memory_cap, stderr_to
 from synesthete.library.scan import FILE_SECONDS, FINGERPRINT, ScanReport, _warm_up, scan, time_limit
+from synesthete.library.store import CatalogStore
 from synesthete.library.tags import read_tags
 from synesthete.models import checkpoints
 from synesthete.recommend.space import Space
@@ -86,16 +87,37 @@ def similar_document(query: dict, model: str, matches: Sequence[Match], explanat
     return doc
 
 
+def _postgres(url: str, folder: Path) -> CatalogStore:
+    """The PostgreSQL catalog (the ``scale`` extra), imported only when asked for."""
+    from synesthete.library.postgres import PostgresCatalog, is_url
+
+    if not is_url(url):
+        raise UserError(f"--catalog must be a postgresql://user@host/db URL, got {url!r}")
+    return PostgresCatalog(url, folder)
+
+
 class Library:
     """A music library in one folder: its catalog, its analyses, and the questions it answers."""
 
-    def __init__(self, folder: str | Path | None = None, *, spaces_of: Library | None = None) -> None:
-        """``spaces_of``: another ``Library`` on the same folder whose search spaces this one shares, so
-        that a server's handles (one per thread) hold each space once."""
+    def __init__(
+        self,
+        folder: str | Path | None = None,
+        *,
+        catalog: str | None = None,
+        spaces_of: Library | None = None,
+    ) -> None:
+        """``catalog``: a ``postgresql://`` URL to keep the catalog in (default: ``spaces_of``'s, else
+        $SYNESTHETE_CATALOG, else the SQLite file in ``folder``). ``spaces_of``: another ``Library`` on
+        the same folder whose search spaces this one shares, so that a server's handles (one per thread)
+        hold each space once."""
         from synesthete.config import default_library
 
         self.folder = Path(folder).expanduser() if folder is not None else default_library()
-        self.catalog = Catalog(self.folder)
+        url = (
+            catalog or (spaces_of.catalog_url if spaces_of else None) or os.environ.get("SYNESTHETE_CATALOG")
+        )
+        self.catalog_url = url or None
+        self.catalog: CatalogStore = Catalog(self.folder) if not url else _postgres(url, self.folder)
         self._spaces: dict[str, tuple[int, Space]] = {} if spaces_of is None else spaces_of._spaces
         self._building = threading.Lock() if spaces_of is None else spaces_of._building
         self._last_outside: tuple[tuple, Analysis] | None = None

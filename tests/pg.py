@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -48,14 +49,23 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def postgres_url(postgres_server: str) -> Iterator[str]:
-    """A ``postgresql://`` URL of a new, empty database, dropped after the test."""
+@contextmanager
+def new_database(server: str) -> Iterator[str]:
+    """A ``postgresql://`` URL of a new, empty database on ``server``, dropped afterwards."""
     import psycopg
 
     name = f"test_{next(_names)}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    yield postgres_server.replace("/postgres?", f"/{name}?", 1)
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    try:
+        yield server.replace("/postgres?", f"/{name}?", 1)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A database of this test's own."""
+    with new_database(postgres_server) as url:
+        yield url

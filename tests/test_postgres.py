@@ -1,12 +1,40 @@
-"""The PostgreSQL catalog against a real server (tests/pg.py starts one with pgvector)."""
+"""The PostgreSQL catalog (library/postgres.py) against a real server with pgvector (tests/pg.py starts
+one): the catalog suite's behaviours, what only a shared database has (several servers, a scan from
+another process), and the issue's test: real clips scanned on a local Ray head into PostgreSQL give the
+embedded scan's tracks, vectors and answers."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
 import pytest
+
+from synesthete import Library
+from synesthete.exceptions import UserError
+from synesthete.features.registry import EXTRACTORS
+from synesthete.library.catalog import Catalog
+from tests import test_catalog as catalog_suite
+from tests.test_ray import _vectors_by_path
 
 psycopg = pytest.importorskip(
     "psycopg", reason="PostgreSQL tests need the scale extra: pip install -e '.[scale]'"
 )
+
+from synesthete.library.postgres import SCHEMA_VERSION, PostgresCatalog  # noqa: E402
+
+DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev"
+TAGS = {"title": None, "artist": None, "album": None, "genre": None}
+
+
+@pytest.fixture
+def catalog(postgres_url: str, tmp_path: Path):
+    with_catalog = PostgresCatalog(postgres_url, tmp_path / "lib")
+    yield with_catalog
+    with_catalog.close()
 
 
 def test_the_server_is_real_and_has_pgvector(postgres_url: str) -> None:
@@ -16,3 +44,167 @@ def test_the_server_is_real_and_has_pgvector(postgres_url: str) -> None:
         (name,) = conn.execute("SELECT current_database()").fetchone()
     assert distance == pytest.approx(1.0)  # cosine distance of orthogonal vectors
     assert name.startswith("test_")
+
+
+def test_the_postgres_catalog_implements_every_operation_of_the_interface() -> None:
+    for name, signature in catalog_suite._members(catalog_suite.CatalogStore).items():
+        implemented = getattr(PostgresCatalog, name, None)
+        assert implemented is not None, f"PostgresCatalog lacks {name}"
+        if signature is not None:
+            assert list(catalog_suite.inspect.signature(implemented).parameters) == list(signature.parameters)
+
+
+# The catalog suite (tests/test_catalog.py), each test run again on this catalog.
+test_lookups_by_ids_cross_the_parameter_limit = catalog_suite.test_lookups_by_ids_cross_the_parameter_limit
+test_a_transaction_groups_calls = catalog_suite.test_a_transaction_groups_calls_and_rolls_them_back_together
+test_fingerprint_bookkeeping = catalog_suite.test_fingerprint_bookkeeping
+test_projections = catalog_suite.test_projections_are_kept_per_key_and_stamp_without_moving_the_generation
+test_meta = catalog_suite.test_meta
+
+
+ODD = [  # (path, tags): a Latin-1 name that is not UTF-8, accents, case, and no tags at all
+    ("/m/caf\udce9/b.wav", {"title": "Zebra", "artist": "abba", "album": None, "genre": "Pop"}),
+    ("/m/a.wav", {"title": "été", "artist": "ABBA", "album": "Gold", "genre": "pop"}),
+    ("/m/c.flac", {"title": None, "artist": None, "album": None, "genre": None}),
+    ("/m/d.ogg", {"title": "Ärger", "artist": "Ärzte", "album": "x", "genre": "Punk\udcff"}),
+    ("/m/e.mp3", {"title": "b", "artist": "abba", "album": "gold", "genre": None}),
+]
+
+
+def _fill(catalog) -> None:
+    for i, (path, tags) in enumerate(ODD):
+        catalog.save_track(
+            path, size=i, mtime=float(i), content_hash=f"h{i}", tags=tags, duration=30.0 + i,
+            vectors={"demo": (2, np.linspace(-1, 1, 7, dtype=np.float32) * (i + 1) / 3)},
+        )  # fmt: skip
+    catalog.record_failure("/m/bad\udcff.wav", "not audio: caf\udce9")
+
+
+def test_tracks_names_order_search_and_vectors_are_the_sqlite_catalog_s(catalog, tmp_path: Path) -> None:
+    sqlite = Catalog(tmp_path / "sqlite")
+    for c in (sqlite, catalog):
+        _fill(c)
+    listed = [t.to_dict() for t in catalog.tracks()]
+    assert [t["path"] for t in listed][:1] == ["/m/c.flac"]  # no artist sorts first, as in SQLite
+    assert listed == [{**t.to_dict(), "track_id": t.id} for t in sqlite.tracks()]
+    for words in ("abba", "ABBA gold", "caf\udce9", "été", "ärzte", "m/", "nothing"):
+        assert [t.path for t in catalog.tracks(words)] == [t.path for t in sqlite.tracks(words)], words
+    assert catalog.tracks(limit=2, offset=1) == sqlite.tracks(limit=2, offset=1)
+    for tag, word, part in (("artist", "abba", False), ("genre", "pu", True), ("album", "x", False)):
+        assert catalog.tag_in_use(tag, word, part=part) == sqlite.tag_in_use(tag, word, part=part) is True
+    assert catalog.tag_in_use("genre", "rock") is sqlite.tag_in_use("genre", "rock") is False
+    assert catalog.failures() == sqlite.failures()
+    assert catalog.file_states() == sqlite.file_states()
+    ids, vectors = catalog.vectors("demo", 2)
+    sqlite_ids, sqlite_vectors = sqlite.vectors("demo", 2)
+    assert ids.tolist() == sqlite_ids.tolist() and vectors.dtype == np.float32
+    assert np.array_equal(vectors, sqlite_vectors)  # float32 in a pgvector column: exact
+    catalog.move_track(int(ids[0]), "/m/moved/zz.wav", size=9, mtime=9.0)
+    assert [t.path for t in catalog.tracks("moved")] == ["/m/moved/zz.wav"]
+    assert catalog.remove_paths(["/m/a.wav", "/m/none.wav"]) == 1 and catalog.count() == 4
+    sqlite.close()
+
+
+def test_migrations_run_once_and_a_newer_catalog_is_refused(postgres_url: str, tmp_path: Path) -> None:
+    first = PostgresCatalog(postgres_url, tmp_path / "a")
+    first.save_track(
+        "/m/a.wav", size=1, mtime=0.0, content_hash="h", tags=TAGS, duration=1.0,
+        vectors={"demo": (1, np.ones(3, np.float32))},
+    )  # fmt: skip
+    assert first.meta("schema") == str(SCHEMA_VERSION)
+    second = PostgresCatalog(postgres_url, tmp_path / "b")  # opening again migrates nothing, loses nothing
+    assert second.count() == 1 and second.generation == first.generation
+    first.set_meta("schema", str(SCHEMA_VERSION + 1))
+    with pytest.raises(UserError, match="newer than this synesthete"):
+        PostgresCatalog(postgres_url, tmp_path / "c")
+    for c in (first, second):
+        c.close()
+
+
+def test_a_bad_url_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"cannot open the catalog postgresql://me:\*\*\*@"):
+        Library(tmp_path / "lib", catalog="postgresql://me:secret@/nowhere?host=/nonexistent")
+    with pytest.raises(UserError, match="must be a postgresql://"):
+        Library(tmp_path / "lib", catalog="mysql://me@host/db")
+
+
+def _cli(*args: str, catalog: str, library: Path) -> subprocess.CompletedProcess:
+    """``synesthete`` in a process of its own (another machine, as far as the catalog can tell)."""
+    env = {**os.environ, "SYNESTHETE_CATALOG": catalog}
+    cmd = [sys.executable, "-m", "synesthete.cli", "--library", str(library), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_servers_on_one_database_answer_the_same_and_see_another_process_s_scan(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from synesthete.demo import ensure_demo_audio
+
+    audio = ensure_demo_audio(tmp_path / "audio", per_style=1)
+    pieces = sorted(audio.glob("*/*.*")) or sorted(p for p in audio.rglob("*") if p.is_file())
+    first, rest = tmp_path / "first", tmp_path / "rest"
+    for folder, part in ((first, pieces[:4]), (rest, pieces[4:])):
+        folder.mkdir()
+        for p in part:
+            (folder / p.name).symlink_to(p)
+    out = _cli("scan", str(first), "--workers", "1", catalog=postgres_url, library=tmp_path / "scanner")
+    assert out.returncode == 0, out.stderr
+    # Two servers, each with its own library folder (its own machine), and the URL from the API.
+    with (
+        Library(tmp_path / "server-a", catalog=postgres_url) as a,
+        Library(tmp_path / "server-b", catalog=postgres_url) as b,
+    ):
+        assert a.catalog.count() == b.catalog.count() == 4
+        for track in a.tracks():
+            answers = [[(m.track.id, m.score) for m in lib.similar(track.id, k=3)] for lib in (a, b)]
+            assert len(answers[0]) == 3 and answers[0] == answers[1]
+        generation = a.catalog.generation
+        out = _cli("scan", str(rest), "--workers", "1", catalog=postgres_url, library=tmp_path / "scanner")
+        assert out.returncode == 0, out.stderr
+        assert a.catalog.generation > generation and a.catalog.count() == len(pieces)
+        newest = max(t.id for t in a.tracks())
+        assert newest in {m.track.id for t in a.tracks() for m in a.similar(t.id, k=len(pieces) - 1)}
+        assert [m.track.id for m in a.similar(newest)] == [m.track.id for m in b.similar(newest)]
+    listed = _cli("tracks", "--json", catalog=postgres_url, library=tmp_path / "reader")
+    assert listed.returncode == 0 and listed.stdout.count(str(rest)) == len(pieces) - 4
+
+
+def _dev_clips(groups: int = 3, per_group: int = 4) -> list[Path]:
+    folders = sorted(p for p in (DEV / "audio").iterdir() if p.is_dir())[:groups]
+    return [clip for folder in folders for clip in sorted(folder.iterdir())[:per_group]]
+
+
+@pytest.mark.skipif(not (DEV / "audio").is_dir(), reason=f"the dev clips are not here ({DEV})")
+def test_ray_into_postgres_gives_the_embedded_scan_s_tracks_vectors_and_answers(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """The issue's test: 12 real clips of 3 groups, local backend into SQLite against a local Ray head
+    with 2 workers into PostgreSQL."""
+    pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[scale]'")
+    clips = [str(c) for c in _dev_clips()]
+    assert len(clips) == 12
+    with Library(tmp_path / "embedded") as local, Library(tmp_path / "cluster", catalog=postgres_url) as ray:
+        local.scan(clips, workers=1)
+        try:
+            ray.scan(clips, workers=2, backend="ray")
+        except UserError as e:
+            if "could not start or reach" in str(e):
+                pytest.skip(f"Ray cannot start here: {e}")
+            raise
+        by_path = {t.path: t for t in local.tracks()}
+        ray_by_path = {t.path: t for t in ray.tracks()}
+        assert sorted(by_path) == sorted(ray_by_path) == sorted(clips)
+        assert local.status()["models"] == ray.status()["models"]
+        assert local.status()["fingerprints"] == ray.status()["fingerprints"] == 12
+        for name, extractor in EXTRACTORS.items():
+            mine, theirs = (_vectors_by_path(lib, name, extractor.version) for lib in (local, ray))
+            assert sorted(mine) == sorted(theirs) == sorted(clips), name
+            for path, vector in mine.items():
+                np.testing.assert_allclose(
+                    theirs[path], vector, rtol=1e-5, atol=1e-6, err_msg=f"{name} {path}"
+                )
+        for model in local.models():
+            for path in clips:
+                mine = [m.track.path for m in local.similar(by_path[path].id, k=10, model=model)]
+                theirs = [m.track.path for m in ray.similar(ray_by_path[path].id, k=10, model=model)]
+                assert len(mine) == 10 and mine == theirs, (model, path)

@@ -40,6 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="the library folder (default: $SYNESTHETE_LIBRARY or ~/.local/share/synesthete)",
     )
+    common.add_argument(
+        "--catalog",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="keep the catalog in PostgreSQL: postgresql://user@host/db (default: $SYNESTHETE_CATALOG,"
+        " else the SQLite file in the library folder; docs/scaling.md)",
+    )
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more")
     parser = argparse.ArgumentParser(
         prog="synesthete", description="A music engine that sees sound.", parents=[common]
@@ -67,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        with Library(getattr(args, "library", None)) as lib:
+        with Library(getattr(args, "library", None), catalog=getattr(args, "catalog", None)) as lib:
             return args.func(lib, args)
     except SynestheteError as e:
         say(f"synesthete: error: {e}")
