@@ -1,12 +1,14 @@
 """Near-duplicates: the same recording in two files must not play twice in one playlist.
 
-Two tracks are the same recording when their files have the same bytes (content hash), or when they last
-the same within ``SAME_DURATION_S`` seconds and sound the same. "Sound the same" is judged on the parts
-of the ``descriptors`` vector that encoding leaves alone: re-encoding a clip (MP3 128k, Vorbis 64k, 3 dB
-quieter) kept its tonal block at cosine >= 0.999 and its rhythm block >= 0.87, while the whole vector fell
-to 0.71 (the low-pass moves the timbre); the closest two different pieces measured 0.993 (tonal) on the
-synthetic demo and 0.981 on the real development clips. Other models fall back to the whole vector.
-Audio fingerprints can refine this later behind the same two functions.
+Two tracks are the same recording when their files have the same bytes (content hash), when their audio
+fingerprints match (``fingerprint/duplicates.py``), or when they last the same within ``SAME_DURATION_S``
+seconds and sound the same. "Sound the same" is judged on the parts of the ``descriptors`` vector that
+encoding leaves alone: re-encoding a clip (MP3 128k, Vorbis 64k, 3 dB quieter) kept its tonal block at
+cosine >= 0.999 and its rhythm block >= 0.87, while the whole vector fell to 0.71 (the low-pass moves the
+timbre); the closest two different pieces measured 0.993 (tonal) on the synthetic demo and 0.981 on the
+real development clips. Other models fall back to the whole vector. ``near_duplicates`` and
+``drop_near_duplicates`` keep the first of each recording in a playlist; ``copies_of_file`` finds the
+tracks an outside file (a seed given as a file) is a copy of, by sound and duration.
 """
 
 from __future__ import annotations
