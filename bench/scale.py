@@ -4,6 +4,7 @@ against pgvector).
     .venv/bin/python bench/scale.py [--folder ../shared/data/dev/audio] [--limit 24]
     .venv/bin/python bench/scale.py --search [--sizes 1e4,1e5,1e6] [--dims 956,200]
         [--kinds exact,hnsw,fresh,pgvector] [--postgres postgresql://...]
+    .venv/bin/python bench/scale.py --bytes [--limit 24]    # catalog bytes per track, SQLite and PostgreSQL
 
 Each row scans the same files into a fresh temporary library (the folder is only read). ``wall`` is the
 whole scan (for Ray: starting the local head too); ``steady`` is files a second from the first result to
@@ -171,7 +172,11 @@ def run_fresh(n: int, dim: int) -> None:
     if space is None:
         raise SystemExit(f"no saved space at {CACHE}/{n}x{dim}: run --search with hnsw at this size first")
     space.search(space.vector_of(1), K)
-    print(json.dumps({"kind": "fresh-hnsw", "n": n, "dim": dim, "rss_mb": round(_rss_mb())}), flush=True)
+    print("answered", flush=True)  # the parent times the process up to this line
+    rows = np.random.default_rng(0).choice(n, QUERIES, replace=False)
+    found, lat = _latencies(lambda r: space.search(space.vectors[r], K)[0] - 1, rows)
+    out = _summary("fresh-hnsw", n, dim, found, lat, space.vectors, rows)
+    print(json.dumps(out | {"rss_mb": round(_rss_mb())}), flush=True)
 
 
 def run_pgvector(n: int, dim: int, url: str) -> dict:
@@ -214,6 +219,44 @@ def run_pgvector(n: int, dim: int, url: str) -> dict:
                   "table_mb": round(table / 2**20), "index_mb": round(index / 2**20)}  # fmt: skip
 
 
+def run_bytes(paths: list[str], url: str) -> dict:
+    """Catalog bytes per track: ``paths`` scanned into SQLite, the same rows copied into PostgreSQL
+    (every extractor's vector and the fingerprint), each catalog's size less its size when empty."""
+    import psycopg
+
+    from synesthete.library.postgres import PostgresCatalog
+
+    tables = "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE c.relname = ANY(%s)"
+    names = ["tracks", "vectors", "fingerprints", "failures", "meta", "projections"]
+    with tempfile.TemporaryDirectory() as tmp, Library(Path(tmp) / "library") as lib:
+        empty_sqlite = os.path.getsize(lib.catalog.path)
+        lib.scan(paths, workers=2)
+        lib.catalog.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        sqlite_bytes = os.path.getsize(lib.catalog.path) - empty_sqlite
+        pg = PostgresCatalog(url, Path(tmp) / "pg")
+        empty_pg = pg.conn.execute(tables, (names,)).fetchone()[0]
+        versions = {name: e.version for name, e in EXTRACTORS.items()}
+        vectors = {
+            name: dict(zip(*lib.catalog.vectors(name, v), strict=True)) for name, v in versions.items()
+        }
+        blobs = lib.catalog.fingerprint_blobs(VERSION)
+        for t in lib.tracks():
+            pg.save_track(
+                t.path, size=1, mtime=0.0, content_hash="0" * 40, duration=t.duration or 0.0,
+                tags={"title": t.title, "artist": t.artist, "album": t.album, "genre": t.genre},
+                vectors={n: (versions[n], v[t.id]) for n, v in vectors.items() if t.id in v},
+                fingerprint=(VERSION, blobs[t.id]) if t.id in blobs else None,
+            )  # fmt: skip
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+        pg_bytes = pg.conn.execute(tables, (names,)).fetchone()[0] - empty_pg
+        n = lib.catalog.count()
+        fingerprint = sum(len(b) for b in blobs.values()) / max(len(blobs), 1)
+        pg.close()
+    return {"kind": "catalog-bytes", "tracks": n, "sqlite_bytes_per_track": round(sqlite_bytes / n),
+            "postgres_bytes_per_track": round(pg_bytes / n), "fingerprint_bytes_per_track": round(fingerprint)}  # fmt: skip
+
+
 def _postgres(url: str | None) -> tuple[str, Callable[[], None]]:
     """``url``, or a server started in a temporary folder (shared_buffers 2 GB, as a real one would be)."""
     if url:
@@ -242,13 +285,16 @@ def search(args: argparse.Namespace) -> None:
                 for kind in kinds:
                     cmd = [sys.executable, __file__, "--one", kind, str(n), str(dim), "--postgres", url]
                     t0 = time.monotonic()
-                    out = subprocess.run(cmd, capture_output=True, text=True)
-                    if out.returncode:
-                        print(f"{kind} {n}x{dim} failed:\n{out.stderr[-2000:]}", flush=True)
+                    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                    lines = [proc.stdout.readline()]  # type: ignore[union-attr]
+                    first_answer_s = round(time.monotonic() - t0, 2)  # python started, imports included
+                    stdout, stderr = proc.communicate()
+                    if proc.returncode:
+                        print(f"{kind} {n}x{dim} failed:\n{stderr[-2000:]}", flush=True)
                         continue
-                    row = json.loads(out.stdout.strip().splitlines()[-1])
-                    if kind == "fresh":  # from starting python to the first answer, imports included
-                        row["first_answer_s"] = round(time.monotonic() - t0, 2)
+                    row = json.loads((lines[0] + stdout).strip().splitlines()[-1])
+                    if kind == "fresh":
+                        row["first_answer_s"] = first_answer_s
                     rows.append(row)
                     mb = row.get("rss_mb", row.get("index_mb"))
                     print(
@@ -273,6 +319,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=sizes, default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--dims", type=sizes, default=[956, 200])
     parser.add_argument("--kinds", default="exact,hnsw,fresh,pgvector")
+    parser.add_argument("--bytes", action="store_true", help="catalog bytes per track, SQLite and PostgreSQL")
     parser.add_argument("--postgres", help="a postgresql:// URL (default: a server started here)")
     parser.add_argument("--one", nargs=3, metavar=("KIND", "N", "DIM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -284,6 +331,12 @@ def main() -> None:
         return print(json.dumps(row))
     if args.search:
         return search(args)
+    if args.bytes:
+        url, stop = _postgres(args.postgres)
+        try:
+            return print(json.dumps(run_bytes(files(args.folder, args.limit), url)))
+        finally:
+            stop()
     paths = files(args.folder, args.limit)
     if not paths:
         raise SystemExit(f"{args.folder}: no audio files")
