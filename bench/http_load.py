@@ -1,6 +1,8 @@
 """HTTP load: concurrent clients asking a real `synesthete serve` for similar tracks, searches, radio, Subsonic.
 
     .venv/bin/python bench/http_load.py [--clients 50] [--seconds 20] [--tracks 10000] [--only similar]
+    .venv/bin/python bench/http_load.py --workers 2         # `serve --workers 2`: one process per core
+    .venv/bin/python bench/http_load.py --soak 600          # then 10 minutes of every route, memory each minute
     .venv/bin/python bench/http_load.py --only --mixed 60 [--upload-share 0.05]   # uploads mixed in
 
 A library is filled with synthetic clustered vectors (``fill`` of bench/library_speed.py), served by
@@ -10,11 +12,14 @@ at a time, for ``--seconds``: `GET /api/tracks/{id}/similar`, `GET /api/tracks?s
 /api/playlists/radio?seed=` and the Subsonic `GET /rest/getSonicSimilarTracks`. Reports throughput,
 latency percentiles and errors (any status but 200, a body that is not the answer, a Subsonic
 "failed", or a broken connection) per route, with the server's CPU time per answer (user + system,
-all threads: what a request costs, whatever else the machine is doing); the server's resident memory after start-up, after the
-warm-up and after the load, and whether it ever loaded torch (it should not: no route here needs a
-model); and the load average, since a busy machine lowers every figure. Prints a table and one JSON
-line. The client is a minimal asyncio HTTP/1.1 loop, so as little of the two cores as possible goes to
-the load generator.
+all threads of all its processes: what a request costs, whatever else the machine is doing) and the
+load generator's own; the server's memory after start-up, after the warm-up and after the load (resident,
+summed over its processes, and proportional: a page shared by N processes counted 1/N in each, which
+is what `--workers` costs), and whether it ever loaded torch (it should not: no route here needs a
+model); and the load average, since a busy machine lowers every figure. ``--soak SECONDS`` then asks
+every route at random for that long, reading the memory each minute (it should stay flat). Prints a
+table and one JSON line. The client is a minimal asyncio HTTP/1.1 loop, so as little of the two cores
+as possible goes to the load generator (its CPU per answer is reported).
 
 ``--mixed SECONDS`` adds one bounded run in which every request is, at random, an upload (a share
 ``--upload-share``) of a small generated WAV to `POST /api/similar` or one of the routes above. The
@@ -30,6 +35,7 @@ import asyncio
 import io
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -121,9 +127,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(library: Path, port: int, pool: int = 2) -> subprocess.Popen:
+def start_server(library: Path, port: int, pool: int = 2, workers: int = 1) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "synesthete.cli", "--library", str(library), "serve"]
-    cmd += ["--host", "127.0.0.1", "--port", str(port), "--pool", str(pool)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--pool", str(pool), "--workers", str(workers)]
     cmd += ["--uploads-per-minute", f"{UPLOADS_PER_MINUTE:g}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ))
     deadline = time.monotonic() + 120
@@ -139,23 +145,48 @@ def start_server(library: Path, port: int, pool: int = 2) -> subprocess.Popen:
     raise RuntimeError("the server did not answer within 120 s")
 
 
+def processes(pid: int) -> list[int]:
+    """``pid`` and its descendants (`serve --workers N` forks N)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(p for c in children for p in processes(int(c)))]
+
+
+def _kb(path: str, field: str) -> int:
+    for line in Path(path).read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in {path}")
+
+
 def resident_mb(pid: int) -> float:
-    """The process's resident set (VmRSS), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError(f"no VmRSS for process {pid}")
+    """The resident sets (VmRSS) of the process and its descendants, summed, in MB."""
+    return round(sum(_kb(f"/proc/{p}/status", "VmRSS:") for p in processes(pid)) / 1024, 1)
+
+
+def proportional_mb(pid: int) -> float:
+    """The proportional sets (Pss: a page shared by n processes counts 1/n) of the process and its
+    descendants, summed, in MB: their real cost together, where resident sets count shared pages twice."""
+    return round(sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in processes(pid)) / 1024, 1)
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time the process has used so far (user + system, all threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time the process and its descendants have used so far (user + system, all threads)."""
+    total = 0
+    for p in processes(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU time this process (the load generator) has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def has_torch(pid: int) -> bool:
-    """Whether the process has PyTorch's native library mapped (imported torch at some point)."""
-    return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+    """Whether the process or a descendant has PyTorch's native library mapped (imported torch)."""
+    return any("libtorch" in Path(f"/proc/{p}/maps").read_text() for p in processes(pid))
 
 
 async def client(
@@ -230,6 +261,26 @@ def one_route(port: int, route: str, clients: int, seconds: float, n_tracks: int
     return found.get(route) or figures(route, [], [], clients, seconds)
 
 
+def soak(proc: subprocess.Popen, port: int, args: argparse.Namespace) -> dict:
+    """``args.soak`` seconds of every route at random, a minute at a time, the memory read after each."""
+    routes = {name: route_pick(port, name, args.tracks) for name in args.only or ROUTES}
+    names = sorted(routes)
+
+    def pick(rng: np.random.Generator) -> tuple[str, bytes, Callable[[bytes], bool]]:
+        return routes[names[int(rng.integers(len(names)))]](rng)
+
+    doc: dict = {"seconds": args.soak, "requests": 0, "errors": 0, "rss_mb": [], "pss_mb": []}
+    left = args.soak
+    while left > 0:
+        kinds = asyncio.run(load(port, pick, args.clients, min(60.0, left)))
+        left -= 60.0
+        doc["requests"] += sum(k["requests"] for k in kinds.values())
+        doc["errors"] += sum(k["errors"] for k in kinds.values())
+        doc["rss_mb"].append(resident_mb(proc.pid))
+        doc["pss_mb"].append(proportional_mb(proc.pid))
+    return doc
+
+
 def mixed_run(proc: subprocess.Popen, port: int, args: argparse.Namespace) -> dict:
     """One upload (it loads the models), then ``args.mixed`` seconds of mixed requests, uploads among them."""
     wav = bench_wav()
@@ -265,18 +316,21 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="per route")
     parser.add_argument("--tracks", type=int, default=10_000)
     parser.add_argument("--pool", type=int, default=2, help="Library handles in the server (serve --pool)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
+    parser.add_argument("--soak", type=float, default=0.0, help="seconds of every route at random, after")
     parser.add_argument(
         "--only", nargs="*", choices=sorted(ROUTES), default=list(ROUTES), help="routes (none: only --mixed)"
     )
     parser.add_argument("--mixed", type=float, default=0.0, help="seconds of mixed requests with uploads")
     parser.add_argument("--upload-share", type=float, default=0.05, help="share of uploads in --mixed")
     args = parser.parse_args()
-    doc: dict = {"tracks": args.tracks, "clients": args.clients, "pool": args.pool, "routes": []}
+    doc: dict = {"tracks": args.tracks, "clients": args.clients, "pool": args.pool, "workers": args.workers}
+    doc["routes"] = []
     with tempfile.TemporaryDirectory() as tmp:
         library = Path(tmp) / "lib"
         fill(library, args.tracks, np.random.default_rng(0))
         port = free_port()
-        proc = start_server(library, port, args.pool)
+        proc = start_server(library, port, args.pool, args.workers)
         try:
             doc["rss_started_mb"] = resident_mb(proc.pid)
             for route in args.only or list(ROUTES):  # warm up: the first search builds the space
@@ -285,36 +339,51 @@ def main() -> int:
                     raise RuntimeError(f"warm-up of {route} failed: {warm['first_errors']}")
             doc["rss_warm_mb"] = resident_mb(proc.pid)
             doc["load_average_before"] = round(os.getloadavg()[0], 2)
+            doc["pss_warm_mb"] = proportional_mb(proc.pid)
             for route in args.only:
-                cpu = cpu_seconds(proc.pid)
+                cpu, own = cpu_seconds(proc.pid), own_cpu_seconds()
                 result = one_route(port, route, args.clients, args.seconds, args.tracks)
-                result["server_cpu_ms_per_request"] = round(
-                    (cpu_seconds(proc.pid) - cpu) * 1000 / max(result["requests"], 1), 2
-                )
+                answers = max(result["requests"], 1)
+                result["server_cpu_ms_per_request"] = round((cpu_seconds(proc.pid) - cpu) * 1000 / answers, 2)
+                result["client_cpu_ms_per_request"] = round((own_cpu_seconds() - own) * 1000 / answers, 2)
                 doc["routes"].append(result)
             doc["load_average_after"] = round(os.getloadavg()[0], 2)
             doc["rss_after_load_mb"] = resident_mb(proc.pid)
+            doc["pss_after_load_mb"] = proportional_mb(proc.pid)
+            if args.soak > 0:
+                doc["soak"] = soak(proc, port, args)
             doc["torch_loaded"] = has_torch(proc.pid)
             if args.mixed > 0:  # last: its uploads load the models
                 doc["mixed"] = mixed_run(proc, port, args)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
-    print(f"{args.tracks} tracks, {args.clients} clients, {args.seconds:g} s a route")
+    print(
+        f"{args.tracks} tracks, {args.clients} clients, {args.seconds:g} s a route,"
+        f" serve --workers {args.workers}"
+    )
     print(
         f"{'kind':>9} {'requests':>9} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'errors':>6}"
-        f" {'server CPU-ms/req':>17}"
+        f" {'server CPU-ms/req':>17} {'client CPU-ms/req':>17}"
     )
     for r in doc["routes"]:
         print(
             f"{r['route']:>9} {r['requests']:>9} {r['throughput_rps']:>7.1f} {r['p50_ms']:>7.1f}"
             f" {r['p90_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['errors']:>6}"
-            f" {r['server_cpu_ms_per_request']:>17.2f}"
+            f" {r['server_cpu_ms_per_request']:>17.2f} {r['client_cpu_ms_per_request']:>17.2f}"
         )
     print(
         f"serve resident: {doc['rss_started_mb']:.0f} MB started, {doc['rss_warm_mb']:.0f} MB warm,"
-        f" {doc['rss_after_load_mb']:.0f} MB after the load; torch loaded: {doc['torch_loaded']}"
+        f" {doc['rss_after_load_mb']:.0f} MB after the load (proportional: {doc['pss_warm_mb']:.0f} warm,"
+        f" {doc['pss_after_load_mb']:.0f} after); torch loaded: {doc['torch_loaded']}"
     )
+    soaked = doc.get("soak")
+    if soaked:
+        print(
+            f"soak, {soaked['seconds']:g} s of every route: {soaked['requests']} requests,"
+            f" {soaked['errors']} errors; resident MB each minute {soaked['rss_mb']},"
+            f" proportional {soaked['pss_mb']}"
+        )
     print(f"load average (1 min) {doc['load_average_before']} before, {doc['load_average_after']} after")
     mixed = doc.get("mixed")
     if mixed:
@@ -334,6 +403,7 @@ def main() -> int:
         )
     print(json.dumps(doc))
     failed = sum(r["errors"] for r in doc["routes"]) + (mixed["errors"] if mixed else 0)
+    failed += soaked["errors"] if soaked else 0
     return 0 if failed == 0 else 1
 
 

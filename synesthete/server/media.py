@@ -69,22 +69,23 @@ def cover_art(path: str) -> tuple[bytes, str] | None:
     return (found.read_bytes(), IMAGE_TYPES[found.suffix.lower()]) if found else None
 
 
-def has_cover(path: str) -> bool:
+def has_cover(path: str, state: tuple[int, int, int, int] | None = None) -> bool:
     """Whether the file has artwork, beside it or embedded: what a list of songs (Subsonic's ``coverArt``)
-    asks of every entry. Tags are read once per state of the file, so an answer costs a stat or two."""
+    asks of every entry. Tags are read once per state of the file (``file_state``, if the caller has it),
+    so an answer costs a stat or two."""
     if _cover_file(path) is not None:
         return True
-    state = _state(path)
+    state = state or file_state(path)
     return state is not None and _remembered(_has_embedded, path, state)
 
 
-def _state(path: str | Path) -> tuple[int, int, int, int] | None:
+def file_state(path: str | Path) -> tuple[int, int, int, int] | None:
     """What changes whenever a file or folder does: inode, size, modification and change times (ns)."""
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns  # the size is read from here too
 
 
 def _remembered(cached, key, state: tuple[int, int, int, int]):
@@ -105,7 +106,7 @@ def _has_embedded(path: str, state: tuple[int, int, int, int]) -> bool:
 def _cover_file(path: str) -> Path | None:
     """cover.jpg, folder.png... (any case) beside ``path``, if there is one of a sane size."""
     folder = Path(path).parent
-    state = _state(folder)
+    state = file_state(folder)
     if state is None:
         return None
     # The names are remembered per state of the folder; each file is checked now (rewritten in place,

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import time
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,6 +27,7 @@ SIGNED_LINK_SECONDS = 12 * 3600  # how long a signed link (an M3U8 download, its
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
 
+@lru_cache(maxsize=1024)  # every request's Host header is checked: the few seen are parsed once
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (a name or an address, IPv6 possibly in brackets) stays on this machine."""
     host = host.strip().strip("[]").lower()
@@ -173,15 +175,20 @@ class Gate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        host = authorization = None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"authorization":
+                authorization = value.decode("latin-1")
         path = scope["path"]
-        if self.guard.token is None and not self.guard.host_allowed(headers.get("host")):
+        if self.guard.token is None and not self.guard.host_allowed(host):
             detail = "without a token this server answers only requests to localhost or 127.0.0.1"
             await send_json(send, 403, detail)
             return
         if path.startswith("/api/") or path == "/api":
             query = scope.get("query_string", b"").decode("latin-1")
-            refused = self.guard.check_http(path, query, headers.get("authorization"))
+            refused = self.guard.check_http(path, query, authorization)
             if refused:
                 await send_json(send, 401, refused, [(b"www-authenticate", b"Bearer")])
                 return

@@ -70,10 +70,13 @@ class BodyLimit:
             return
         upload = scope["path"] in self.paths
         limit = self.limits.max_bytes + 64 * 1024 if upload else self.limits.max_form_bytes
-        refusal = too_large(self.limits) if upload else body_too_large(self.limits)
+
+        def refusal() -> HTTPException:
+            return too_large(self.limits) if upload else body_too_large(self.limits)
+
         for name, value in scope["headers"]:
             if name == b"content-length" and (not value.isdigit() or int(value) > limit):
-                await send_json(send, 413, refusal.detail)
+                await send_json(send, 413, refusal().detail)
                 return
         seen = 0
         timeout = self.limits.body_timeout
@@ -87,7 +90,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise refusal
+                    raise refusal()
             return message
 
         await self.app(scope, counted, send)

@@ -121,7 +121,7 @@ def models(request: Request) -> dict:
 
 
 @router.get("/tracks", summary="Catalogued tracks, optionally matching words (`synesthete tracks --json`)")
-def tracks(
+async def tracks(
     request: Request,
     search: Annotated[
         str | None, Query(description="words matched against artist, title, album, path")
@@ -129,8 +129,7 @@ def tracks(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Offset = 0,
 ) -> Response:
-    with pool(request).borrow() as lib:
-        found = lib.tracks(search or None, limit=limit, offset=offset)
+    found = await pool(request).run(lambda lib: lib.tracks(search or None, limit=limit, offset=offset))
     return json_response({"tracks": [t.to_dict() for t in found]})
 
 

@@ -61,7 +61,7 @@ def _needs(lib: Library, method: str) -> None:
 
 
 @router.get("/radio", summary="Tracks like the seeds, varied (`synesthete playlist radio`)")
-def radio(
+async def radio(
     request: Request,
     seed: Seeds,
     n: Annotated[int, Query(ge=1, le=1000)] = 20,
@@ -69,10 +69,12 @@ def radio(
     model: Model = None,
     format: Format = "json",
 ):
-    with _lib(request) as lib:
+
+    def make(lib: Library):
         _needs(lib, "radio")
-        playlist = lib.radio(list(seed), n=n, diversity=diversity, model=model)
-    return _answer(request, playlist, format, "radio")
+        return lib.radio(list(seed), n=n, diversity=diversity, model=model)
+
+    return _answer(request, await request.app.state.pool.run(make), format, "radio")
 
 
 @router.get("/journey", summary="A smooth path from one track to another (`synesthete playlist journey`)")

@@ -21,7 +21,6 @@ import hashlib
 import inspect
 import json
 import logging
-import os
 import random
 import re
 import time
@@ -32,13 +31,12 @@ from xml.etree import ElementTree as ET
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from synesthete import __version__
 from synesthete.api import Library, Match
 from synesthete.exceptions import SynestheteError, UserError
 from synesthete.library.catalog import Track, shown
-from synesthete.server.media import audio_file, cover_art, has_cover, media_type
+from synesthete.server.media import audio_file, cover_art, file_state, has_cover, media_type
 from synesthete.server.pool import NoSuchTrack
 from synesthete.server.routes.api import MAX_ID
 
@@ -108,10 +106,7 @@ def render(params: dict[str, str], doc: dict) -> Response:
 
 def child(track: Track) -> dict:
     """A Subsonic ``Child`` for a catalogued track; fields without a value are left out."""
-    try:
-        size = os.path.getsize(track.path)
-    except OSError:
-        size = None
+    state = file_state(track.path)  # one stat for the size and the artwork's cache key
     folder = directory_of(track)
     doc = {
         "id": str(track.id),
@@ -121,9 +116,9 @@ def child(track: Track) -> dict:
         "album": track.album,
         "artist": track.artist,
         "genre": track.genre,
-        "coverArt": str(track.id) if has_cover(track.path) else None,
+        "coverArt": str(track.id) if has_cover(track.path, state) else None,
         "duration": round(track.duration) if track.duration else None,
-        "size": size,
+        "size": state[1] if state else None,
         "suffix": Path(track.path).suffix.lower().lstrip("."),
         "contentType": media_type(track.path).split(";")[0],
         "path": f"{folder}/{Path(track.path).name}",  # never the server's own path
@@ -317,7 +312,9 @@ async def get_sonic_similar_tracks(request: Request, params: dict[str, str]) -> 
         raise SubsonicError(70, "Song not found") from None
     floor = float(most_different.matches[0].score) if most_different.matches else -1.0
     # Building entries reads each file's size and tags (artwork): off the event loop.
-    entries = await run_in_threadpool(lambda: [sonic_match(m, floor) for m in found.matches[:count]])
+    entries = await request.app.state.pool.run(
+        lambda _: [sonic_match(m, floor) for m in found.matches[:count]]
+    )
     return {"sonicMatch": entries}
 
 
@@ -393,7 +390,7 @@ def _handler(name: str, method: Method):
             if inspect.iscoroutinefunction(method):
                 result = await method(request, params)
             else:
-                result = await run_in_threadpool(_call, request.app.state.pool, method, params)
+                result = await request.app.state.pool.run(lambda lib: method(lib, params))
         except SubsonicError as e:
             return render(params, envelope({"error": {"code": e.code, "message": e.message}}, ok=False))
         except SynestheteError as e:
@@ -406,11 +403,6 @@ def _handler(name: str, method: Method):
 
     handle.__name__ = name
     return handle
-
-
-def _call(pool, method: Method, params: dict[str, str]) -> dict | Response:
-    with pool.borrow() as lib:
-        return method(lib, params)
 
 
 for _name, (_method, _summary) in METHODS.items():
