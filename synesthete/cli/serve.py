@@ -51,6 +51,9 @@ def cmd_serve(lib: Library, args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             log_level="info" if getattr(args, "verbose", False) else "warning",
+            # A line per request only with -v: otherwise uvicorn still formats each one's address and path
+            # for a logger that drops it (the CLI's root handler makes it look wanted).
+            access_log=getattr(args, "verbose", False),
             # Slow and idle clients: an idle kept-alive connection is closed after 5 s, a stalled request
             # body answered 408 after 30 s (server/uploads.py), and past 1,000 open connections new ones get 503.
             timeout_keep_alive=5,
