@@ -94,12 +94,22 @@ class Candidates:
     votes: np.ndarray  # query hashes found in the fingerprint at that offset (or one frame later)
     offsets: np.ndarray  # in frames: where the query starts in the fingerprint
     evidence: np.ndarray  # moments of agreement: the distinct query frames among the votes, a hash once
+    groups: np.ndarray  # which group of query landmarks (``vote``'s ``q_groups``) the votes came from
 
     def __len__(self) -> int:
         return int(self.fp_ids.size)
 
 
-def vote(q_hashes: np.ndarray, q_frames: np.ndarray, postings: Postings, top: int = CANDIDATES) -> Candidates:
+GROUP_BITS = 4  # query landmark groups (speeds) per lookup: at most 16, so fp_id < 2**27 (see ``vote``)
+
+
+def vote(
+    q_hashes: np.ndarray,
+    q_frames: np.ndarray,
+    postings: Postings,
+    top: int = CANDIDATES,
+    q_groups: np.ndarray | None = None,
+) -> Candidates:
     """The ``top`` fingerprints with the most query hashes at one time offset.
 
     Votes at offsets d .. d + 2 are pooled (``POOL_FRAMES``), so a frame of jitter either way (speed
@@ -107,9 +117,11 @@ def vote(q_hashes: np.ndarray, q_frames: np.ndarray, postings: Postings, top: in
     Votes are not independent: one chord that happens to match gives several hashes at one frame, and a
     loop gives the same hash again and again. ``evidence`` counts what is independent, the moments (query
     frames) of agreement with each hash counted once; chance seldom gives more than five or six.
+    ``q_groups``: query landmarks in groups (e.g. one per speed tried) voting apart, looked up together:
+    one lookup and one sort instead of one per group; a candidate is then a (fingerprint, group).
     """
     empty = np.zeros(0, np.int64)
-    none = Candidates(empty, empty, empty, empty)
+    none = Candidates(empty, empty, empty, empty, empty)
     if q_hashes.size == 0:
         return none
     h, fp, t = postings(q_hashes)
@@ -118,6 +130,7 @@ def vote(q_hashes: np.ndarray, q_frames: np.ndarray, postings: Postings, top: in
     # Join the postings to the query landmarks of the same hash (a hash may occur several times).
     order = np.argsort(q_hashes, kind="stable")
     qh, qt = q_hashes[order].astype(np.int64), q_frames[order].astype(np.int64)
+    qg = np.zeros(qh.size, np.int64) if q_groups is None else q_groups[order].astype(np.int64)
     # Postings come in runs of one hash: search each run once (random searches cost 10x more).
     runs = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
     lengths = np.diff(np.r_[runs, h.size])
@@ -130,29 +143,54 @@ def vote(q_hashes: np.ndarray, q_frames: np.ndarray, postings: Postings, top: in
     if not plausible.any():
         return none
     cols = cols[plausible]
-    key = (fp[rows[plausible]] << 32) | (offsets[plausible] + (1 << 31))
-    by_key = np.argsort(key)
-    key = key[by_key]
+    who = (fp[rows[plausible]] << GROUP_BITS) | qg[cols]
+    pair_key = (who << 32) | (offsets[plausible] + (1 << 31))
+    key = np.sort(pair_key)  # a sort, not an argsort: the few winners' votes are found again below
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    keys = key[starts]
-    # Offsets d .. d + POOL_FRAMES - 1 of one fingerprint pooled: keys are sorted, so they are the next keys.
-    bounds = np.r_[starts, key.size]
-    ends = np.searchsorted(keys, keys + POOL_FRAMES)  # the first key beyond each pool
-    pooled = bounds[ends] - starts
-    # Best offset per fingerprint: the first maximum of each run of one fp_id.
+    keys, counts = key[starts], np.diff(np.r_[starts, key.size])
+    # Offsets d .. d + POOL_FRAMES - 1 of one fingerprint pooled: keys are sorted and distinct, so those
+    # are among the next POOL_FRAMES - 1 keys.
+    pooled = counts.copy()
+    for step in range(1, min(POOL_FRAMES, keys.size)):
+        pooled[:-step] += np.where(keys[step:] < keys[:-step] + POOL_FRAMES, counts[step:], 0)
+    # Chance spreads a big collection's votes one per (fingerprint, offset): only pools of two or more
+    # can win or be runner-up, and keeping only those makes the rest of the work small.
+    keys, pooled = keys[pooled >= 2], pooled[pooled >= 2]
+    if keys.size == 0:
+        return none
+    # Best offset per fingerprint: the first maximum of each run of one (fp_id, group).
     fps = keys >> 32
     new_fp = np.r_[True, fps[1:] != fps[:-1]]
     best = np.maximum.reduceat(pooled, np.flatnonzero(new_fp))
     group = np.cumsum(new_fp) - 1
     at_max = np.flatnonzero(pooled == best[group])
     first = at_max[np.r_[True, group[at_max][1:] != group[at_max][:-1]]]
-    ranked = first[np.argsort(-best, kind="stable")[:top]]
-    evidence = np.empty(ranked.size, np.int64)
-    for i, k in enumerate(ranked.tolist()):
-        q = cols[by_key[starts[k] : bounds[ends[k]]]]
+    # The ``top`` of each group, most votes first.
+    g = fps[first] & ((1 << GROUP_BITS) - 1)
+    by_group = np.lexsort((-best, g))
+    rank = np.arange(by_group.size) - np.searchsorted(g[by_group], g[by_group], "left")
+    ranked = first[by_group[rank < top]]
+    ranked = ranked[np.argsort(-pooled[ranked], kind="stable")]
+    # The votes of each winner's pool, found in the unsorted pairs: pools of distinct winners never overlap.
+    pool_lo = np.sort(keys[ranked])
+    k = np.searchsorted(pool_lo, pair_key, "right") - 1
+    mine = np.flatnonzero((k >= 0) & (pair_key < pool_lo[np.maximum(k, 0)] + POOL_FRAMES))
+    by_winner = mine[np.argsort(k[mine], kind="stable")]
+    edges = np.searchsorted(k[by_winner], np.arange(pool_lo.size + 1))
+    evidence_sorted = np.empty(pool_lo.size, np.int64)
+    for i in range(pool_lo.size):
+        q = cols[by_winner[edges[i] : edges[i + 1]]]
         _, once = np.unique(qh[q], return_index=True)
-        evidence[i] = np.unique(qt[q][once]).size
-    return Candidates(fps[ranked], pooled[ranked], (keys[ranked] & 0xFFFFFFFF) - (1 << 31), evidence)
+        evidence_sorted[i] = np.unique(qt[q][once]).size
+    evidence = evidence_sorted[np.searchsorted(pool_lo, keys[ranked])]
+    winners = fps[ranked]
+    return Candidates(
+        winners >> GROUP_BITS,
+        pooled[ranked],
+        (keys[ranked] & 0xFFFFFFFF) - (1 << 31),
+        evidence,
+        winners & ((1 << GROUP_BITS) - 1),
+    )
 
 
 def identify_signal(
@@ -167,7 +205,7 @@ def identify_signal(
     power = Spectra(y, SR).stft_power
     best: dict[int, tuple[int, int, int, float]] = {}  # fp_id -> (evidence, votes, offset, speed)
     t, f = peaks(power, density)
-    _consider(best, vote(*_landmarks(t, f, density), reference.postings, top=CANDIDATES), 1.0, reference)
+    _consider(best, vote(*_landmarks(t, f, density), reference.postings), [1.0], reference)
     verdict = _verdict(best)
     speeds = [s for s in SPEEDS[1:] if abs(s - 1.0) <= max_speed_change + 1e-9]
     if not speeds or (verdict.evidence >= SURE_EVIDENCE and verdict.confidence >= 0.8):
@@ -175,24 +213,28 @@ def identify_signal(
     # Other speeds, cheaply: the peaks found once, moved (frequency / speed, time * speed) from their
     # sub-bin positions. Rounding near bin edges loses a few hashes, so the most promising speeds are
     # then heard again properly, the excerpt resampled (measured: 3x cheaper, as accurate). This screening
-    # only ranks the speeds: it looks up exact time steps, a third of the work of the ``JITTER``ed ones.
+    # only ranks the speeds: it looks up exact time steps, a third of the work of the ``JITTER``ed ones,
+    # and every speed in one lookup (``vote``'s groups): one index search and one sort, not one per speed.
     t, f = refine(power, *peaks(power, SPEED_DENSITY))
-    promise = []
-    for speed in speeds:
+    hashes, frames, groups = [], [], []
+    for i, speed in enumerate(speeds):
         moved_t, moved_f = np.rint(t * speed).astype(np.int64), np.rint(f / speed).astype(np.int64)
         keep = (moved_f >= F_LO) & (moved_f < F_HI)
         order = np.lexsort((moved_f[keep], moved_t[keep]))
-        found = vote(
-            *_landmarks(moved_t[keep][order], moved_f[keep][order], SPEED_DENSITY, jitter=0),
-            reference.postings,
-        )
-        promise.append((_consider(best, found, speed, reference), speed))
+        h, at = _landmarks(moved_t[keep][order], moved_f[keep][order], SPEED_DENSITY, jitter=0)
+        hashes.append(h)
+        frames.append(at)
+        groups.append(np.full(h.size, i))
+    found = vote(
+        np.concatenate(hashes), np.concatenate(frames), reference.postings, q_groups=np.concatenate(groups)
+    )
+    promise = zip(_consider(best, found, speeds, reference), speeds, strict=True)
     for evidence, speed in sorted(promise, reverse=True)[:RELISTEN]:
         if evidence < MIN_PROMISE:
             break
         z = soxr.resample(y, SR, SR * speed).astype(np.float32)
         heard = _landmarks(*peaks(Spectra(z, SR).stft_power, SPEED_DENSITY), SPEED_DENSITY)
-        _consider(best, vote(*heard, reference.postings), speed, reference)
+        _consider(best, vote(*heard, reference.postings), [speed], reference)
     return _verdict(best)
 
 
@@ -216,22 +258,24 @@ def _landmarks(
 
 
 def _consider(
-    best: dict[int, tuple[int, int, int, float]], found: Candidates, speed: float, reference: Reference
-) -> int:
-    """Keep each current candidate's strongest showing over the speeds; the best evidence of this lookup."""
+    best: dict[int, tuple[int, int, int, float]], found: Candidates, speeds: list[float], reference: Reference
+) -> list[int]:
+    """Keep each current candidate's strongest showing over the speeds (``speeds[group]``); the best
+    evidence of each group in this lookup."""
     current = reference.alive(found.fp_ids.tolist())  # the index may still hold replaced fingerprints
-    top = 0
-    for f, e, v, o in zip(
+    top = [0] * len(speeds)
+    for f, e, v, o, g in zip(
         found.fp_ids.tolist(),
         found.evidence.tolist(),
         found.votes.tolist(),
         found.offsets.tolist(),
+        found.groups.tolist(),
         strict=True,
     ):
         if f in current:
-            top = max(top, e)
+            top[g] = max(top[g], e)
             if (e, v) > best.get(f, (0, 0))[:2]:
-                best[f] = (e, v, o, speed)
+                best[f] = (e, v, o, speeds[g])
     return top
 
 
