@@ -29,7 +29,7 @@ import numpy as np
 from synesthete import Library
 from synesthete.recommend import journey as J
 from synesthete.recommend.geometry import unit_vectors
-from synesthete.recommend.playlist import path_smoothness
+from synesthete.recommend.ordering import path_smoothness
 
 sys.path.insert(0, str(Path(__file__).parent))
 from library_speed import fill

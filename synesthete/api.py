@@ -15,7 +15,7 @@ import numpy as np
 
 from synesthete.analysis import analyze
 from synesthete.audio import SR, iter_chunks
-from synesthete.evaluate.scores import ranking_scores
+from synesthete.evaluate.scores import space_scores
 from synesthete.exceptions import AudioError, ParameterError, UserError
 from synesthete.features import classic
 from synesthete.features.base import Analysis
@@ -39,6 +39,7 @@ from synesthete.library.store import CatalogStore
 from synesthete.library.tags import read_tags
 from synesthete.models import checkpoints
 from synesthete.recommend.space import Space
+from synesthete.service import evaluation, playlists
 
 INDEX_FOLDER = "index"
 DEDUP_SLACK = 10  # extra candidates fetched so dropping near-duplicates still leaves k results
@@ -385,18 +386,7 @@ class Library:
         ``same`` (track id -> artist or album) takes the query's own artist/album out of its ranking and
         of what counts as relevant; an empty value matches nothing.
         """
-        space = self.space(model)
-        rows = [i for i, track_id in enumerate(space.ids.tolist()) if track_id in labels]
-        if len(rows) < 2:
-            raise UserError("fewer than two labelled tracks have vectors: nothing to evaluate")
-        v = space.vectors[rows].astype(np.float64)
-        v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        groups = [labels[int(space.ids[i])] for i in rows]
-        exclude = None
-        if same is not None:
-            keys = np.array([same.get(int(space.ids[i])) or f"\0{i}" for i in rows])  # no key: unique
-            exclude = keys[:, None] == keys[None, :]
-        return {"model": space.name, **ranking_scores(v @ v.T, groups, k=_check_k(k), exclude=exclude)}
+        return space_scores(self.space(model), labels, k=_check_k(k), same=same)
 
     def evaluate_labels(
         self,
@@ -413,9 +403,7 @@ class Library:
         scanned first, or on the library's tracks grouped by ``labels_from`` ("folder", "genre"); the
         document ``synesthete evaluate --json`` prints (``evaluate/harness.py``). ``classic_epochs``: also
         train the classic models and score them held out (cross-validation over groups)."""
-        from synesthete.evaluate.harness import evaluate_labels
-
-        return evaluate_labels(
+        return evaluation.evaluate_labels(
             self,
             labels,
             labels_from=labels_from,
@@ -429,21 +417,26 @@ class Library:
     def track_labels(self, source: str | Path, *, model: str | None = None) -> dict[int, str]:
         """Track id -> label from "genre", "folder", "cluster", "artist", "album" or a labels CSV; what
         maps are coloured by and supervised training learns (``evaluate/labels.py``)."""
-        from synesthete.evaluate.labels import track_labels
+        return evaluation.track_labels(self, source, model=model)
 
-        return track_labels(self, source, model=model)
+    def write_report(self, doc: dict, folder: str | Path, *, map_method: str = "umap") -> Path:
+        """Write the report of an ``evaluate_labels`` document into ``folder`` (Markdown, HTML, figures:
+        ``evaluate/report.py``); returns the Markdown file's path."""
+        return evaluation.write_report(self, doc, folder, map_method=map_method)
 
     # ---- the map and exports (mapview/) ---------------------------------------------------------
     def map(self, method: str = "umap", dims: int = 2, model: str | None = None, *, seed: int = 42) -> dict:
         """The collection projected to ``dims`` (2 or 3) by ``method`` (umap, tsne, pca), deterministic for
         ``seed`` and cached in the catalog until the vectors change; JSON-friendly (``mapview/maps.py``)."""
         from synesthete.mapview.maps import build_map
+        from synesthete.mapview.project import check
 
-        return build_map(self, method, dims, model, seed=seed)
+        check(method, dims)  # a bad method is said before the space is built (or found missing)
+        return build_map(self.space(model), self.catalog, method, dims, seed=seed)
 
     def export(self, fmt: str, out: str | Path) -> dict:
         """Write the collection as ``projector`` files (a folder), ``parquet`` or ``npz`` (``mapview/export.py``)."""
-        from synesthete.mapview.export import export
+        from synesthete.service.exports import export
 
         return export(self, fmt, out)
 
@@ -452,60 +445,42 @@ class Library:
         tags = read_tags(str(path))
         return {"track_id": None, "path": str(path), "title": tags["title"], "artist": tags["artist"]}
 
-    # ---- playlists (recommend/: playlist, journey, clusters, explain) ----------------------------
+    # ---- playlists (recommend/ through service/playlists.py) ------------------------------------
     def radio(self, seeds, n: int = 20, *, diversity: float = 0.2, model: str | None = None, **rules):
         """``n`` tracks like the seeds (tracks or audio files), never a seed; ``rules``: see ``Rules``."""
-        from synesthete.recommend import playlist
-
-        return playlist.radio(self, seeds, n, diversity=diversity, model=model, **rules)
+        return playlists.radio(self, seeds, n, diversity=diversity, model=model, **rules)
 
     def extend(self, tracks, n: int = 10, *, diversity: float = 0.2, model: str | None = None, **rules):
         """The playlist ``tracks`` followed by ``n`` new tracks like it, flowing on from its end."""
-        from synesthete.recommend import playlist
-
-        return playlist.extend(self, tracks, n, diversity=diversity, model=model, **rules)
+        return playlists.extend(self, tracks, n, diversity=diversity, model=model, **rules)
 
     def dissimilar(self, seeds, n: int = 10, *, model: str | None = None, **rules):
         """``n`` tracks least like all of the seeds."""
-        from synesthete.recommend import playlist
-
-        return playlist.dissimilar(self, seeds, n, model=model, **rules)
+        return playlists.dissimilar(self, seeds, n, model=model, **rules)
 
     def order(self, tracks, *, start=None, model: str | None = None):
         """The tracks in an order that flows (small steps from one to the next)."""
-        from synesthete.recommend import playlist
-
-        return playlist.order(self, tracks, start=start, model=model)
+        return playlists.order(self, tracks, start=start, model=model)
 
     def journey(self, start, end, n: int = 12, *, method: str = "path", model: str | None = None):
         """``n`` distinct tracks from ``start`` to ``end``, each step small; smoothness in ``info``."""
-        from synesthete.recommend import journey
-
-        return journey.journey(self, start, end, n, method=method, model=model)
+        return playlists.journey(self, start, end, n, method=method, model=model)
 
     def drift(self, seed, direction: str, n: int = 10, *, model: str | None = None):
         """The seed, then ``n`` tracks each further in ``direction`` ("tempo down", "calmer"...)."""
-        from synesthete.recommend import journey
-
-        return journey.drift(self, seed, direction, n, model=model)
+        return playlists.drift(self, seed, direction, n, model=model)
 
     def clusters(self, k: int | None = None, *, model: str | None = None):
         """The collection split into ``k`` sonic playlists, each named by its descriptors and tags."""
-        from synesthete.recommend import clusters
-
-        return clusters.clusters(self, k, model=model)
+        return playlists.clusters(self, k, model=model)
 
     def explain(self, query, result, *, model: str | None = None):
         """Why two tracks (or an outside file and a track) are close: shares per feature group, words."""
-        from synesthete.recommend import explain
-
-        return explain.explain(self, query, [result], model=model)[0]
+        return playlists.explain(self, query, [result], model=model)[0]
 
     def explain_all(self, query, results, *, model: str | None = None):
         """``explain`` for one query and many results, analysing an outside query file only once."""
-        from synesthete.recommend import explain
-
-        return explain.explain(self, query, results, model=model)
+        return playlists.explain(self, query, results, model=model)
 
     # ---- recognising (fingerprint/) --------------------------------------------------------------
     def identify(self, path: str | Path, *, max_speed_change: float = 0.03) -> Identification | None:

@@ -130,7 +130,8 @@ def test_retraining_makes_a_new_version(styled) -> None:
 
 
 def test_cross_validation_answers_each_query_with_a_model_blind_to_its_group(styled) -> None:
-    from synesthete.evaluate.crossval import cross_validated, group_folds
+    from synesthete.evaluate.crossval import group_folds
+    from synesthete.service.evaluation import cross_validated
 
     folder, styles, _ = styled
     folds = group_folds(styles, 2)

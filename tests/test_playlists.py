@@ -16,7 +16,8 @@ from synesthete.features.registry import EXTRACTORS
 from synesthete.recommend import export, journey
 from synesthete.recommend.dedup import drop_near_duplicates, near_duplicates
 from synesthete.recommend.geometry import unit_vectors
-from synesthete.recommend.playlist import descriptor_table, path_smoothness
+from synesthete.recommend.ordering import path_smoothness
+from synesthete.service.playlists import descriptor_table
 
 
 @pytest.fixture(scope="module")

@@ -25,9 +25,7 @@ def cmd_evaluate(lib: Library, args: argparse.Namespace) -> int:
     if doc["filter_by_folder"]:
         say(f"synesthete: warning: {doc['filter_text']}")
     if args.report:
-        from synesthete.evaluate.report import write_report
-
-        index = write_report(lib, doc, args.report, map_method=args.map_method)
+        index = lib.write_report(doc, args.report, map_method=args.map_method)
         say(f"report: {index}")
     if args.json:
         print_json(doc)

@@ -10,16 +10,14 @@ figures compare with the other models' leave-one-out figures on the same queries
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from synesthete.evaluate.scores import ranking_scores
+from synesthete.evaluate.scores import ranking_scores, same_exclusion
 from synesthete.exceptions import UserError
-
-if TYPE_CHECKING:
-    from synesthete.api import Library
+from synesthete.index import normalize
+from synesthete.recommend.space import Space
 
 
 def group_folds(groups: Mapping[int, str], folds: int, seed: int = 0) -> list[set[str]]:
@@ -32,46 +30,31 @@ def group_folds(groups: Mapping[int, str], folds: int, seed: int = 0) -> list[se
 
 
 def cross_validated(
-    lib: Library,
-    kind: str,
     groups: Mapping[int, str],
+    train: Callable[[Sequence[int]], Space],
     *,
     folds: int = 3,
     k: int = 10,
     same: Mapping[int, str] | None = None,
-    epochs: int = 10,
     seed: int = 0,
-    progress: bool = False,
 ) -> dict:
-    """Scores of classic model ``kind`` with every query answered by a model trained without its group.
+    """Scores of a model with every query answered by a model trained without its group.
 
-    ``same`` (track id -> artist or album) filters as in ``Library.evaluate``. The library's current
-    ``kind`` is the last fold's afterwards. Returns ``ranking_scores``'s document plus ``folds`` (the
-    groups held out in each).
+    ``train(track_ids)`` trains the model on those tracks (and their groups) and returns its space.
+    ``same`` (track id -> artist or album) filters as in ``space_scores``. Returns ``ranking_scores``'s
+    document plus ``folds`` (the groups held out in each).
     """
     ids = sorted(groups)
     labels = [groups[i] for i in ids]
     sim = np.empty((len(ids), len(ids)))
     held_out = group_folds(groups, folds, seed)
     for fold in held_out:
-        train = [i for i in ids if groups[i] not in fold]
-        lib.train(
-            objective=kind,
-            epochs=epochs,
-            tracks=train,
-            labels={i: groups[i] for i in train},
-            progress=progress,
-        )
-        space = lib.space(kind)
-        row_of = {int(t): r for r, t in enumerate(space.ids.tolist())}
-        if any(i not in row_of for i in ids):
-            raise UserError(f"{kind}: some labelled tracks have no vector (they failed to decode?)")
-        v = space.vectors[[row_of[i] for i in ids]].astype(np.float64)
-        v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        rows = [r for r, i in enumerate(ids) if groups[i] in fold]
-        sim[rows] = v[rows] @ v.T
-    exclude = None
-    if same is not None:
-        keys = np.array([same.get(i) or f"\0{i}" for i in ids])  # no key: unique
-        exclude = keys[:, None] == keys[None, :]
+        space = train([i for i in ids if groups[i] not in fold])
+        rows = space.rows(ids)
+        if (rows < 0).any():
+            raise UserError(f"{space.model}: some labelled tracks have no vector (they failed to decode?)")
+        v = normalize(space.vectors[rows], dtype=np.float64)
+        queries = [r for r, i in enumerate(ids) if groups[i] in fold]
+        sim[queries] = v[queries] @ v.T
+    exclude = same_exclusion(ids, same)
     return {**ranking_scores(sim, labels, k=k, exclude=exclude), "folds": [sorted(f) for f in held_out]}

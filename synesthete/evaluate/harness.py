@@ -1,5 +1,5 @@
-"""Evaluating every model on a labelled folder: the code behind ``synesthete evaluate`` and
-``bench/quality.py``, so both print the same figures.
+"""Evaluating every model on a labelled folder: the labels file, which tracks are scored as what, and the
+document ``synesthete evaluate`` and ``bench/quality.py`` print (``service/evaluation.py`` runs it).
 
 The labels file is a CSV with columns ``path`` (relative to the CSV), ``group``, and optionally ``artist``
 and ``album`` (used by ``filter_by``; a missing value falls back to the file's tag, then to its folder, so
@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from synesthete.evaluate.crossval import cross_validated
-from synesthete.evaluate.labels import folder_key, track_labels
-from synesthete.exceptions import ParameterError, UserError
-from synesthete.features.classic import NAMES as CLASSIC
-
-if TYPE_CHECKING:
-    from synesthete.api import Library
+from synesthete.evaluate.labels import folder_key
+from synesthete.exceptions import UserError
+from synesthete.library.store import Track
 
 FILTERS = ("artist", "album")
 
@@ -64,72 +60,23 @@ def read_labels(path: str | Path) -> list[Labelled]:
     return rows
 
 
-def evaluate_labels(
-    lib: Library,
-    labels: str | Path | None = None,
-    *,
-    labels_from: str | None = None,
-    k: int = 10,
-    filter_by: str | None = None,
-    models: list[str] | None = None,
-    workers: int | None = None,
-    progress: bool = False,
-    classic_epochs: int = 0,
-    folds: int = 3,
-) -> dict:
-    """Scan what is missing, then score every model; one JSON-friendly document.
+@dataclass(frozen=True)
+class Plan:
+    """Which tracks are scored as which group, and what the filter takes out of each query's ranking."""
 
-    The groups come from the ``labels`` CSV, or (``labels_from="folder"``, or a tag) from the library's
-    own tracks. With ``filter_by``, a track without that CSV column or tag is filtered by its folder.
-    ``classic_epochs``: also train the four classic models for that many epochs and score them held out,
-    by cross-validation over ``folds`` folds of groups (``evaluate/crossval.py``); listed in ``held_out``.
-    """
-    trained = (classic_epochs, folds, progress)
-    if filter_by not in (None, *FILTERS):
-        raise ParameterError(f"filter_by is one of {', '.join(FILTERS)}, not {filter_by!r}")
-    if (labels is None) == (labels_from is None):
-        raise ParameterError("give either a labels CSV or where the labels come from (e.g. 'folder')")
-    if labels_from is not None:
-        return _score(
-            lib, _library_rows(lib, labels_from), f"{labels_from} names", k, filter_by, models, trained
-        )
-    rows = read_labels(labels)
-    paths = sorted({r.path for r in rows})
-    absent = [p for p in paths if not Path(p).is_file()]
-    present = [p for p in paths if p not in set(absent)]
-    # Incremental: new files are analysed, files analysed before a model existed get its vectors, and
-    # up-to-date files cost one stat each.
-    scanned = lib.scan(present, workers=workers, progress=progress).to_dict() if present else None
-    doc = _score(lib, rows, str(labels), k, filter_by, models, trained)
-    doc["not_found"] = absent
-    doc["failed"] = [f["path"] for f in scanned["failed"] if f["path"] in set(present)] if scanned else []
-    doc["scanned"] = scanned
-    return doc
+    groups: dict[int, str]  # track id -> group
+    same: dict[int, str] | None  # track id -> its artist/album key (folder without one); None: no filter
+    document: dict  # the evaluation document, its models still to be scored
 
 
-def _library_rows(lib: Library, source: str) -> list[Labelled]:
-    """Every catalogued track as a labelled row, grouped by its folder or a tag."""
-    groups = track_labels(lib, source)
-    tracks = lib.catalog.tracks_by_ids(list(groups))
-    return [Labelled(tracks[i].path, g) for i, g in groups.items() if i in tracks]
-
-
-def _score(
-    lib: Library,
-    rows: list[Labelled],
-    name: str,
-    k: int,
-    filter_by: str | None,
-    models: list[str] | None,
-    trained: tuple[int, int, bool] = (0, 3, False),
-) -> dict:
-    """Score every model on the catalogued rows; the document ``evaluate_labels`` returns."""
-    by_path = {t.path: t for t in lib.tracks()}
+def plan(rows: list[Labelled], tracks: Mapping[str, Track], name: str, k: int, filter_by: str | None) -> Plan:
+    """The rows whose files are catalogued (``tracks`` by path), grouped; refuses too few, or a filter
+    that would leave no query anything to find."""
     groups: dict[int, str] = {}
     same: dict[int, str] = {}
     by_folder = 0
     for r in rows:
-        track = by_path.get(r.path)
+        track = tracks.get(r.path)
         if track is None:
             continue
         groups[track.id] = r.group
@@ -158,32 +105,7 @@ def _score(
         "skipped": {},
         "held_out": [],
     }
-    epochs, folds, progress = trained
-    for model in models or lib.models():
-        if epochs and model in CLASSIC:  # scored held out below, not as the library last trained it
-            continue
-        try:
-            scores = lib.evaluate(groups, k=k, model=model, same=same if filter_by else None)
-        except UserError as e:  # a model none of these files has vectors of: say so, score the others
-            doc["skipped"][model] = str(e)
-            continue
-        doc["models"][scores.pop("model")] = scores
-    for kind in CLASSIC if epochs else ():
-        doc["models"][kind] = cross_validated(
-            lib,
-            kind,
-            groups,
-            folds=folds,
-            k=k,
-            same=same if filter_by else None,
-            epochs=epochs,
-            progress=progress,
-        )
-        doc["held_out"].append(kind)
-    if not doc["models"]:
-        raise UserError(f"{name}: no model could be evaluated: {doc['skipped']}")
-    doc["track_groups"] = {str(i): g for i, g in groups.items()}  # which tracks were scored, as what
-    return doc
+    return Plan(groups, same if filter_by else None, doc)
 
 
 def _filter_text(

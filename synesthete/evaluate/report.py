@@ -10,24 +10,34 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from synesthete.exceptions import UserError
 from synesthete.features.registry import EXTRACTORS
-
-if TYPE_CHECKING:
-    from synesthete.api import Library
+from synesthete.library.store import Track
+from synesthete.recommend.space import Space
 
 FIGURES = "figures"
 BOX_QUERIES = 4  # queries shown with their recommendations' descriptor boxplots
 BOX_DESCRIPTORS = 10  # descriptors per query: those where the query stands out most from the collection
 
 
-def write_report(lib: Library, doc: dict, folder: str | Path, *, map_method: str = "umap") -> Path:
-    """Write ``index.md``, ``index.html`` and ``figures/*.png`` into ``folder``; returns the Markdown path."""
+def write_report(
+    doc: dict,
+    folder: str | Path,
+    *,
+    spaces: Mapping[str, Space],
+    descriptors: Space | None,
+    tracks: Mapping[int, Track],
+    map_method: str = "umap",
+) -> Path:
+    """Write ``index.md``, ``index.html`` and ``figures/*.png`` into ``folder``; returns the Markdown path.
+
+    ``spaces``: each scored model's space by its name in ``doc``; ``descriptors``: the descriptors' space
+    (None: no boxplots); ``tracks``: the labelled tracks by id, for the figures' titles and labels.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,10 +88,14 @@ def write_report(lib: Library, doc: dict, folder: str | Path, *, map_method: str
         blocks.append(("img", _confusion(doc["models"][m]["confusion"], m, folder), f"confusion, {m}"))
     blocks.append(("h2", "The labelled tracks on the map"))
     for m in models:
-        path = _map(lib, m, groups, map_method, folder)
+        path = _map(spaces[m], groups, tracks, map_method, folder)
         if path:
             blocks.append(("img", path, f"{map_method} map, {m}"))
-    boxes = [p for m in models if (p := _boxplots(lib, m, groups, k, folder))]
+    boxes = [
+        p
+        for m in models
+        if descriptors and (p := _boxplots(spaces[m], descriptors, groups, tracks, k, folder))
+    ]
     if boxes:
         blocks.append(("h2", "What recommendations share with their query"))
         blocks.append(
@@ -170,18 +184,18 @@ def _confusion(confusion: dict, model: str, folder: Path) -> Path:
     return path
 
 
-def _map(lib: Library, model: str, groups: dict[int, str], method: str, folder: Path) -> Path | None:
-    """The labelled tracks alone, projected in ``model``'s space and coloured by group."""
+def _map(
+    space: Space, groups: dict[int, str], tracks: Mapping[int, Track], method: str, folder: Path
+) -> Path | None:
+    """The labelled tracks alone, projected in ``space`` and coloured by group."""
     from synesthete.mapview.plots import write_map
     from synesthete.mapview.project import project
 
-    space = lib.space(model.rsplit("-v", 1)[0])
     rows = [n for n, i in enumerate(space.ids.tolist()) if i in groups]
     if len(rows) < 3:
         return None
     names = space.names
     proj = project(space.vectors[rows], method=method, dims=2, names=names)
-    tracks = lib.catalog.tracks_by_ids([int(space.ids[n]) for n in rows])
     points = [
         {"track_id": int(space.ids[n]), "x": float(x), "y": float(y), **_tags(tracks.get(int(space.ids[n])))}
         for n, (x, y) in zip(rows, proj.coords, strict=True)
@@ -197,18 +211,15 @@ def _tags(track) -> dict:
     return {"title": track.title, "artist": track.artist, "genre": track.genre, "path": track.path}
 
 
-def _boxplots(lib: Library, model: str, groups: dict[int, str], k: int, folder: Path) -> Path | None:
-    """Boxplots of the descriptors among ``model``'s recommendations for a few queries."""
+def _boxplots(
+    space: Space, desc: Space, groups: dict[int, str], tracks: Mapping[int, Track], k: int, folder: Path
+) -> Path | None:
+    """Boxplots of the descriptors (``desc``) among ``space``'s recommendations for a few queries."""
     import matplotlib.pyplot as plt
 
     descriptors = EXTRACTORS.get("descriptors")
     if descriptors is None or getattr(descriptors, "names", None) is None:
         return None
-    try:
-        desc = lib.space("descriptors")
-    except UserError:
-        return None
-    space = lib.space(model.rsplit("-v", 1)[0])
     z = ((desc.vectors / desc.weights) if np.all(desc.weights != 0) else desc.vectors).astype(np.float64)
     row_of = {int(i): n for n, i in enumerate(desc.ids.tolist())}
     by_group: dict[str, list[int]] = {}
@@ -219,7 +230,6 @@ def _boxplots(lib: Library, model: str, groups: dict[int, str], k: int, folder: 
     if not largest:
         return None
     fig, axes = plt.subplots(len(largest), 1, figsize=(10, 2.8 * len(largest)), dpi=100, squeeze=False)
-    tracks = lib.catalog.tracks_by_ids([by_group[g][0] for g in largest])
     for ax, g in zip(axes[:, 0], largest, strict=True):
         query = by_group[g][0]
         ids, _ = space.search(space.vector_of(query), k, exclude=(query,))

@@ -9,9 +9,13 @@ Queries with nothing left to find are skipped; hubness counts every track's neig
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+
+from synesthete.exceptions import UserError
+from synesthete.index import normalize
+from synesthete.recommend.space import Space
 
 
 def ranking_scores(
@@ -113,3 +117,26 @@ def _confusion(top_labels: np.ndarray, ok: np.ndarray, labels: np.ndarray, group
     totals = matrix.sum(axis=1, keepdims=True)
     matrix = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
     return {"groups": groups, "matrix": np.round(matrix, 6).tolist()}
+
+
+def same_exclusion(ids: Sequence[int], same: Mapping[int, str] | None) -> np.ndarray | None:
+    """``ranking_scores``'s ``exclude`` for a filter: True where two of ``ids`` share a key of ``same``
+    (track id -> its artist or album); a track without a key shares it with nobody. None: no filter."""
+    if same is None:
+        return None
+    keys = np.array([same.get(int(i)) or f"\0{i}" for i in ids])
+    return keys[:, None] == keys[None, :]
+
+
+def space_scores(
+    space: Space, labels: Mapping[int, str], *, k: int = 10, same: Mapping[int, str] | None = None
+) -> dict:
+    """Leave-one-out ``ranking_scores`` of ``space`` on its tracks labelled by group (track id -> group),
+    cosine ranking, ``same`` filtered (``same_exclusion``); with the model's name."""
+    rows = [i for i, track_id in enumerate(space.ids.tolist()) if track_id in labels]
+    if len(rows) < 2:
+        raise UserError("fewer than two labelled tracks have vectors: nothing to evaluate")
+    v = normalize(space.vectors[rows], dtype=np.float64)
+    ids = space.ids[rows].tolist()
+    groups = [labels[i] for i in ids]
+    return {"model": space.name, **ranking_scores(v @ v.T, groups, k=k, exclude=same_exclusion(ids, same))}

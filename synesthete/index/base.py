@@ -45,12 +45,13 @@ class VectorIndex(Protocol):
     def __contains__(self, id: object) -> bool: ...
 
 
-def normalize(vectors: np.ndarray, *, inplace: bool = False) -> np.ndarray:
-    """Unit-length float32 rows; zero rows stay zero (cosine 0 with everything, never NaN).
+def normalize(vectors: np.ndarray, *, inplace: bool = False, dtype: type = np.float32) -> np.ndarray:
+    """Unit-length rows (along the last axis) of ``dtype``; zero rows stay zero (cosine 0 with everything,
+    never NaN). The one unit-normalisation of the code base: indexes, playlists, fusion, maps, scores.
 
-    ``inplace=True`` overwrites ``vectors`` (which must be a writeable float32 array) to save a copy.
+    ``inplace=True`` overwrites ``vectors`` (which must be a writeable float array) to save a copy.
     """
-    v = vectors if inplace else np.array(vectors, dtype=np.float32, copy=True)
+    v = vectors if inplace else np.array(vectors, dtype=dtype, copy=True)
     for start in range(0, len(v), 65_536):  # chunks: the squared-norm temporary stays small
         chunk = v[start : start + 65_536]
         norms = np.sqrt(np.einsum("...i,...i->...", chunk, chunk))[..., None]

@@ -1,6 +1,6 @@
 """Exports for researchers and for the TensorBoard projector.
 
-- ``projector`` DIR: per model (``lib.models()``, fusions too), ``<model>.tsv`` (one track a line, the vectors as the engine compares them:
+- ``projector`` DIR: per model (every space of ``Library.models()``, fusions too), ``<model>.tsv`` (one track a line, the vectors as the engine compares them:
   standardised and weighted) and ``<model>.metadata.tsv`` (a header, then the track's tags), plus
   ``projector_config.pbtxt`` tying them together; load them at projector.tensorflow.org or in TensorBoard.
 - ``parquet`` FILE and ``npz`` FILE: every track (id, path, tags, duration) and every model's vectors as
@@ -11,41 +11,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from synesthete.exceptions import ParameterError, UserError
-from synesthete.features import classic
-from synesthete.features.registry import EXTRACTORS
-
-if TYPE_CHECKING:
-    from synesthete.api import Library
+from synesthete.exceptions import UserError
+from synesthete.library.store import CatalogStore, Track
+from synesthete.recommend.space import Space
 
 FORMATS = ("projector", "parquet", "npz")
 TAGS = ("path", "title", "artist", "album", "genre")
 METADATA_KEY = b"synesthete"
 
 
-def export(lib: Library, fmt: str, out: str | Path) -> dict:
-    """Write the collection in ``fmt`` to ``out``; returns what was written."""
-    if fmt not in FORMATS:
-        raise ParameterError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
-    out = Path(out).expanduser()
-    if fmt == "projector":
-        return write_projector(lib, out)
-    table = collect(lib)
-    if fmt == "parquet":
-        write_parquet(table, out)
-    else:
-        write_npz(table, out)
-    return {"format": fmt, "path": str(out), "tracks": len(table["track_id"]), "models": table["models"]}
-
-
-def collect(lib: Library) -> dict:
-    """Columns of the whole collection, in track id order, with each model's raw vectors aligned to them."""
-    tracks = sorted(lib.tracks(), key=lambda t: t.id)
+def collect(tracks: Sequence[Track], extractors: Mapping[str, object], catalog: CatalogStore) -> dict:
+    """Columns of the whole collection (``tracks``), in track id order, with the raw vectors of each of
+    ``extractors`` (name -> extractor: ``version``, ``dim``, optional ``names``) aligned to them."""
+    tracks = sorted(tracks, key=lambda t: t.id)
     if not tracks:
         raise UserError("the library is empty: scan a folder first (synesthete scan PATH)")
     ids = np.array([t.id for t in tracks], dtype=np.int64)
@@ -54,9 +37,8 @@ def collect(lib: Library) -> dict:
     for tag in TAGS:
         table[tag] = [getattr(t, tag) or "" for t in tracks]
     models, vectors = {}, {}
-    trained = {name: classic.CLASSIC[name] for name in classic.trained(lib.folder)}
-    for name, extractor in {**EXTRACTORS, **trained}.items():
-        have, raw = lib.catalog.vectors(name, extractor.version)
+    for name, extractor in extractors.items():
+        have, raw = catalog.vectors(name, extractor.version)
         matrix = np.full((len(ids), extractor.dim), np.nan, dtype=np.float32)
         rows = [row_of.get(int(i), -1) for i in have]
         keep = np.array([r >= 0 for r in rows], dtype=bool)
@@ -135,16 +117,11 @@ def _cell(value: object) -> str:
     return str(value or "").replace("\t", " ").replace("\n", " ").replace("\r", " ")
 
 
-def write_projector(lib: Library, folder: Path) -> dict:
-    """TensorBoard projector files, one tensor per model that has vectors."""
+def write_projector(folder: Path, spaces: Sequence[Space], tracks: Mapping[int, Track]) -> dict:
+    """TensorBoard projector files, one tensor per space (the default model's first); ``tracks`` by id."""
     folder.mkdir(parents=True, exist_ok=True)
     config, written = [], {}
-    for name in lib.models():  # the default (possibly a fusion of extractors) first
-        try:
-            space = lib.space(name)
-        except UserError:
-            continue  # no track has this model's vectors yet
-        tracks = lib.catalog.tracks_by_ids([int(i) for i in space.ids])
+    for space in spaces:
         keep = [n for n, i in enumerate(space.ids.tolist()) if i in tracks]
         stem = space.name
         np.savetxt(folder / f"{stem}.tsv", space.vectors[keep], delimiter="\t", fmt="%.6g")

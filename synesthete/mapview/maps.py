@@ -1,4 +1,4 @@
-"""``Library.map``: a model's space projected to 2 or 3 dimensions, as a JSON-friendly document.
+"""A model's space projected to 2 or 3 dimensions, as a JSON-friendly document.
 
 The document is what the CLI writes (html, png, csv) and what the web page draws::
 
@@ -13,28 +13,24 @@ The document is what the CLI writes (html, png, csv) and what the web page draws
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from synesthete.library.store import ProjectionKey
+from synesthete.library.store import CatalogStore, ProjectionKey
 from synesthete.mapview.project import DEFAULT_SEED, check, project, stamp
-
-if TYPE_CHECKING:
-    from synesthete.api import Library
+from synesthete.recommend.space import Space
 
 AXIS_NAMES = ("x", "y", "z")
 
 
 def build_map(
-    lib: Library, method: str = "umap", dims: int = 2, model: str | None = None, *, seed: int = DEFAULT_SEED
+    space: Space, catalog: CatalogStore, method: str = "umap", dims: int = 2, *, seed: int = DEFAULT_SEED
 ) -> dict:
-    """Project (or fetch the cached projection of) ``model``'s space; see the module docstring."""
+    """Project (or fetch from ``catalog``'s cache the projection of) ``space``; see the module docstring."""
     check(method, dims)
-    space = lib.space(model)
     key = ProjectionKey(space.name, method, int(dims), int(seed))
     current = stamp(space.ids, space.vectors)
-    cached = lib.catalog.load_projection(key, current)
+    cached = catalog.load_projection(key, current)
     if cached is not None:
         ids, coords, axes = cached
         seconds = 0.0
@@ -44,8 +40,8 @@ def build_map(
         result = project(space.vectors, method=method, dims=dims, seed=seed, names=names)
         seconds = time.perf_counter() - start
         ids, coords, axes = space.ids, result.coords, result.axes
-        lib.catalog.save_projection(key, current, ids, coords, axes, seconds)
-    tracks = lib.catalog.tracks_by_ids([int(i) for i in ids])
+        catalog.save_projection(key, current, ids, coords, axes, seconds)
+    tracks = catalog.tracks_by_ids([int(i) for i in ids])
     points = []
     for track_id, xyz in zip(ids.tolist(), np.round(coords.astype(np.float64), 4).tolist(), strict=True):
         track = tracks.get(track_id)

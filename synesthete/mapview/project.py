@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synesthete.exceptions import ParameterError
+from synesthete.index import normalize
 
 METHODS: tuple[str, ...] = ("umap", "tsne", "pca")
 DEFAULT_SEED = 42
@@ -64,7 +65,7 @@ def project(
     x = np.asarray(vectors, dtype=np.float64)
     if x.ndim != 2 or len(x) == 0:
         raise ParameterError(f"need a non-empty (n, d) array of vectors, got shape {x.shape}")
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    x = normalize(x, dtype=np.float64)
     n = len(x)
     if method == "pca" or n <= dims + 2:  # too few points for a neighbour graph: PCA is the honest map
         coords, axes = _pca(x, dims, names)

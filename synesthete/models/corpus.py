@@ -143,6 +143,7 @@ def package_precision(net, data, packages: Sequence[str], k: int = 10) -> dict[s
     import torch
 
     from synesthete.evaluate.scores import ranking_scores
+    from synesthete.index import normalize
     from synesthete.models.cnn import embed
 
     with torch.inference_mode():
@@ -152,7 +153,6 @@ def package_precision(net, data, packages: Sequence[str], k: int = 10) -> dict[s
     out = {}
     for name, per_patch in (("musicnn", data.emb), ("cnn", student)):
         v = np.stack([per_patch[data.track == t].max(0) for t in tracks_])
-        v = (v - v.mean(0)) / np.maximum(v.std(0), 1e-6)
-        v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        v = normalize((v - v.mean(0)) / np.maximum(v.std(0), 1e-6), dtype=v.dtype)
         out[name] = round(float(ranking_scores(v @ v.T, labels, k=k)["precision_at_k"]), 4)
     return out

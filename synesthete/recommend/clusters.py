@@ -11,19 +11,18 @@ first when the cluster is too large to order.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from synesthete.evaluate.labels import folder_of
 from synesthete.exceptions import ParameterError, UserError
-from synesthete.library.catalog import Track
-from synesthete.recommend.geometry import rows_of, unit_vectors
-from synesthete.recommend.playlist import descriptor_table, smooth_order
-
-if TYPE_CHECKING:
-    from synesthete.api import Library
+from synesthete.library.store import Track
+from synesthete.recommend.geometry import Descriptors, rows_of, unit_vectors
+from synesthete.recommend.ordering import smooth_order
+from synesthete.recommend.space import Space
 
 MAX_K = 16
 SAMPLE = 2000  # tracks used to choose k by silhouette
@@ -100,18 +99,27 @@ def choose_k(u: np.ndarray, *, max_k: int = MAX_K, seed: int = 0) -> tuple[int, 
     return best
 
 
-def clusters(lib: Library, k: int | None = None, *, model: str | None = None, seed: int = 0) -> Clustering:
-    """The collection in ``k`` clusters (chosen by silhouette when None), largest first."""
+def clusters(
+    space: Space,
+    tracks: Mapping[int, Track],
+    k: int | None = None,
+    *,
+    descriptors: Descriptors | None = None,
+    seed: int = 0,
+) -> Clustering:
+    """The collection (``space``'s tracks; ``tracks`` by id, for their tags) in ``k`` clusters (chosen by
+    silhouette when None), largest first; named by ``descriptors`` when given."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):  # small k-means runs: a second thread waits more than it works
-        return _clusters(lib, k, model=model, seed=seed)
+        return _clusters(space, tracks, k, descriptors=descriptors, seed=seed)
 
 
-def _clusters(lib: Library, k: int | None, *, model: str | None, seed: int) -> Clustering:
+def _clusters(
+    space: Space, tracks: Mapping[int, Track], k: int | None, *, descriptors: Descriptors | None, seed: int
+) -> Clustering:
     from sklearn.cluster import KMeans
 
-    space = lib.space(model)
     u = unit_vectors(space)
     if len(u) < 3:
         raise UserError("clustering needs at least 3 analysed tracks")
@@ -122,15 +130,13 @@ def _clusters(lib: Library, k: int | None, *, model: str | None, seed: int) -> C
         raise ParameterError(f"k must be between 1 and the number of tracks ({len(u)}), got {k!r}")
     km = KMeans(k, n_init=4, random_state=seed).fit(u)
     labels = km.labels_
-    table = descriptor_table(lib)
-    tracks = lib.catalog.tracks_by_ids(space.ids.tolist())
     out = []
     for c in np.argsort(-np.bincount(labels, minlength=k)):
         rows = np.flatnonzero(labels == c)
         typical = rows[np.argsort(-(u[rows] @ km.cluster_centers_[c]))]
         ordered = typical[smooth_order(u[typical], start=0)] if len(rows) <= ORDER_UP_TO else typical
         members = [tracks[i] for i in space.ids[ordered].tolist() if i in tracks]
-        traits, described = _traits(table, space.ids[rows]) if table is not None else ([], [])
+        traits, described = _traits(descriptors, space.ids[rows]) if descriptors is not None else ([], [])
         genres = _genres(members)
         name = ", ".join(traits) or "mixed"
         if genres:
@@ -139,7 +145,7 @@ def _clusters(lib: Library, k: int | None, *, model: str | None, seed: int) -> C
     return Clustering(space.name, int(k), silhouette, out)
 
 
-def _traits(table, ids: np.ndarray) -> tuple[list[str], list[dict[str, Any]]]:
+def _traits(table: Descriptors, ids: np.ndarray) -> tuple[list[str], list[dict[str, Any]]]:
     """Up to three words for the cluster's most distinctive named descriptors, and its five most
     distinctive descriptors of all (mean z-score)."""
     rows = rows_of(table.space, ids)

@@ -18,8 +18,9 @@ from collections.abc import Collection, Sequence
 import numpy as np
 
 from synesthete.fingerprint.duplicates import fingerprint_pairs
+from synesthete.index import normalize
 from synesthete.library.store import CatalogStore
-from synesthete.recommend.geometry import rows_of, unit
+from synesthete.recommend.geometry import rows_of
 from synesthete.recommend.space import Space
 
 SAME_SOUND_COSINE = 0.985  # whole vector, for models without named groups
@@ -37,10 +38,10 @@ def _same_sound(groups: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         for group, limit in (("tonal", SAME_TONAL_COSINE), ("rhythm", SAME_RHYTHM_COSINE))
     ]
     if not all(columns.any() for columns, _ in blocks):
-        return unit(a) @ unit(b).T >= SAME_SOUND_COSINE
+        return normalize(a) @ normalize(b).T >= SAME_SOUND_COSINE
     same = np.ones((len(a), len(b)), dtype=bool)
     for columns, limit in blocks:
-        same &= unit(a[:, columns]) @ unit(b[:, columns]).T >= limit
+        same &= normalize(a[:, columns]) @ normalize(b[:, columns]).T >= limit
     return same
 
 

@@ -13,19 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from synesthete.features.registry import EXTRACTORS
-from synesthete.features.tonal import KK_MAJOR, KK_MINOR, PITCHES
-from synesthete.library.catalog import Track
-from synesthete.recommend.geometry import Descriptors, single_threaded, unit
-from synesthete.recommend.playlist import descriptor_table, outside_file
-
-if TYPE_CHECKING:
-    from synesthete.api import Library
+from synesthete.features.tonal import PITCHES, key_name
+from synesthete.index import normalize
+from synesthete.library.store import Track
+from synesthete.recommend.geometry import Descriptors, single_threaded
+from synesthete.recommend.space import Space
 
 SAME_TEMPO = 0.06  # relative difference under which two tempos are "around" the same
 CLEAR = 0.5  # standard deviations from the collection's mean for "bright", "loud"...
@@ -37,24 +34,6 @@ TRAITS: tuple[tuple[str, str, str, str], ...] = (
     ("energy level", "energy", "loud", "quiet"),
     ("flatness p50", "noisiness", "noisy", "clean"),
 )
-
-
-def _key_profiles() -> np.ndarray:
-    profiles = np.array([np.roll(p, k) for p in (KK_MAJOR, KK_MINOR) for k in range(12)], dtype=np.float64)
-    profiles -= profiles.mean(axis=1, keepdims=True)
-    return profiles / np.linalg.norm(profiles, axis=1, keepdims=True)
-
-
-_PROFILES = _key_profiles()
-
-
-def key_of(chroma: np.ndarray) -> str | None:
-    """'A minor' from 12 mean chroma values (C first), or None for a flat chroma."""
-    c = np.asarray(chroma, dtype=np.float64) - np.mean(chroma)
-    if np.linalg.norm(c) < 1e-9:
-        return None
-    k = int(np.argmax(_PROFILES @ (c / np.linalg.norm(c))))
-    return f"{PITCHES[k % 12]} {'major' if k < 12 else 'minor'}"
 
 
 @dataclass(frozen=True)
@@ -84,7 +63,7 @@ class Explanation:
 def group_shares(a: np.ndarray, b: np.ndarray, groups: np.ndarray) -> list[dict]:
     """Per group: its contribution to the cosine of ``a`` and ``b`` (contributions sum to the cosine),
     its share of the positive contributions, and the cosine of the two vectors within the group."""
-    ua, ub = unit(a), unit(b)
+    ua, ub = normalize(a), normalize(b)
     names = list(dict.fromkeys(groups.tolist()))
     contrib = np.array([float(ua[groups == g] @ ub[groups == g]) for g in names])
     positive = np.clip(contrib, 0.0, None)
@@ -112,7 +91,7 @@ def facts(raw: np.ndarray, z: np.ndarray, names: np.ndarray) -> dict[str, Any]:
         out["tempo_bpm"] = round(float(raw[col["tempo"]]), 1)
     chroma = [col.get(f"chroma {p} mean") for p in PITCHES]
     if all(c is not None for c in chroma):
-        out["key"] = key_of(raw[chroma])
+        out["key"] = key_name(raw[chroma])
     out["traits"] = []
     out["z"] = {}  # standard deviations above (below, negative) the collection's mean
     for name, what, up, down in TRAITS:
@@ -174,40 +153,32 @@ def _group(share: dict) -> str:
     return f"{share['group']}'s embedding" if share["group"] in EXTRACTORS else share["group"]
 
 
+@dataclass(frozen=True)
+class Query:
+    """What is explained against: its vector in the space, its vector in the descriptors' space (None
+    without descriptors), and how results name it (``track_id`` None for an outside file)."""
+
+    vector: np.ndarray
+    descriptors: np.ndarray | None
+    info: dict
+
+
 @single_threaded
 def explain(
-    lib: Library, query: int | str | Track | Path, results: Sequence[int | str | Track], *, model: str | None
+    space: Space, query: Query, results: Sequence[Track], *, descriptors: Descriptors | None = None
 ) -> list[Explanation]:
-    """One explanation per result, for a query track or an outside audio file."""
-    space = lib.space(model)
-    groups = space.groups
-    table = descriptor_table(lib)
-    path = outside_file(query)
-    catalogued = lib.catalog.track_at(str(path.resolve())) if path is not None else None
-    if path is not None and catalogued is None:
-        analysis = lib.analyse_outside(path, set(space.members) | ({"descriptors"} if table else set()))
-        qvec = space.transform_vectors(analysis.vectors)
-        qdesc = None
-        if table is not None:
-            qdesc = table.space.transform(analysis.vectors["descriptors"])
-        qinfo = {"track_id": None, "path": str(path)}
-    else:
-        qtrack = lib.resolve(query if catalogued is None else catalogued)
-        qvec = space.vector_of(qtrack.id)
-        qdesc = table.space.vector_of(qtrack.id) if table is not None else None
-        qinfo = _brief(qtrack)
+    """One explanation per result track; the words use ``descriptors`` when given."""
     out = []
-    for r in results:
-        track = lib.resolve(r)
+    for track in results:
         rvec = space.vector_of(track.id)
-        shares = group_shares(qvec.astype(np.float64), rvec.astype(np.float64), groups)
-        score = float(unit(qvec) @ unit(rvec))
+        shares = group_shares(query.vector.astype(np.float64), rvec.astype(np.float64), space.groups)
+        score = float(normalize(query.vector) @ normalize(rvec))
         f: dict[str, dict[str, Any]] = {}
-        if table is not None and qdesc is not None:
-            rdesc = table.space.vector_of(track.id)
-            f = {"query": _facts(table, qdesc), "result": _facts(table, rdesc)}
+        if descriptors is not None and query.descriptors is not None:
+            rdesc = descriptors.space.vector_of(track.id)
+            f = {"query": _facts(descriptors, query.descriptors), "result": _facts(descriptors, rdesc)}
         text = words(f.get("query", {}), f.get("result", {}), shares)
-        out.append(Explanation(qinfo, _brief(track), space.name, score, shares, text, f))
+        out.append(Explanation(query.info, brief(track), space.name, score, shares, text, f))
     return out
 
 
@@ -215,5 +186,6 @@ def _facts(table: Descriptors, transformed: np.ndarray) -> dict[str, Any]:
     return facts(table.raw_of_vector(transformed), transformed / table.space.weights, table.names)
 
 
-def _brief(t: Track) -> dict:
+def brief(t: Track) -> dict:
+    """How an explanation names a track."""
     return {"track_id": t.id, "path": t.path, "title": t.title, "artist": t.artist}

@@ -19,7 +19,6 @@ import numpy as np
 from synesthete.exceptions import UserError
 from synesthete.recommend.space import Space
 
-_EPS = 1e-12
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -52,30 +51,9 @@ def rows_of(space: Space, ids: Sequence[int] | np.ndarray) -> np.ndarray:
     return space.rows(ids)
 
 
-def row_of(space: Space, track_id: int) -> int:
-    row = int(rows_of(space, [track_id])[0])
-    if row < 0:
-        raise UserError(f"track {track_id} has no '{space.model}' vector: run `synesthete scan` again")
-    return row
-
-
-def unit(vectors: np.ndarray) -> np.ndarray:
-    """Unit-length float32 rows (zero rows stay zero), so a dot product is the cosine."""
-    v = np.asarray(vectors, dtype=np.float32)
-    norm = np.linalg.norm(v, axis=-1, keepdims=True)
-    return v / np.maximum(norm, _EPS)
-
-
 def unit_vectors(space: Space) -> np.ndarray:
     """All unit rows of ``space``, in the order of ``space.ids`` (the exact index keeps them already)."""
     return space.exact.vectors
-
-
-def step_distances(u: np.ndarray) -> np.ndarray:
-    """Cosine distance (1 - cosine) between consecutive unit rows: how far each step of a path jumps."""
-    if len(u) < 2:
-        return np.zeros(0)
-    return np.clip(1.0 - np.einsum("ij,ij->i", u[:-1], u[1:]), 0.0, 2.0)
 
 
 @dataclass(frozen=True)

@@ -25,18 +25,15 @@ in the search space; ``greedy_chain`` and ``random_path`` are the baselines a jo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from synesthete.exceptions import ParameterError, UserError
-from synesthete.library.catalog import Track
-from synesthete.recommend.geometry import Descriptors, row_of, rows_of, single_threaded, unit, unit_vectors
-from synesthete.recommend.playlist import Playlist, check_n, descriptor_table, path_smoothness
+from synesthete.index import normalize
+from synesthete.recommend.geometry import Descriptors, rows_of, single_threaded, unit_vectors
+from synesthete.recommend.ordering import path_smoothness
+from synesthete.recommend.playlist import Picks, check_n
 from synesthete.recommend.space import Space
-
-if TYPE_CHECKING:
-    from synesthete.api import Library
 
 METHODS = ("path", "slerp", "linear", "graph")
 DEFAULT_METHOD = "path"
@@ -53,11 +50,11 @@ def interpolate(a: np.ndarray, b: np.ndarray, t: np.ndarray, *, method: str = "s
     """Unit points between unit vectors ``a`` and ``b`` at fractions ``t`` (m,), shape (m, d)."""
     t = np.asarray(t, dtype=np.float64)[:, None]
     if method == "linear":
-        return unit((1.0 - t) * a + t * b)
+        return normalize((1.0 - t) * a + t * b)
     omega = float(np.arccos(np.clip(a @ b, -1.0, 1.0)))
     if omega < 1e-6:
-        return unit(np.repeat(a[None, :], len(t), axis=0))
-    return unit((np.sin((1.0 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega))
+        return normalize(np.repeat(a[None, :], len(t), axis=0))
+    return normalize((np.sin((1.0 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega))
 
 
 def along_polyline(u: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -69,7 +66,7 @@ def along_polyline(u: np.ndarray, t: np.ndarray) -> np.ndarray:
     s = np.asarray(t) * cum[-1]
     i = np.clip(np.searchsorted(cum, s, side="right") - 1, 0, len(seg) - 1)
     frac = ((s - cum[i]) / np.maximum(seg[i], 1e-12))[:, None]
-    return unit((1.0 - frac) * u[i] + frac * u[i + 1])
+    return normalize((1.0 - frac) * u[i] + frac * u[i + 1])
 
 
 def _graph_route(u_all: np.ndarray, a: int, b: int, pool_rows: np.ndarray) -> np.ndarray | None:
@@ -250,26 +247,22 @@ def random_path(u_all: np.ndarray, a: int, b: int, n: int, rng: np.random.Genera
 
 @single_threaded
 def journey(
-    lib: Library,
-    start: int | str | Track,
-    end: int | str | Track,
+    space: Space,
+    start: int,
+    end: int,
     n: int = 12,
     *,
     method: str = DEFAULT_METHOD,
-    model: str | None = None,
     compare: bool = True,
-) -> Playlist:
-    """``n`` distinct tracks from ``start`` to ``end``; ``info`` holds the smoothness (and the baselines')."""
+) -> Picks:
+    """``n`` distinct tracks from track id ``start`` to ``end``; ``info`` holds the smoothness (and the
+    baselines')."""
     n = check_n(n)
     if n < 2:
         raise ParameterError("a journey has at least 2 tracks (its two ends)")
-    space = lib.space(model)
-    ta, tb = lib.resolve(start), lib.resolve(end)
-    a, b = row_of(space, ta.id), row_of(space, tb.id)
+    a, b = space.row(start), space.row(end)
     u_all = unit_vectors(space)
     rows, used = journey_rows(u_all, a, b, n, method=method)
-    ids = space.ids[rows].tolist()
-    tracks = lib.catalog.tracks_by_ids(ids)
     info: dict = {"method": used, "smoothness": path_smoothness(u_all[rows])}
     if compare and n > 2:
         rng = np.random.default_rng(0)
@@ -278,7 +271,7 @@ def journey(
             "random_path": path_smoothness(u_all[random_path(u_all, a, b, n, rng)]),
         }
     scores = [float(u_all[r] @ u_all[rows[i - 1]]) if i else None for i, r in enumerate(rows)]
-    return Playlist("journey", space.name, [tracks[i] for i in ids], scores, info)
+    return Picks(space.ids[rows].tolist(), scores, info)
 
 
 # ---- drift ------------------------------------------------------------------------------------------
@@ -375,15 +368,9 @@ def drift_rows(
 
 
 @single_threaded
-def drift(
-    lib: Library,
-    seed: int | str | Track,
-    direction: str,
-    n: int = 10,
-    *,
-    model: str | None = None,
-) -> Playlist:
-    """``n`` tracks, the seed first, each further in ``direction`` ("tempo down", "brighter", "calmer"...).
+def drift(space: Space, descriptors: Descriptors, seed: int, direction: str, n: int = 10) -> Picks:
+    """``n`` tracks, the seed (a track id) first, each further in ``direction`` ("tempo down", "brighter",
+    "calmer"...).
 
     ``info`` holds each descriptor's values along the way and ``monotone_share``, the share of steps
     in which every descriptor of the direction moved its way (none backwards).
@@ -391,32 +378,26 @@ def drift(
     n = check_n(n)
     if n < 2:
         raise ParameterError("a drift has at least 2 tracks (the seed and one step)")
-    space = lib.space(model)
-    table = descriptor_table(lib)
-    if table is None:
-        raise UserError("drifting needs the 'descriptors' model: scan the collection first")
-    name, parts = parse_direction(direction, table.names.tolist())
-    track = lib.resolve(seed)
-    start = row_of(space, track.id)
-    signed = _signed(space, table, parts)
+    name, parts = parse_direction(direction, descriptors.names.tolist())
+    start = space.row(seed)
+    signed = _signed(space, descriptors, parts)
     level = signed.mean(axis=1)
     level = np.where(np.isnan(level), -np.inf, level)  # tracks without descriptors are never a step forward
     u_all = unit_vectors(space)
     rows = drift_rows(u_all, level, start, n - 1, parts=signed if len(parts) > 1 else None)
     ids = space.ids[rows].tolist()
-    tracks = lib.catalog.tracks_by_ids(ids)
     moves = np.diff(signed[rows], axis=0) >= 0  # (steps, descriptors): moved its way, or held
     moves &= (np.diff(level[rows]) > 0)[:, None]
     info = {
         "direction": name,
         "descriptors": [{"name": d, "sign": s} for d, s in parts],
-        "values": {d: table.values(ids, d).tolist() for d, _ in parts},
+        "values": {d: descriptors.values(ids, d).tolist() for d, _ in parts},
         "monotone_share": float(moves.all(axis=1).mean()) if len(moves) else 1.0,
         "complete": len(rows) == n,
         "smoothness": path_smoothness(u_all[rows]),
     }
     scores = [float(u_all[r] @ u_all[rows[i - 1]]) if i else None for i, r in enumerate(rows)]
-    return Playlist("drift", space.name, [tracks[i] for i in ids], scores, info)
+    return Picks(ids, scores, info)
 
 
 def _signed(space: Space, table: Descriptors, parts: tuple[tuple[str, int], ...]) -> np.ndarray:

@@ -16,27 +16,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from synesthete.evaluate.labels import album_or_folder, artist_or_folder
 from synesthete.exceptions import ParameterError, UserError
-from synesthete.library.catalog import Catalog, Track
+from synesthete.index import ExactIndex, normalize
+from synesthete.library.store import CatalogStore, Track
 from synesthete.recommend.dedup import copies_of_file, drop_near_duplicates
-from synesthete.recommend.geometry import (
-    Descriptors,
-    rows_of,
-    single_threaded,
-    step_distances,
-    unit,
-    unit_vectors,
-)
+from synesthete.recommend.geometry import Descriptors, rows_of, single_threaded, unit_vectors
+from synesthete.recommend.ordering import path_smoothness, smooth_order
 from synesthete.recommend.space import Space
-
-if TYPE_CHECKING:
-    from synesthete.api import Library
 
 EXPAND_NEIGHBOURS = 5  # query expansion: each seed moves toward the mean of its nearest tracks ...
 EXPAND_WEIGHT = 0.5  # ... by this much (dev clips: +0.02 group share in radios of 10, +0.01 of 20)
@@ -172,7 +163,7 @@ class Rules:
             return "--tempo"
         return None
 
-    def idle(self, catalog: Catalog) -> list[str]:
+    def idle(self, catalog: CatalogStore) -> list[str]:
         """Warnings for the tag rules that match no track of the collection at all."""
         out = []
         checks = [  # (option, tag, its words, whether a word may be part of the tag)
@@ -212,55 +203,7 @@ class Seeds:
         return out + [{"track_id": None, "path": f} for f in self.files]
 
 
-def resolve_seeds(lib: Library, seeds: Sequence[int | str | Track | Path], space: Space) -> Seeds:
-    """Seeds as tracks (ids, text, ``Track``) or audio files; a catalogued file counts as its track."""
-    from synesthete.features.registry import EXTRACTORS
-
-    if isinstance(seeds, int | str | Track | Path):
-        seeds = [seeds]
-    if not seeds:
-        raise ParameterError("give at least one seed track")
-    tracks: list[Track] = []
-    files: list[str] = []
-    track_vecs: list[np.ndarray] = []
-    file_vecs: list[np.ndarray] = []
-    sounds: list[tuple[np.ndarray, float]] = []
-    for seed in seeds:
-        path = outside_file(seed)
-        if path is not None:
-            found = lib.catalog.track_at(str(path.resolve()))
-            if found is None:
-                wanted = set(space.members) | ({"descriptors"} & set(EXTRACTORS))
-                analysis = lib.analyse_outside(path, wanted)
-                files.append(str(path))
-                file_vecs.append(space.transform_vectors(analysis.vectors))
-                if "descriptors" in analysis.vectors:
-                    sounds.append((analysis.vectors["descriptors"], analysis.duration))
-                continue
-            seed = found
-        track = lib.resolve(seed)
-        if track.id not in {t.id for t in tracks}:
-            row = int(rows_of(space, [track.id])[0])
-            if row < 0:
-                raise UserError(
-                    f"track {track.id} has no '{space.model}' vector: run `synesthete scan` again"
-                )
-            tracks.append(track)
-            track_vecs.append(space.vectors[row])
-    return Seeds(tracks, files, unit(np.array(track_vecs + file_vecs, dtype=np.float32)), sounds)
-
-
-def outside_file(seed: object) -> Path | None:
-    """The path, when ``seed`` names an existing file rather than a track id or text."""
-    if not isinstance(seed, str | Path) or str(seed).strip().isdigit():
-        return None
-    path = Path(str(seed)).expanduser()
-    return path if path.is_file() else None
-
-
 def _exact(space: Space) -> bool:
-    from synesthete.index import ExactIndex
-
     return isinstance(space.index, ExactIndex) or len(space.ids) <= EXACT_UP_TO
 
 
@@ -291,7 +234,7 @@ def _candidates(
         found.append(ids)
     rows = rows_of(space, np.unique(np.concatenate(found)))
     rows = rows[rows >= 0]
-    u = unit(space.vectors[rows])
+    u = normalize(space.vectors[rows])
     sims = u @ seeds.T
     nearest = sims.max(axis=1)
     order = np.argsort(nearest if dissimilar else -nearest, kind="stable")
@@ -306,28 +249,29 @@ def expand(space: Space, seeds: np.ndarray, exclude: set[int]) -> np.ndarray:
         ids, _ = space.search(s, EXPAND_NEIGHBOURS, exclude=tuple(exclude))
         rows = rows_of(space, ids)
         rows = rows[rows >= 0]
-        near = unit(space.vectors[rows]).mean(axis=0) if len(rows) else np.zeros_like(s)
+        near = normalize(space.vectors[rows]).mean(axis=0) if len(rows) else np.zeros_like(s)
         out.append(s + EXPAND_WEIGHT * near)
-    return unit(np.array(out, dtype=np.float32))
+    return normalize(np.array(out, dtype=np.float32))
 
 
 def pick(
-    lib: Library,
     space: Space,
     seeds: Seeds,
     n: int,
     *,
+    catalog: CatalogStore,
     diversity: float = DEFAULT_DIVERSITY,
     rules: Rules | None = None,
     exclude: Sequence[int] = (),
     dissimilar: bool = False,
     descriptors: Descriptors | None = None,
     per_seed: bool = False,
-) -> tuple[list[Track], list[float], list[str]]:
+) -> tuple[list[int], list[float], list[str]]:
     """Up to ``n`` tracks near the seeds (or far from all of them), by MMR, obeying ``rules``; with
-    ``per_seed`` the seeds take turns, each pick the best for its seed.
+    ``per_seed`` the seeds take turns, each pick the best for its seed. ``catalog`` gives the candidates'
+    tags and durations, and what tells copies of one recording apart.
 
-    Returns the tracks in pick order, each one's cosine to its nearest seed, and warnings: rules that
+    Returns the ids in pick order, each one's cosine to its nearest seed, and warnings: rules that
     had nothing to act on, and why there are fewer than ``n`` tracks.
     """
     n = check_n(n)
@@ -343,7 +287,7 @@ def pick(
     while True:
         rows, u, sims = _candidates(space, queries, pool, dissimilar=dissimilar, exclude=excluded)
         ids = space.ids[rows].tolist()
-        tracks = lib.catalog.tracks_by_ids(ids)
+        tracks = catalog.tracks_by_ids(ids)
         tempo = descriptors.values(ids, "tempo") if rules.needs_tempo and descriptors else None
         left_out: Counter[str] = Counter()
         ok = []
@@ -359,10 +303,10 @@ def pick(
                 left_out[why] += 1
         same = descriptors.space if descriptors is not None else space
         before = len(ok)
-        ok = drop_near_duplicates(lib.catalog, same, ok, against=seeds.ids)
+        ok = drop_near_duplicates(catalog, same, ok, against=seeds.ids)
         if descriptors is not None:
             for raw, seconds in seeds.file_sounds:
-                copies = copies_of_file(lib.catalog, same, same.transform(raw), seconds, ok)
+                copies = copies_of_file(catalog, same, same.transform(raw), seconds, ok)
                 ok = [i for i in ok if i not in copies]
         left_out["near-duplicates"] = before - len(ok)
         slack = 1 if rules.max_per_artist is None and rules.max_per_album is None else 3
@@ -377,10 +321,10 @@ def pick(
     if not per_seed:
         rel = rel.max(axis=1, keepdims=True)
     chosen, capped = _mmr(u, rel, cand, n, diversity=diversity, rules=rules)
-    warnings = rules.idle(lib.catalog) + _cap_notes(rules, cand)
+    warnings = rules.idle(catalog) + _cap_notes(rules, cand)
     if len(chosen) < n:
         warnings.append(_shortfall(len(chosen), n, len(ids), left_out + capped))
-    return [cand[c] for c in chosen], [float(nearest[c]) for c in chosen], warnings
+    return [cand[c].id for c in chosen], [float(nearest[c]) for c in chosen], warnings
 
 
 def _cap_notes(rules: Rules, cand: list[Track]) -> list[str]:
@@ -448,173 +392,96 @@ def check_n(n: int) -> int:
     return int(n)
 
 
-# ---- ordering -------------------------------------------------------------------------------------
-def smooth_order(u: np.ndarray, *, start: int | None = None, max_passes: int = 50) -> list[int]:
-    """An order of the rows of ``u`` (unit vectors) with small steps: nearest neighbour, then 2-opt.
+# ---- the builders --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Picks:
+    """What a builder chose: track ids in play order, each one's score (None: not scored, e.g. a seed),
+    and what it measured; ``Library`` turns them into a ``Playlist``."""
 
-    The path is open: without ``start`` it begins at the most outlying track (the one least like the
-    set's centre), so the playlist goes from one edge of the set to the other instead of out and back.
-    """
-    m = len(u)
-    if m <= 2:
-        return list(range(m)) if start in (None, 0) else [start, 1 - start]
-    d = np.clip(1.0 - u @ u.T, 0.0, 2.0).astype(np.float64)
-    if start is None:
-        centre = unit(u.mean(axis=0, keepdims=True))[0]
-        start = int(np.argmin(u @ centre))
-    path = [start]
-    free = np.ones(m, dtype=bool)
-    free[start] = False
-    for _ in range(m - 1):
-        row = np.where(free, d[path[-1]], np.inf)
-        nxt = int(np.argmin(row))
-        path.append(nxt)
-        free[nxt] = False
-    return two_opt(path, d, max_passes=max_passes)
-
-
-def two_opt(path: list[int], d: np.ndarray, *, max_passes: int = 50) -> list[int]:
-    """Improve an open path with a fixed first stop by reversing segments while that shortens it."""
-    p = np.array(path, dtype=np.int64)
-    m = len(p)
-    for _ in range(max_passes):
-        improved = False
-        for i in range(1, m - 1):
-            a, b = p[i - 1], p[i]
-            c = p[i + 1 :]  # candidate segment ends j = i+1 .. m-1
-            nxt = np.append(p[i + 2 :], -1)  # the stop after each j (-1: j is the last stop)
-            after = np.where(nxt >= 0, d[c, np.maximum(nxt, 0)], 0.0)
-            new_after = np.where(nxt >= 0, d[b, np.maximum(nxt, 0)], 0.0)
-            delta = d[a, c] + new_after - d[a, b] - after
-            j = int(np.argmin(delta))
-            if delta[j] < -1e-9:
-                j += i + 1
-                p[i : j + 1] = p[i : j + 1][::-1].copy()
-                improved = True
-        if not improved:
-            break
-    return p.tolist()
-
-
-def path_smoothness(u: np.ndarray) -> dict[str, float]:
-    """Mean and largest step (cosine distance) along rows of ``u`` in order."""
-    steps = step_distances(u)
-    if len(steps) == 0:
-        return {"mean_step": 0.0, "max_step": 0.0}
-    return {"mean_step": float(steps.mean()), "max_step": float(steps.max())}
-
-
-# ---- what Library calls -----------------------------------------------------------------------------
-def descriptor_table(lib: Library) -> Descriptors | None:
-    """The collection's named descriptor values, or None when no track has descriptors yet."""
-    from synesthete.features.registry import EXTRACTORS
-
-    extractor = EXTRACTORS.get("descriptors")
-    if extractor is None:
-        return None
-    try:
-        space = lib.space("descriptors")
-    except UserError:
-        return None
-    return Descriptors.of(space, extractor.names, extractor.groups)
+    ids: list[int]
+    scores: list[float | None]
+    info: dict[str, Any]
 
 
 @single_threaded
 def radio(
-    lib: Library,
-    seeds: Sequence[int | str | Track | Path],
+    space: Space,
+    seeds: Seeds,
     n: int = 20,
     *,
+    catalog: CatalogStore,
+    rules: Rules | None = None,
+    descriptors: Descriptors | None = None,
     diversity: float = DEFAULT_DIVERSITY,
-    model: str | None = None,
     exclude: Sequence[int] = (),
-    **options: Any,
-) -> Playlist:
-    """``n`` tracks that sound like the seeds, varied by ``diversity``, within the rules in ``options``."""
-    space = lib.space(model)
-    rules = Rules.from_options(options)
-    s = resolve_seeds(lib, seeds, space)
-    table = descriptor_table(lib)
-    tracks, scores, warnings = pick(
-        lib, space, s, n, diversity=diversity, rules=rules, exclude=exclude, descriptors=table, per_seed=True
-    )
-    info = {"seeds": s.describe(), "diversity": diversity, "warnings": warnings}
-    return Playlist("radio", space.name, tracks, scores, info)
+) -> Picks:
+    """``n`` tracks that sound like the seeds, varied by ``diversity``, within ``rules``."""
+    ids, scores, warnings = pick(
+        space, seeds, n, catalog=catalog, diversity=diversity, rules=rules, exclude=exclude,
+        descriptors=descriptors, per_seed=True,
+    )  # fmt: skip
+    return Picks(ids, scores, {"seeds": seeds.describe(), "diversity": diversity, "warnings": warnings})
 
 
 @single_threaded
 def dissimilar(
-    lib: Library,
-    seeds: Sequence[int | str | Track | Path],
+    space: Space,
+    seeds: Seeds,
     n: int = 10,
     *,
+    catalog: CatalogStore,
+    rules: Rules | None = None,
+    descriptors: Descriptors | None = None,
     diversity: float = 0.0,
-    model: str | None = None,
-    **options: Any,
-) -> Playlist:
+) -> Picks:
     """``n`` tracks least like every seed (score: cosine to the nearest seed, lowest first)."""
-    space = lib.space(model)
-    rules = Rules.from_options(options)
-    s = resolve_seeds(lib, seeds, space)
-    table = descriptor_table(lib)
-    tracks, scores, warnings = pick(
-        lib, space, s, n, diversity=diversity, rules=rules, dissimilar=True, descriptors=table
-    )
-    info = {"seeds": s.describe(), "diversity": diversity, "warnings": warnings}
-    return Playlist("dissimilar", space.name, tracks, scores, info)
+    ids, scores, warnings = pick(
+        space, seeds, n, catalog=catalog, diversity=diversity, rules=rules, dissimilar=True,
+        descriptors=descriptors,
+    )  # fmt: skip
+    return Picks(ids, scores, {"seeds": seeds.describe(), "diversity": diversity, "warnings": warnings})
 
 
 @single_threaded
 def extend(
-    lib: Library,
-    playlist: Sequence[int | str | Track | Path],
+    space: Space,
+    seeds: Seeds,
     n: int = 10,
     *,
+    catalog: CatalogStore,
+    rules: Rules | None = None,
+    descriptors: Descriptors | None = None,
     diversity: float = DEFAULT_DIVERSITY,
-    model: str | None = None,
-    **options: Any,
-) -> Playlist:
-    """The playlist followed by ``n`` new tracks like it, ordered to flow on from its last track."""
-    space = lib.space(model)
-    rules = Rules.from_options(options)
-    s = resolve_seeds(lib, playlist, space)
-    if not s.tracks:
+) -> Picks:
+    """The playlist (``seeds``) followed by ``n`` new tracks like it, ordered to flow on from its last track."""
+    if not seeds.tracks:
         raise UserError("extend needs the playlist's tracks in the library")
-    table = descriptor_table(lib)
-    new, scores, warnings = pick(lib, space, s, n, diversity=diversity, rules=rules, descriptors=table)
+    new, scores, warnings = pick(
+        space, seeds, n, catalog=catalog, diversity=diversity, rules=rules, descriptors=descriptors
+    )
     if new:
-        last = s.vectors[len(s.tracks) - 1]
-        u = np.vstack([last, unit(space.vectors[rows_of(space, [t.id for t in new])])])
+        last = seeds.vectors[len(seeds.tracks) - 1]
+        u = np.vstack([last, normalize(space.vectors[rows_of(space, new)])])
         order = smooth_order(u, start=0)[1:]
         new = [new[i - 1] for i in order]
         scores = [scores[i - 1] for i in order]
-    tracks = s.tracks + new
-    info = {"seeds": s.describe(), "added": len(new), "diversity": diversity, "warnings": warnings}
-    return Playlist("extend", space.name, tracks, [None] * len(s.tracks) + scores, info)
+    info = {"seeds": seeds.describe(), "added": len(new), "diversity": diversity, "warnings": warnings}
+    return Picks(seeds.ids + new, [None] * len(seeds.tracks) + scores, info)
 
 
 @single_threaded
-def order(
-    lib: Library,
-    tracks: Sequence[int | str | Track | Path],
-    *,
-    start: int | str | Track | None = None,
-    model: str | None = None,
-) -> Playlist:
-    """The given tracks in an order that flows: each step to a similar track (nearest neighbour + 2-opt)."""
-    space = lib.space(model)
-    s = resolve_seeds(lib, tracks, space)
-    if s.files:
+def order(seeds: Seeds, *, start: int | None = None) -> Picks:
+    """The seed tracks in an order that flows: each step to a similar track (nearest neighbour + 2-opt);
+    ``start``: the id of the track to begin with."""
+    if seeds.files:
         raise UserError("only tracks of the library can be ordered (scan the files first)")
     first = None
     if start is not None:
-        first_id = lib.resolve(start).id
-        if first_id not in s.ids:
-            raise UserError(f"the start track {first_id} is not among the tracks to order")
-        first = s.ids.index(first_id)
-    u = s.vectors
+        if start not in seeds.ids:
+            raise UserError(f"the start track {start} is not among the tracks to order")
+        first = seeds.ids.index(start)
+    u = seeds.vectors
     before = path_smoothness(u)
     path = smooth_order(u, start=first)
     after = path_smoothness(u[path])
-    info = {"smoothness": after, "smoothness_as_given": before}
-    return Playlist("order", space.name, [s.tracks[i] for i in path], [], info)
+    return Picks([seeds.ids[i] for i in path], [], {"smoothness": after, "smoothness_as_given": before})

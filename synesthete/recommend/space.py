@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from synesthete.exceptions import UserError
-from synesthete.index import ExactIndex, HNSWIndex, VectorIndex, build_index
+from synesthete.index import ExactIndex, HNSWIndex, VectorIndex, build_index, normalize
 
 MIN_SCALE = 1e-6
 CHUNK = 65_536  # rows transformed at a time
@@ -106,7 +106,7 @@ class Space:
             rows, stop = s.rows(ids), start + s.vectors.shape[1]
             for first in range(0, len(ids), CHUNK):  # float64 a chunk at a time, straight into the result
                 block = s.vectors[rows[first : first + CHUNK]].astype(np.float64)
-                vectors[first : first + CHUNK, start:stop] = _unit(block) * np.sqrt(w)
+                vectors[first : first + CHUNK, start:stop] = normalize(block, dtype=np.float64) * np.sqrt(w)
             blocks.append((start, stop, float(w)))
             start = stop
 
@@ -131,7 +131,7 @@ class Space:
         """
         z = ((np.asarray(raw, dtype=np.float64) - self.mean) / self.scale) * self.weights
         for start, stop, w in self.blocks:
-            z[..., start:stop] = _unit(z[..., start:stop]) * np.sqrt(w)
+            z[..., start:stop] = normalize(z[..., start:stop], dtype=np.float64) * np.sqrt(w)
         return z.astype(np.float32)
 
     def transform_vectors(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -146,11 +146,15 @@ class Space:
         pos = np.searchsorted(self.ids, ids).clip(0, len(self.ids) - 1)
         return np.where(self.ids[pos] == ids, pos, -1)
 
-    def vector_of(self, track_id: int) -> np.ndarray:
+    def row(self, track_id: int) -> int:
+        """The row of one track; a track without a vector is an error that says what to do."""
         row = int(self.rows([track_id])[0])
         if row < 0:
             raise UserError(f"track {track_id} has no '{self.model}' vector: run `synesthete scan` again")
-        return self.vectors[row]
+        return row
+
+    def vector_of(self, track_id: int) -> np.ndarray:
+        return self.vectors[self.row(track_id)]
 
     def __contains__(self, track_id: int) -> bool:
         return bool(self.rows([track_id])[0] >= 0)
@@ -216,7 +220,3 @@ class Space:
             self._exact = ExactIndex(self.vectors.shape[1])
             self._exact.add(self.ids, self.vectors)
         return self._exact
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
