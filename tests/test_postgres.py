@@ -128,11 +128,28 @@ def test_a_bad_url_is_a_clear_error(tmp_path: Path) -> None:
         Library(tmp_path / "lib", catalog="mysql://me@host/db")
 
 
-def _cli(*args: str, catalog: str, library: Path) -> subprocess.CompletedProcess:
-    """``synesthete`` in a process of its own (another machine, as far as the catalog can tell)."""
-    env = {**os.environ, "SYNESTHETE_CATALOG": catalog}
-    cmd = [sys.executable, "-m", "synesthete.cli", "--library", str(library), *args]
+def _cli(*args: str, catalog: str, library: Path, flag: bool = False) -> subprocess.CompletedProcess:
+    """``synesthete`` in a process of its own (another machine, as far as the catalog can tell), told the
+    catalog by $SYNESTHETE_CATALOG or, with ``flag``, by ``--catalog``."""
+    env = {k: v for k, v in os.environ.items() if k != "SYNESTHETE_CATALOG"}
+    where = ["--catalog", catalog] if flag else []
+    env |= {} if flag else {"SYNESTHETE_CATALOG": catalog}
+    cmd = [sys.executable, "-m", "synesthete.cli", "--library", str(library), *where, *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_a_forked_process_opens_its_own_connection(catalog) -> None:
+    """``serve --workers`` forks with the catalog open: the child must not talk on its parent's session."""
+    catalog.set_meta("note", "before")
+    parent_pid = catalog.conn.info.backend_pid
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if it read through a connection of its own
+        ok = catalog.meta("note") == "before" and catalog.conn.info.backend_pid != parent_pid
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    catalog.set_meta("note", "after")  # the parent's session is intact
+    assert catalog.meta("note") == "after" and catalog.conn.info.backend_pid == parent_pid
 
 
 def test_servers_on_one_database_answer_the_same_and_see_another_process_s_scan(
@@ -165,7 +182,7 @@ def test_servers_on_one_database_answer_the_same_and_see_another_process_s_scan(
         newest = max(t.id for t in a.tracks())
         assert newest in {m.track.id for t in a.tracks() for m in a.similar(t.id, k=len(pieces) - 1)}
         assert [m.track.id for m in a.similar(newest)] == [m.track.id for m in b.similar(newest)]
-    listed = _cli("tracks", "--json", catalog=postgres_url, library=tmp_path / "reader")
+    listed = _cli("tracks", "--json", catalog=postgres_url, library=tmp_path / "reader", flag=True)
     assert listed.returncode == 0 and listed.stdout.count(str(rest)) == len(pieces) - 4
 
 
