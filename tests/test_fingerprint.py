@@ -281,3 +281,47 @@ def test_refined_peaks_find_a_tone_between_two_bins() -> None:
         frames, bins = landmarks.peaks(power)
         _, refined = landmarks.refine(power, frames, bins)
         assert np.median(np.abs(refined[bins == bins.max()] - hz / bin_hz)) < 0.15, fraction
+
+
+def test_vote_in_groups_finds_what_a_vote_per_group_finds() -> None:
+    """The speed screening looks up every speed at once (``vote``'s ``q_groups``): each group's
+    candidates, votes, offsets and evidence must be those of a lookup of that group alone."""
+    tracks = {i: landmarks.of_signal(piece(i, 20)) for i in range(4)}
+    ids = list(tracks)
+    index = Segment.of(
+        np.concatenate([tracks[i][0] for i in ids]),
+        np.concatenate([np.full(tracks[i][0].size, i, np.uint64) for i in ids]),
+        np.concatenate([tracks[i][1] for i in ids]),
+    )
+
+    def postings(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        wanted = np.unique(hashes.astype(np.uint32))
+        h, p = index.gather(wanted, *index.ranges(wanted))
+        return (
+            h.astype(np.int64),
+            (p >> np.uint64(32)).astype(np.int64),
+            (p & np.uint64(0xFFFFFFFF)).astype(np.int64),
+        )
+
+    # Three groups: excerpts of tracks 1 and 3 at different places, and landmarks matching nothing.
+    queries = [
+        landmarks.of_signal(piece(1, 20)[3 * SR : 9 * SR]),
+        landmarks.of_signal(piece(3, 20)[8 * SR : 14 * SR]),
+    ]
+    queries.append((queries[0][0] ^ np.uint32(0x2AAAAA), queries[0][1]))
+    together = matcher.vote(
+        np.concatenate([h for h, _ in queries]),
+        np.concatenate([t for _, t in queries]),
+        postings,
+        q_groups=np.concatenate([np.full(h.size, g) for g, (h, _) in enumerate(queries)]),
+    )
+    for g, (h, t) in enumerate(queries):
+        alone = matcher.vote(h, t, postings)
+        mine = together.groups == g
+        assert together.fp_ids[mine].tolist() == alone.fp_ids.tolist(), g
+        assert together.votes[mine].tolist() == alone.votes.tolist(), g
+        assert together.offsets[mine].tolist() == alone.offsets.tolist(), g
+        assert together.evidence[mine].tolist() == alone.evidence.tolist(), g
+    assert together.fp_ids[together.groups == 0][0] == 1
+    assert together.fp_ids[together.groups == 1][0] == 3
+    assert abs(together.offsets[together.groups == 1][0] * landmarks.FRAME_SECONDS - 8.0) < 0.1
