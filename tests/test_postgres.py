@@ -5,9 +5,11 @@ embedded scan's tracks, vectors and answers."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,7 @@ from synesthete.features.registry import EXTRACTORS
 from synesthete.library.catalog import Catalog
 from tests import test_catalog as catalog_suite
 from tests.test_ray import _vectors_by_path
+from tests.test_server import start_server
 
 psycopg = pytest.importorskip(
     "psycopg", reason="PostgreSQL tests need the scale extra: pip install -e '.[scale]'"
@@ -138,6 +141,11 @@ def _cli(*args: str, catalog: str, library: Path, flag: bool = False) -> subproc
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
 
 
+def _get(base: str, target: str) -> dict:
+    with urllib.request.urlopen(base + target, timeout=120) as response:
+        return json.loads(response.read())
+
+
 def test_a_forked_process_opens_its_own_connection(catalog) -> None:
     """``serve --workers`` forks with the catalog open: the child must not talk on its parent's session."""
     catalog.set_meta("note", "before")
@@ -166,22 +174,34 @@ def test_servers_on_one_database_answer_the_same_and_see_another_process_s_scan(
             (folder / p.name).symlink_to(p)
     out = _cli("scan", str(first), "--workers", "1", catalog=postgres_url, library=tmp_path / "scanner")
     assert out.returncode == 0, out.stderr
-    # Two servers, each with its own library folder (its own machine), and the URL from the API.
-    with (
-        Library(tmp_path / "server-a", catalog=postgres_url) as a,
-        Library(tmp_path / "server-b", catalog=postgres_url) as b,
-    ):
-        assert a.catalog.count() == b.catalog.count() == 4
-        for track in a.tracks():
-            answers = [[(m.track.id, m.score) for m in lib.similar(track.id, k=3)] for lib in (a, b)]
-            assert len(answers[0]) == 3 and answers[0] == answers[1]
-        generation = a.catalog.generation
+    # Two servers, each with its own library folder (its own machine); the second forks 2 workers.
+    servers = [
+        start_server(tmp_path / "server-a", "--catalog", postgres_url),
+        start_server(tmp_path / "server-b", "--catalog", postgres_url, "--workers", "2"),
+    ]
+    try:
+        bases = [base for _, base in servers]
+        ids = [t["track_id"] for t in _get(bases[0], "/api/tracks")["tracks"]]
+        assert len(ids) == 4 and sorted(
+            t["track_id"] for t in _get(bases[1], "/api/tracks")["tracks"]
+        ) == sorted(ids)
+        for i in ids:
+            a, b = (_get(base, f"/api/tracks/{i}/similar?k=3")["results"] for base in bases)
+            assert len(a) == 3 and a == b
         out = _cli("scan", str(rest), "--workers", "1", catalog=postgres_url, library=tmp_path / "scanner")
         assert out.returncode == 0, out.stderr
-        assert a.catalog.generation > generation and a.catalog.count() == len(pieces)
-        newest = max(t.id for t in a.tracks())
-        assert newest in {m.track.id for t in a.tracks() for m in a.similar(t.id, k=len(pieces) - 1)}
-        assert [m.track.id for m in a.similar(newest)] == [m.track.id for m in b.similar(newest)]
+        for base in bases:  # the next request sees the scan: no restart, no signal
+            assert len(_get(base, "/api/tracks")["tracks"]) == len(pieces)
+        newest = max(t["track_id"] for t in _get(bases[0], "/api/tracks")["tracks"])
+        a, b = (_get(base, f"/api/tracks/{newest}/similar?k=7")["results"] for base in bases)
+        assert len(a) == 7 and a == b
+        assert newest in {
+            r["track_id"] for i in ids for r in _get(bases[1], f"/api/tracks/{i}/similar?k=7")["results"]
+        }
+    finally:
+        for proc, _ in servers:
+            proc.terminate()
+            proc.wait(timeout=60)
     listed = _cli("tracks", "--json", catalog=postgres_url, library=tmp_path / "reader", flag=True)
     assert listed.returncode == 0 and listed.stdout.count(str(rest)) == len(pieces) - 4
 
