@@ -20,7 +20,7 @@ import numpy as np
 from synesthete.evaluate.labels import folder_of
 from synesthete.exceptions import ParameterError, UserError
 from synesthete.library.store import Track
-from synesthete.recommend.geometry import Descriptors, rows_of, unit_vectors
+from synesthete.recommend.geometry import Descriptors, unit_vectors
 from synesthete.recommend.ordering import smooth_order
 from synesthete.recommend.space import Space
 
@@ -148,7 +148,7 @@ def _clusters(
 def _traits(table: Descriptors, ids: np.ndarray) -> tuple[list[str], list[dict[str, Any]]]:
     """Up to three words for the cluster's most distinctive named descriptors, and its five most
     distinctive descriptors of all (mean z-score)."""
-    rows = rows_of(table.space, ids)
+    rows = table.space.rows(ids)
     rows = rows[rows >= 0]
     if len(rows) == 0:
         return [], []

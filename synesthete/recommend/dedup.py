@@ -20,7 +20,6 @@ import numpy as np
 from synesthete.fingerprint.duplicates import fingerprint_pairs
 from synesthete.index import normalize
 from synesthete.library.store import CatalogStore
-from synesthete.recommend.geometry import rows_of
 from synesthete.recommend.space import Space
 
 SAME_SOUND_COSINE = 0.985  # whole vector, for models without named groups
@@ -61,7 +60,7 @@ def near_duplicates(
     hashes = [facts.get(i, ("", 0.0))[0] for i in order]
     durations = np.array([facts.get(i, ("", 0.0))[1] for i in order])
     if space is not None:
-        rows = rows_of(space, order)
+        rows = space.rows(order)
         v = space.vectors[np.maximum(rows, 0)]
         same_sound = _same_sound(space.groups, v, v) & (
             np.abs(durations[:, None] - durations[None, :]) <= SAME_DURATION_S
@@ -103,7 +102,7 @@ def copies_of_file(
     """The ids of ``ids`` that are the same recording as an outside file (``vector`` already brought
     into ``space``, ``duration`` in seconds): a file given as a seed must not come back as a track."""
     ids = [int(i) for i in ids]
-    rows = rows_of(space, ids)
+    rows = space.rows(ids)
     facts = catalog.track_facts(ids)
     ok = rows >= 0
     if not ok.any():

@@ -1,4 +1,4 @@
-"""What every playlist builder needs from a ``Space``: rows of ids, unit vectors, and descriptor values.
+"""What every playlist builder needs from a ``Space``: its unit vectors, descriptor values, one BLAS thread.
 
 A space keeps its vectors standardised and weighted; cosine on their unit rows is the similarity that
 ``similar`` answers with, so every playlist measures closeness the same way. Descriptor values (tempo in
@@ -46,11 +46,6 @@ def single_threaded(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def rows_of(space: Space, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-    """Row of each id in ``space`` (-1 where the id has no vector)."""
-    return space.rows(ids)
-
-
 def unit_vectors(space: Space) -> np.ndarray:
     """All unit rows of ``space``, in the order of ``space.ids`` (the exact index keeps them already)."""
     return space.exact.vectors
@@ -91,7 +86,7 @@ class Descriptors:
 
     def values(self, ids: Sequence[int], name: str) -> np.ndarray:
         """Raw values of descriptor ``name`` for ``ids`` (NaN where a track has no descriptors)."""
-        rows = rows_of(self.space, ids)
+        rows = self.space.rows(ids)
         out = np.full(len(rows), np.nan)
         ok = rows >= 0
         if ok.any():

@@ -30,7 +30,7 @@ import numpy as np
 
 from synesthete.exceptions import ParameterError, UserError
 from synesthete.index import normalize
-from synesthete.recommend.geometry import Descriptors, rows_of, single_threaded, unit_vectors
+from synesthete.recommend.geometry import Descriptors, single_threaded, unit_vectors
 from synesthete.recommend.ordering import path_smoothness
 from synesthete.recommend.playlist import Picks, check_n
 from synesthete.recommend.space import Space
@@ -403,7 +403,7 @@ def drift(space: Space, descriptors: Descriptors, seed: int, direction: str, n: 
 def _signed(space: Space, table: Descriptors, parts: tuple[tuple[str, int], ...]) -> np.ndarray:
     """How far along each descriptor of the direction every track of ``space`` is: its z-score, signed
     so that larger is further (n tracks, descriptors); NaN without descriptors."""
-    rows = rows_of(table.space, space.ids)
+    rows = table.space.rows(space.ids)
     out = np.full((len(space.ids), len(parts)), np.nan)
     ok = rows >= 0
     cols = [table.column(d) for d, _ in parts]

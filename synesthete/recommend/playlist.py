@@ -25,7 +25,7 @@ from synesthete.exceptions import ParameterError, UserError
 from synesthete.index import ExactIndex, normalize
 from synesthete.library.store import CatalogStore, Track
 from synesthete.recommend.dedup import copies_of_file, drop_near_duplicates
-from synesthete.recommend.geometry import Descriptors, rows_of, single_threaded, unit_vectors
+from synesthete.recommend.geometry import Descriptors, single_threaded, unit_vectors
 from synesthete.recommend.ordering import path_smoothness, smooth_order
 from synesthete.recommend.space import Space
 
@@ -216,7 +216,7 @@ def _candidates(
         u_all = unit_vectors(space)
         sims = u_all @ seeds.T
         rel = -sims.max(axis=1, keepdims=True) if dissimilar else sims.copy()
-        skip = rows_of(space, sorted(exclude))
+        skip = space.rows(sorted(exclude))
         rel[skip[skip >= 0]] = -np.inf
         pool = min(pool, int(np.isfinite(rel[:, 0]).sum()))
         if pool <= 0:
@@ -232,7 +232,7 @@ def _candidates(
     for s in seeds:
         ids, _ = space.search(s, pool, exclude=tuple(exclude), dissimilar=dissimilar)
         found.append(ids)
-    rows = rows_of(space, np.unique(np.concatenate(found)))
+    rows = space.rows(np.unique(np.concatenate(found)))
     rows = rows[rows >= 0]
     u = normalize(space.vectors[rows])
     sims = u @ seeds.T
@@ -247,7 +247,7 @@ def expand(space: Space, seeds: np.ndarray, exclude: set[int]) -> np.ndarray:
     out = []
     for s in seeds:
         ids, _ = space.search(s, EXPAND_NEIGHBOURS, exclude=tuple(exclude))
-        rows = rows_of(space, ids)
+        rows = space.rows(ids)
         rows = rows[rows >= 0]
         near = normalize(space.vectors[rows]).mean(axis=0) if len(rows) else np.zeros_like(s)
         out.append(s + EXPAND_WEIGHT * near)
@@ -461,7 +461,7 @@ def extend(
     )
     if new:
         last = seeds.vectors[len(seeds.tracks) - 1]
-        u = np.vstack([last, normalize(space.vectors[rows_of(space, new)])])
+        u = np.vstack([last, normalize(space.vectors[space.rows(new)])])
         order = smooth_order(u, start=0)[1:]
         new = [new[i - 1] for i in order]
         scores = [scores[i - 1] for i in order]
