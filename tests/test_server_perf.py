@@ -26,6 +26,7 @@ import soundfile as sf
 from synesthete import Library
 from synesthete.exceptions import ParameterError
 from synesthete.server.pool import LibraryPool, NoSuchTrack, SimilarBatcher
+from synesthete.server.security import RateLimit, SharedBuckets
 
 from .test_server import SR, _wav_bytes, make_library, piece, start_server
 
@@ -185,10 +186,10 @@ def wait_for(check, seconds: float = 60.0):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_answer_on_one_port_and_see_a_scan_at_once(small_library: Path, tmp_path: Path) -> None:
     """`serve --workers 2`: two processes take connections on one port, neither loads PyTorch, a track
-    scanned in by another process is found by both at once, a killed worker is replaced, and SIGTERM
-    stops them all."""
+    scanned in by another process is found by both at once, a killed worker is replaced, the upload limit
+    holds per client across workers, and SIGTERM stops them all."""
     library = shutil.copytree(small_library, tmp_path / "library")
-    proc, base = start_server(library, "--workers", "2")
+    proc, base = start_server(library, "--workers", "2", "--uploads-per-minute", "4")
     try:
         workers = wait_for(lambda: len(worker_pids(proc.pid)) == 2 and worker_pids(proc.pid))
         drone = httpx2.get(f"{base}/api/tracks", params={"search": "Drone 1"}).json()["tracks"][0]
@@ -217,9 +218,40 @@ def test_workers_answer_on_one_port_and_see_a_scan_at_once(small_library: Path, 
         assert workers[1] in replaced
         answers, _ = ask_on_connections(base, f"/api/tracks/{new_id}/similar?k=3", replaced, n=4)
         assert all(len(a["results"]) == 3 for a in answers)
+
+        # 4 uploads a minute, in bursts of 2: counted once for the client, whichever worker takes each
+        # (each on a connection of its own; not audio, so refused with 415 once let through)
+        codes = [
+            httpx2.post(f"{base}/api/similar", files={"file": ("x.mp3", b"ID3 not really")}).status_code
+            for _ in range(12)
+        ]
+        assert set(codes) == {415, 429} and codes.count(415) <= 3, codes  # 2, and 1 more if 15 s pass
     finally:
         proc.terminate()
         code = proc.wait(timeout=60)
     assert code == 0, proc.stdout.read().decode()
     for pid in replaced:  # stopped, and reaped by the server (no zombie left)
         assert not Path(f"/proc/{pid}").exists()
+
+
+def test_shared_upload_limit_counts_a_client_once_across_processes() -> None:
+    """Buckets made before a fork are one count: a burst spent partly in another process is spent."""
+    limit = RateLimit(4, SharedBuckets())  # bursts of 2
+    pid = os.fork()
+    if pid == 0:  # another worker takes the client's first upload
+        os._exit(0 if limit.allow("10.0.0.1") == 0.0 else 1)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert limit.allow("10.0.0.1") == 0.0
+    assert limit.allow("10.0.0.1") > 0, "the burst of 2 was spent across the two processes"
+    assert limit.allow("10.0.0.2") == 0.0, "another client has a bucket of its own"
+
+
+def test_a_full_shared_table_forgets_the_longest_idle_client() -> None:
+    class Tiny(SharedBuckets):
+        ROWS = PROBES = 2
+
+    limit = RateLimit(4, Tiny())
+    assert limit.allow("a") == 0.0 and limit.allow("a") == 0.0 and limit.allow("a") > 0
+    assert limit.allow("b") == 0.0
+    assert limit.allow("c") == 0.0  # the table is full: "a", idle longest, is forgotten
+    assert limit.allow("a") == 0.0, "a forgotten client starts again with a full burst"

@@ -19,7 +19,7 @@ def cmd_serve(lib: Library, args: argparse.Namespace) -> int:
     import uvicorn
 
     from synesthete.server import LibraryPool, create_app, is_loopback, workers
-    from synesthete.server.security import ENV_TOKEN, token_from_env
+    from synesthete.server.security import ENV_TOKEN, SharedBuckets, token_from_env
     from synesthete.server.uploads import Limits
 
     token = args.token or token_from_env()
@@ -45,9 +45,9 @@ def cmd_serve(lib: Library, args: argparse.Namespace) -> int:
             "synesthete: API routes need the token (Authorization: Bearer TOKEN, or ?token=TOKEN on the page)"
         )
 
-    def serve(pool: LibraryPool) -> int:
+    def serve(pool: LibraryPool, shared: SharedBuckets | None = None) -> int:
         config = uvicorn.Config(
-            create_app(pool, token=token, limits=limits),
+            create_app(pool, token=token, limits=limits, shared_buckets=shared),
             host=args.host,
             port=args.port,
             log_level="info" if getattr(args, "verbose", False) else "warning",
@@ -71,8 +71,10 @@ def cmd_serve(lib: Library, args: argparse.Namespace) -> int:
         sock.listen(2048)  # as uvicorn would: connections wait in the queue while the workers start
         workers.warm(lib)  # read once here, shared by the workers forked below
         say(f"synesthete: {args.workers} worker processes answer on one socket")
+        shared = SharedBuckets()  # one upload limit per client, whichever worker takes each upload
         return workers.run(
-            args.workers, lambda: serve(LibraryPool(lib.folder, size=max(args.pool, 1), spaces_of=lib))
+            args.workers,
+            lambda: serve(LibraryPool(lib.folder, size=max(args.pool, 1), spaces_of=lib), shared),
         )
     finally:
         sock.close()

@@ -16,7 +16,7 @@ from synesthete.exceptions import AudioError, ParameterError, SynestheteError
 from synesthete.server.pool import LibraryPool, SimilarBatcher
 from synesthete.server.routes import api, page, playlists, subsonic
 from synesthete.server.routes.api import JSON
-from synesthete.server.security import Gate, Guard
+from synesthete.server.security import Gate, Guard, SharedBuckets
 from synesthete.server.uploads import BodyLimit, Limits, audio_error
 
 UPLOAD_PATHS = ("/api/similar", "/api/identify")
@@ -28,11 +28,13 @@ def create_app(
     token: str | None = None,
     limits: Limits | None = None,
     pool_size: int = 2,
+    shared_buckets: SharedBuckets | None = None,
 ) -> FastAPI:
     """The HTTP API and the page over ``library`` (a folder, an open ``Library`` or a ``LibraryPool``).
 
     ``token``: when given, every API route needs it (see ``security``); without one, only requests
-    addressed to the loopback are answered.
+    addressed to the loopback are answered. ``shared_buckets``: the upload limiter's counts, when several
+    processes serve (``serve --workers``).
     """
     if isinstance(library, LibraryPool):
         pool, owned = library, False
@@ -75,7 +77,7 @@ def create_app(
     app.add_middleware(page.CompressedAssets)
     app.add_middleware(BodyLimit, paths=UPLOAD_PATHS, limits=app.state.limits)
     per_minute = app.state.limits.uploads_per_minute
-    app.add_middleware(Gate, guard=guard, limited=UPLOAD_PATHS, per_minute=per_minute)
+    app.add_middleware(Gate, guard=guard, limited=UPLOAD_PATHS, per_minute=per_minute, shared=shared_buckets)
 
     @app.exception_handler(AudioError)
     async def on_audio_error(request: Request, e: AudioError) -> JSON:

@@ -10,13 +10,19 @@ Subsonic clients authenticate with their own parameters, mapped to the same toke
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import ipaddress
 import json
 import math
+import mmap
 import os
+import struct
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode
 
@@ -138,23 +144,87 @@ class RateLimit:
     address is the TCP peer, or the one a trusted reverse proxy names (uvicorn's ``--forwarded-allow-ips``).
     """
 
-    def __init__(self, per_minute: float) -> None:
+    def __init__(self, per_minute: float, shared: SharedBuckets | None = None) -> None:
+        """``shared``: keep the buckets there, counted by every process forked with it (``serve --workers``)."""
         self.rate = per_minute / 60.0
         self.burst = max(1.0, per_minute / 2.0)  # a short run of uploads is fine; a stream of them waits
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._shared = shared
 
     def allow(self, client: str) -> float:
         """0.0 if ``client`` may go ahead (and counts it), else the seconds to wait."""
-        now = time.monotonic()
+        now = time.monotonic()  # one clock for the whole machine: the same in every process
+        if self._shared is not None:
+            with self._shared.locked():
+                bucket = self._shared.get(client)
+                bucket, wait = self._take(bucket or (self.burst, now), now)
+                self._shared.put(client, bucket)
+            return wait
         if len(self._buckets) > 10_000:  # forget idle clients so the table stays small
             self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 600}
-        tokens, last = self._buckets.get(client, (self.burst, now))
+        self._buckets[client], wait = self._take(self._buckets.get(client, (self.burst, now)), now)
+        return wait
+
+    def _take(self, bucket: tuple[float, float], now: float) -> tuple[tuple[float, float], float]:
+        """The bucket after one more request at ``now``, and the seconds to wait (0.0: go ahead)."""
+        tokens, last = bucket
         tokens = min(self.burst, tokens + (now - last) * self.rate)
         if tokens < 1.0:
-            self._buckets[client] = (tokens, now)
-            return (1.0 - tokens) / self.rate
-        self._buckets[client] = (tokens - 1.0, now)
-        return 0.0
+            return (tokens, now), (1.0 - tokens) / self.rate
+        return (tokens - 1.0, now), 0.0
+
+
+class SharedBuckets:
+    """``RateLimit``'s buckets in a file mapped by processes forked after it is made, so that with
+    ``serve --workers N`` a client's uploads are counted once, whichever worker takes each.
+
+    A fixed table: a client's row is found by a hash of its address among ``PROBES`` rows; when all of
+    them hold other clients, the one idle longest is forgotten (it starts again with a full burst). A POSIX
+    record lock guards it: the kernel releases it when a process dies, so a killed worker never leaves it held.
+    """
+
+    ROWS = 4096
+    PROBES = 8
+    ROW = struct.Struct("<Qdd")  # hash of the address (0: free), tokens, last request (monotonic s)
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (open for the server's life; gone with it)
+        self._file.truncate(self.ROWS * self.ROW.size)
+        self._memory = mmap.mmap(self._file.fileno(), self.ROWS * self.ROW.size)
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        fcntl.lockf(self._file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(self._file, fcntl.LOCK_UN)
+
+    def get(self, client: str) -> tuple[float, float] | None:
+        key = self._key(client)
+        found, tokens, last = self.ROW.unpack_from(self._memory, self._row(key))
+        return (tokens, last) if found == key else None
+
+    def put(self, client: str, bucket: tuple[float, float]) -> None:
+        key = self._key(client)
+        self.ROW.pack_into(self._memory, self._row(key), key, *bucket)
+
+    def _row(self, key: int) -> int:
+        """The offset of ``key``'s row: its own, else a free one, else the longest idle of its probes."""
+        oldest = None
+        for i in range(self.PROBES):
+            offset = (key + i) % self.ROWS * self.ROW.size
+            found, _, last = self.ROW.unpack_from(self._memory, offset)
+            if found in (key, 0):
+                return offset
+            if oldest is None or last < oldest[1]:
+                oldest = (offset, last)
+        return oldest[0]
+
+    @staticmethod
+    def _key(client: str) -> int:
+        digest = hashlib.blake2b(client.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+        return int.from_bytes(digest, "little") or 1
 
 
 class Gate:
@@ -166,10 +236,16 @@ class Gate:
     """
 
     def __init__(
-        self, app: ASGIApp, *, guard: Guard, limited: tuple[str, ...] = (), per_minute: float = 30
+        self,
+        app: ASGIApp,
+        *,
+        guard: Guard,
+        limited: tuple[str, ...] = (),
+        per_minute: float = 30,
+        shared: SharedBuckets | None = None,
     ) -> None:
         self.app, self.guard, self.limited = app, guard, limited
-        self.rate = RateLimit(per_minute)
+        self.rate = RateLimit(per_minute, shared)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

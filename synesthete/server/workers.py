@@ -4,7 +4,8 @@ Why processes: one Python process runs its own code on one core at a time (the G
 what puts the second core to work on routing, validation and JSON. Why fork: the parent reads the default
 model's search space before forking, so the workers share its pages (copy on write) instead of holding a
 copy each. Each worker is a whole server of its own: its ``Library`` handles and SQLite connections, its
-batching thread, its upload limiter, its models (loaded by its first upload). Nothing goes stale: each
+batching thread, its models (loaded by its first upload); the upload limiter's counts are shared
+(``security.SharedBuckets``). Nothing goes stale: each
 worker checks the catalog's generation on every search and reads a changed space again (that copy is its
 own). Linux and macOS only (fork).
 """
