@@ -5,9 +5,8 @@ what puts the second core to work on routing, validation and JSON. Why fork: the
 model's search space before forking, so the workers share its pages (copy on write) instead of holding a
 copy each. Each worker is a whole server of its own: its ``Library`` handles and SQLite connections, its
 batching thread, its models (loaded by its first upload); the upload limiter's counts are shared
-(``security.SharedBuckets``). Nothing goes stale: each
-worker checks the catalog's generation on every search and reads a changed space again (that copy is its
-own). Linux and macOS only (fork).
+(``security.SharedBuckets``). Nothing goes stale: each worker checks the catalog's generation on every
+search and reads a changed space again (that copy is its own). Linux and macOS only (fork).
 """
 
 from __future__ import annotations
