@@ -70,6 +70,7 @@ def cmd_serve(lib: Library, args: argparse.Namespace) -> int:
             return serve(LibraryPool.of(lib, size=max(args.pool, 1)))
         sock.listen(2048)  # as uvicorn would: connections wait in the queue while the workers start
         workers.warm(lib)  # read once here, shared by the workers forked below
+        lib.close()  # SQLite's advice: no connection crosses a fork (each worker opens its own)
         say(f"synesthete: {args.workers} worker processes answer on one socket")
         shared = SharedBuckets()  # one upload limit per client, whichever worker takes each upload
         return workers.run(
