@@ -91,11 +91,9 @@ def main() -> int:
 
     torch.set_num_threads(1)
     if args.checkpoint:
-        import os
-
         from synesthete.models import checkpoints
 
-        os.environ[checkpoints.ENV] = str(args.checkpoint.resolve())
+        checkpoints.use(args.checkpoint.resolve())
     rows = labelled(args.labels, set(args.groups.split(",")) if args.groups else None)
     paths, groups = [p for p, _ in rows], [g for _, g in rows]
     fusions = [f.split("+") for f in args.fusions.split(",") if f]

@@ -34,9 +34,10 @@ from synesthete.fingerprint.landmarks import VERSION as FINGERPRINT_VERSION
 from synesthete.fingerprint.matcher import MAX_QUERY_SECONDS, Verdict, identify_signal
 from synesthete.library.catalog import Catalog, Track
 from synesthete.library.guard import MEMORY_CAP, decoder_log, memory_cap, stderr_to
-from synesthete.library.scan import FILE_SECONDS, FINGERPRINT, ScanReport, _warm_up, scan, time_limit
+from synesthete.library.scan import ScanReport, scan
 from synesthete.library.store import CatalogStore
 from synesthete.library.tags import read_tags
+from synesthete.library.work import FILE_SECONDS, FINGERPRINT, FileResult, time_limit, warm_up
 from synesthete.models import checkpoints
 from synesthete.recommend.space import Space
 from synesthete.service import evaluation, playlists
@@ -123,7 +124,8 @@ class Library:
         self._building = threading.Lock() if spaces_of is None else spaces_of._building
         self._last_outside: tuple[tuple, Analysis] | None = None
         self.landmarks = LandmarkIndex(self.catalog)  # opened lazily, on the first identify
-        checkpoints.activate(self.folder)  # the cnn extractor runs this library's checkpoint
+        self._models_seen: tuple[tuple, Path | None, list[str]] | None = None
+        self._activate()  # the cnn extractor runs this library's checkpoint
 
     def close(self) -> None:
         self.catalog.close()
@@ -148,15 +150,15 @@ class Library:
         analyses as Ray tasks, on the cluster at ``address`` or a local Ray head (the ``scale`` extra)."""
         if isinstance(paths, str | Path):
             paths = [paths]
-        checkpoints.activate(self.folder)  # a `train` in another process may have made a new one current
+        checkpoint = self._activate()  # a `train` in another process may have made a new one current
         versions = {name: e.version for name, e in EXTRACTORS.items()}
-        versions |= {name: classic.CLASSIC[name].version for name in classic.trained(self.folder)}
+        versions |= {name: classic.CLASSIC[name].version for name in self._models_seen[2]}
         versions[FINGERPRINT] = FINGERPRINT_VERSION
         added = 0
 
-        def fold_now_and_then(result: dict) -> None:  # a long first scan answers identify as it goes
+        def fold_now_and_then(result: FileResult) -> None:  # a long first scan answers identify as it goes
             nonlocal added
-            added += len(result.get(FINGERPRINT, (0, b""))[1]) // 8
+            added += len(result.fingerprint[1]) // 8 if result.fingerprint else 0
             if added >= FOLD_EVERY:
                 self.landmarks.fold()
                 added = 0
@@ -170,6 +172,7 @@ class Library:
             on_result=fold_now_and_then,
             backend=backend,
             address=address,
+            checkpoint=checkpoint,
         )
         self.landmarks.fold()
         return report
@@ -221,7 +224,7 @@ class Library:
         from synesthete.models.train import refresh_vectors
 
         checkpoints.reset(self.folder)
-        checkpoints.activate(self.folder)
+        self._activate()
         shipped = checkpoints.active()
         done = refresh_vectors(self, workers=workers) if refresh else 0
         return {"checkpoint": str(shipped.path), "version": shipped.version, "refreshed": done}
@@ -262,7 +265,8 @@ class Library:
     def models(self) -> list[str]:
         """The names ``model=`` accepts; the first is the default. The classic models this library
         trained come last."""
-        return [*MODELS, *classic.trained(self.folder)]
+        self._activate()
+        return [*MODELS, *self._models_seen[2]]
 
     def status(self) -> dict:
         counts = self.catalog.vector_counts()
@@ -287,9 +291,8 @@ class Library:
         instead of reading every vector and re-indexing.
         """
         name = model or DEFAULT_MODEL
-        if name not in self.models():
+        if name not in self.models():  # which also activates this library's models
             raise ParameterError(f"unknown model '{name}'; known: {', '.join(self.models())}")
-        checkpoints.activate(self.folder)
         generation = self.catalog.generation
         cached = self._spaces.get(name)
         if cached is not None and cached[0] == generation:
@@ -306,6 +309,19 @@ class Library:
                 cached = self._spaces[name] = (generation, space)
                 _return_freed_memory()
         return cached[1]
+
+    def _activate(self) -> Path | None:
+        """Run this library's models in this process (its classic checkpoints, its cnn checkpoint) and
+        return the cnn checkpoint's file (None: the shipped one), which a scan passes to its workers.
+        The JSON files naming them are read again only when they change: ``space`` calls this on every
+        request, and a ``train`` in another process may change them at any time."""
+        folder = self.folder / checkpoints.FOLDER
+        stamp = tuple(_file_stamp(folder / name) for name in (checkpoints.CURRENT, classic.CURRENT))
+        if self._models_seen is None or self._models_seen[0] != stamp:
+            self._models_seen = (stamp, checkpoints.of_library(self.folder), classic.trained(self.folder))
+        classic.activate(self.folder)
+        checkpoints.use(self._models_seen[1])
+        return self._models_seen[1]
 
     def _build_space(self, name: str, version: int) -> Space:
         if name == FUSED_MODEL:  # members are read to build it, never searched: not kept
@@ -539,13 +555,22 @@ def _capped(folder: Path, path: str) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    _warm_up()  # the models load before the memory cap, as in a scan's worker
+    warm_up()  # the models load before the memory cap, as in a scan's worker
     seconds = float(os.environ.get("SYNESTHETE_FILE_SECONDS", FILE_SECONDS))
     try:
         with stderr_to(decoder_log(folder)), time_limit(path, seconds), memory_cap():
             yield
     except MemoryError:
         raise AudioError(path, f"needs more than {MEMORY_CAP / 2**30:g} GB of memory to analyse") from None
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when a file is replaced or rewritten (None: no such file)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ino, st.st_size)
 
 
 def _leading_seconds(path: str, seconds: float) -> np.ndarray:

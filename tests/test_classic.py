@@ -16,7 +16,6 @@ from synesthete import Library  # noqa: E402
 from synesthete.exceptions import UserError  # noqa: E402
 from synesthete.features import classic  # noqa: E402
 from synesthete.features.registry import EXTRACTORS  # noqa: E402
-from synesthete.models import checkpoints  # noqa: E402
 
 STYLES = 4  # of the demo's, the first four
 PIECES = 4  # per style; the last is held back from training
@@ -40,7 +39,6 @@ def styled(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         for name in [n for n in EXTRACTORS if n != "cnn"]:
             mp.delitem(EXTRACTORS, name)
-        mp.delenv(checkpoints.ENV, raising=False)
         with Library(root / "library") as lib:
             lib.scan([music], workers=1)
             styles = {t.id: Path(t.path).stem.rsplit("-", 1)[0] for t in lib.tracks()}

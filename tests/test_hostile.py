@@ -129,15 +129,15 @@ def test_a_file_over_the_time_or_memory_cap_is_given_up_with_that_reason(
 
     short, long = job(3), job(60)
     monkeypatch.setenv("SYNESTHETE_FILE_SECONDS", "0.05")
-    assert analyse_job(long)["error"] == "gave up after 0.05 s: decoding or analysis did not finish"
+    assert analyse_job(long).error == "gave up after 0.05 s: decoding or analysis did not finish"
     monkeypatch.delenv("SYNESTHETE_FILE_SECONDS")
-    assert "error" not in analyse_job(long)  # the cap is lifted after each file
+    assert analyse_job(long).error is None  # the cap is lifted after each file
     # Memory, in a fresh process: this one's heap may already hold room for anything, freed by other tests.
     script = (
         "import sys; from synesthete.library import guard; from synesthete.library.scan import Job, analyse_job;"
         " job = lambda p: Job(p, 0, 0.0, None, ('descriptors',), False);"
-        " assert 'error' not in analyse_job(job(sys.argv[1]));"  # every library loaded before the cap
-        " guard.MEMORY_CAP = 1 << 20; print(analyse_job(job(sys.argv[2]))['error'])"
+        " assert analyse_job(job(sys.argv[1])).error is None;"  # every library loaded before the cap
+        " guard.MEMORY_CAP = 1 << 20; print(analyse_job(job(sys.argv[2])).error)"
     )
     out = subprocess.run(
         [sys.executable, "-c", script, short.path, long.path], capture_output=True, text=True

@@ -19,7 +19,7 @@ from synesthete import Library
 from synesthete.exceptions import UserError
 from synesthete.features.registry import EXTRACTORS
 from synesthete.fingerprint.landmarks import VERSION
-from synesthete.library.scan import FINGERPRINT, ScanReport, scan
+from synesthete.library.scan import FINGERPRINT, FileResult, ScanReport, scan
 
 DATA = Path(__file__).parent / "data"
 RAY_STARTS = "could not start or reach"
@@ -136,7 +136,7 @@ def test_an_address_without_the_ray_backend_is_refused(library: Library, data_di
     assert library.status()["tracks"] == 0
 
 
-def _ray_scan(lib: Library, audio: Path, on_result: Callable[[dict], None]) -> ScanReport:
+def _ray_scan(lib: Library, audio: Path, on_result: Callable[[FileResult], None]) -> ScanReport:
     """What ``Library.scan(backend="ray", workers=2)`` runs, with a hook on each result (a fresh library
     has no trained models, so these are all its extractors); skipped where Ray cannot start."""
     versions = {name: e.version for name, e in EXTRACTORS.items()} | {FINGERPRINT: VERSION}
@@ -152,18 +152,18 @@ def _ray_scan(lib: Library, audio: Path, on_result: Callable[[dict], None]) -> S
 
 def test_a_stopped_ray_scan_keeps_its_tracks_shuts_ray_down_and_resumes(tmp_path: Path, audio: Path) -> None:
     ray = pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[scale]'")
-    results: list[dict] = []
+    results: list[FileResult] = []
 
-    def stop_after_two_tracks(result: dict) -> None:
+    def stop_after_two_tracks(result: FileResult) -> None:
         results.append(result)
-        if sum("error" not in r for r in results) == 2:
+        if sum(r.error is None for r in results) == 2:
             raise KeyboardInterrupt  # what Ctrl-C or SIGTERM raises in the scanning process
 
     with Library(tmp_path / "lib") as lib:
         with pytest.raises(KeyboardInterrupt):
             _ray_scan(lib, audio, stop_after_two_tracks)
         assert not ray.is_initialized()
-        assert {t.path for t in lib.tracks()} == {r["path"] for r in results if "error" not in r}
+        assert {t.path for t in lib.tracks()} == {r.path for r in results if r.error is None}
         report = lib.scan([audio], workers=1)  # the rest, and no track twice
         assert (report.added, report.unchanged, len(lib.tracks())) == (7, 2, 9)
 
@@ -194,7 +194,7 @@ def test_tasks_whose_worker_dies_are_retried(tmp_path: Path, audio: Path) -> Non
     pytest.importorskip("ray", reason="Ray is not installed: pip install -e '.[scale]'")
     killed: list[int] = []
 
-    def kill_the_workers_once(result: dict) -> None:
+    def kill_the_workers_once(result: FileResult) -> None:
         if not killed:
             killed.extend(_ray_workers_of(os.getpid()))
             for pid in killed:

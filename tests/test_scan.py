@@ -20,7 +20,7 @@ from synesthete import Library
 from synesthete.features.registry import EXTRACTORS
 from synesthete.library.catalog import CATALOG_FILE
 from synesthete.library.migrations import SCHEMA_VERSION
-from synesthete.library.scan import scan
+from synesthete.library.scan import FileResult, scan
 
 from .conftest import DATA, GOOD
 
@@ -125,7 +125,7 @@ def test_file_deleted_during_the_scan(library: Library, tmp_path: Path) -> None:
     paths = tone_files(folder, 3)
     versions = {n: e.version for n, e in EXTRACTORS.items()}
 
-    def delete_the_last(result: dict) -> None:
+    def delete_the_last(result: FileResult) -> None:
         if paths[-1].exists():
             paths[-1].unlink()
 

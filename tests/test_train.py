@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,11 @@ HELD_OUT_STYLES = 4  # of the demo's 8: the last four are never trained on
 
 
 @pytest.fixture(autouse=True)
-def _restore_active_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests below switch the process's active checkpoint; put it back for the rest of the session."""
-    monkeypatch.delenv(checkpoints.ENV, raising=False)
+def _restore_active_checkpoint() -> Iterator[None]:
+    """Tests below switch the process's active checkpoint; put the shipped one back for the session."""
+    checkpoints.use(None)
+    yield
+    checkpoints.use(None)
 
 
 def _tones(folder: Path, n: int = 3) -> Path:

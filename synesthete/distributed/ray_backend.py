@@ -1,4 +1,4 @@
-"""``scan --backend ray``: the local scan's work unit (``scan.analyse_job``: decode, every extractor,
+"""``scan --backend ray``: the local scan's work unit (``work.analyse_job``: decode, every extractor,
 fingerprints) as Ray tasks, on a Ray cluster or on a local Ray head started for the scan.
 
 Why this shape: the driver keeps at most ``IN_FLIGHT`` tasks per worker outstanding (``ray.wait``), so a
@@ -6,9 +6,9 @@ million files never sit in the object store or in memory at once, and it yields 
 finishes, so ``scan`` commits it at once and a killed driver resumes like a local scan. A task whose
 process dies (out of memory, a crashing decoder, a lost node) is retried ``MAX_RETRIES`` times by Ray,
 then recorded as a failed file; a file that fails analysis comes back with its reason like today.
-The cnn checkpoint's bytes go to the object store once (``ray.put``) and every task gets the reference:
-a worker loads the network from them once per process (``checkpoints.provide``), so a node without the
-library's folder runs the library's own checkpoint. Ray is an optional extra, imported only here.
+The cnn checkpoint the scan was given goes to the object store once (``ray.put``, its bytes) and every
+task gets the reference: a worker loads the network from them once per process (``checkpoints.provide``),
+so a node without the library's folder runs the library's own checkpoint. Ray is an optional extra, imported only here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 
 from synesthete.exceptions import UserError
-from synesthete.library.scan import Job, analyse_job
+from synesthete.library.work import FileResult, Job, analyse_job
 
 IN_FLIGHT = 2  # outstanding tasks per worker: enough to hide scheduling, small enough to bound memory
 MAX_RETRIES = 3  # of a task whose worker process died
@@ -40,10 +40,16 @@ def import_ray():
 
 
 def run(
-    jobs: list[Job], workers: int | None, *, address: str | None = None, log: Path | None = None
-) -> Iterator[tuple[Job, dict]]:
+    jobs: list[Job],
+    workers: int | None,
+    *,
+    address: str | None = None,
+    log: Path | None = None,
+    checkpoint: Path | None = None,
+) -> Iterator[tuple[Job, FileResult]]:
     """Results in completion order, as ``scan._run`` gives them. Without ``address``, a local Ray head
-    with ``workers`` CPUs is started here and shut down after; with it, that cluster's CPUs are used."""
+    with ``workers`` CPUs is started here and shut down after; with it, that cluster's CPUs are used.
+    ``checkpoint``: the cnn weights to run (None: the shipped ones)."""
     if not jobs:
         return
     ray = import_ray()
@@ -66,16 +72,18 @@ def run(
         slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
         if address is not None and workers:
             slots = min(slots, workers)
-        yield from _drive(ray, jobs, slots, log)
+        yield from _drive(ray, jobs, slots, log, checkpoint)
     finally:
         ray.shutdown()
 
 
-def _drive(ray, jobs: list[Job], slots: int, log: Path | None) -> Iterator[tuple[Job, dict]]:
+def _drive(
+    ray, jobs: list[Job], slots: int, log: Path | None, checkpoint: Path | None
+) -> Iterator[tuple[Job, FileResult]]:
     from synesthete.models import checkpoints
 
-    active = checkpoints.active()
-    weights = ray.put((active.digest, active.path.read_bytes()))  # once; tasks get the reference
+    ckpt = checkpoints.checkpoint(checkpoint or checkpoints.SHIPPED)
+    weights = ray.put((ckpt.digest, ckpt.path.read_bytes()))  # once; tasks get the reference
     task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_analyse)
     queue = iter(jobs)
     running: dict = {}
@@ -98,19 +106,20 @@ def _drive(ray, jobs: list[Job], slots: int, log: Path | None) -> Iterator[tuple
         raise
 
 
-def _result(ray, ref, job: Job) -> dict:
+def _result(ray, ref, job: Job) -> FileResult:
     try:
         return ray.get(ref)
     except ray.exceptions.RayError as e:  # the process died MAX_RETRIES + 1 times on this file
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return {"path": job.path, "error": f"the analysis process died {MAX_RETRIES + 1} times: {reason}"}
+        return FileResult(job.path, f"the analysis process died {MAX_RETRIES + 1} times: {reason}")
 
 
-def _analyse(job: Job, weights: tuple[str, bytes], log: str | None) -> dict:
+def _analyse(job: Job, weights: tuple[str, bytes], log: str | None) -> FileResult:
     """One Ray task: the local scan's work unit, in a worker prepared once per process."""
     from synesthete.models import checkpoints
 
     checkpoints.provide(*weights)  # before the warm-up, which loads the network
+    checkpoints.use(job.checkpoint)
     _prepare(log)
     return analyse_job(job)
 
@@ -122,9 +131,9 @@ def _prepare(log: str | None) -> None:
     from threadpoolctl import threadpool_limits
 
     from synesthete.library.guard import send_stderr_to
-    from synesthete.library.scan import _warm_up
+    from synesthete.library.work import warm_up
 
     if log is not None:
         send_stderr_to(Path(log))
     threadpool_limits(1)
-    _warm_up()
+    warm_up()

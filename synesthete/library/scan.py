@@ -5,34 +5,28 @@ file is recognised by its content hash and keeps its analysis; a file gone from 
 Each finished track is committed on its own, so a killed scan resumes where it stopped. A bad file is
 recorded with its reason and the scan goes on; a file is given up past a time and a memory cap. One scan
 per library at a time; workers die with the scan; SIGTERM and Ctrl-C stop it cleanly (``guard.py``).
+``refresh`` recomputes stale vectors of catalogued tracks without walking folders (after ``train``). A
+worker is handed everything it needs in its ``Job`` (the cnn checkpoint too) and answers a ``FileResult``.
 """
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
-import signal
 import stat
 import sys
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 from tqdm import tqdm
 
 from synesthete.audio.decode import AUDIO_EXTENSIONS
-from synesthete.exceptions import AudioError, UserError
-from synesthete.fingerprint import landmarks
+from synesthete.exceptions import UserError
 from synesthete.library.guard import (
-    MEMORY_CAP,
     decoder_log,
     ignoring_interrupts,
-    memory_cap,
     scan_lock,
     send_stderr_to,
     stderr_to,
@@ -40,11 +34,19 @@ from synesthete.library.guard import (
     watch_parent,
 )
 from synesthete.library.store import CatalogStore, Failure
-from synesthete.library.tags import content_hash, read_tags
+from synesthete.library.tags import content_hash
+from synesthete.library.work import FINGERPRINT, FileResult, Job, analyse_job, warm_up
 
-log = logging.getLogger(__name__)
-FINGERPRINT = "fingerprint"  # the name the landmark format's version goes by next to the extractors'
-FILE_SECONDS = 900.0  # per file; SYNESTHETE_FILE_SECONDS overrides (4 h of audio take ~3 min here)
+__all__ = [
+    "FINGERPRINT",
+    "FileResult",
+    "Job",
+    "RefreshReport",
+    "ScanReport",
+    "analyse_job",
+    "refresh",
+    "scan",
+]
 
 
 @dataclass
@@ -69,14 +71,12 @@ class ScanReport:
         }
 
 
-@dataclass(frozen=True)
-class Job:
-    path: str
-    size: int
-    mtime: float
-    content_hash: str | None  # known when the scan already hashed the file
-    extractors: tuple[str, ...]  # what to (re)compute
-    tags_and_all: bool  # False: only stale vectors of an unchanged file
+@dataclass
+class RefreshReport:
+    """What ``refresh`` did: how many tracks got their stale vectors, and the files that failed."""
+
+    refreshed: int = 0
+    failed: list[Failure] = field(default_factory=list)
 
 
 def walk(roots: Iterable[str]) -> tuple[list[str], list[Failure]]:
@@ -121,98 +121,28 @@ def _walk_error(e: OSError) -> Failure:
     return Failure(str(e.filename), f"cannot read folder: {e.strerror or e}")
 
 
-def analyse_job(job: Job) -> dict:
-    """Runs in a worker: tags, hash and vectors of one file, or the reason it failed."""
-    from synesthete.analysis import analyze
-    from synesthete.features.registry import get
-
-    try:
-        extractors = [get(name) for name in job.extractors if name != FINGERPRINT]
-        seconds = float(os.environ.get("SYNESTHETE_FILE_SECONDS", FILE_SECONDS))
-        with time_limit(job.path, seconds), memory_cap():
-            analysis = analyze(job.path, extractors, fingerprint=FINGERPRINT in job.extractors)
-        result = {
-            "path": job.path,
-            "vectors": {n: (analysis.versions[n], analysis.vectors[n]) for n in analysis.vectors},
-            "duration": analysis.duration,
-        }
-        if analysis.landmarks is not None:
-            result[FINGERPRINT] = (landmarks.VERSION, landmarks.pack(*analysis.landmarks))
-        if job.tags_and_all:
-            result["tags"] = read_tags(job.path)
-            result["content_hash"] = job.content_hash or content_hash(job.path)
-        return result
-    except AudioError as e:
-        return {"path": job.path, "error": e.reason}
-    except OSError as e:
-        return {"path": job.path, "error": f"cannot read: {e.strerror or e}"}
-    except MemoryError:
-        return {"path": job.path, "error": f"needs more than {MEMORY_CAP / 2**30:g} GB of memory to analyse"}
-    except Exception as e:  # a bug in an extractor must not stop the scan: record it with the file
-        log.exception("unexpected failure on %s", job.path)
-        return {"path": job.path, "error": f"internal error: {type(e).__name__}: {e}"}
-
-
-@contextmanager
-def time_limit(path: str, seconds: float) -> Iterator[None]:
-    """Give up on a file that takes longer than ``seconds`` (a decoder stuck on a hostile file).
-
-    A timer signal, so only in a process's main thread (workers, a one-worker scan); elsewhere no limit.
-    """
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    expired = False
-    reason = f"gave up after {seconds:g} s: decoding or analysis did not finish"
-
-    def expire(signum: int, frame: object) -> None:
-        nonlocal expired
-        expired = True
-        raise AudioError(path, reason)
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-    if expired:  # the timer fired inside code that swallowed the exception: the limit still holds
-        raise AudioError(path, reason)
-
-
-def _init_worker(parent: int, log: Path | None) -> None:
+def _init_worker(parent: int, log: Path | None, checkpoint: Path | None) -> None:
     """Die with the parent; decoder chatter to ``log``; one BLAS/OpenMP thread per worker (the pool is
-    the parallelism); compile numba code once."""
+    the parallelism); load the models (the cnn's from ``checkpoint``) and compile numba code once."""
     from threadpoolctl import threadpool_limits
 
+    from synesthete.models import checkpoints
+
+    checkpoints.use(checkpoint)
     watch_parent(parent)
     if log is not None:
         send_stderr_to(log)
     threadpool_limits(1)
-    _warm_up()
-
-
-@cache
-def _warm_up() -> None:
-    """Load the models and compile the numba code of every extractor, once per process."""
-    import numpy as np
-
-    from synesthete.features.base import Spectra
-    from synesthete.features.registry import EXTRACTORS
-
-    y = np.random.default_rng(0).standard_normal(22050 * 2).astype(np.float32) * 0.1
-    spectra = Spectra(y)
-    for e in EXTRACTORS.values():
-        e.finish([e.partial(spectra)])
+    warm_up()
 
 
 def _under(path: str, roots: list[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
 
 
-def plan(catalog: CatalogStore, roots: list[str], extractors: dict[str, int]) -> tuple[list[Job], ScanReport]:
+def plan(
+    catalog: CatalogStore, roots: list[str], extractors: dict[str, int], checkpoint: Path | None = None
+) -> tuple[list[Job], ScanReport]:
     """Compare the disk with the catalog: apply moves, touches and removals now; return what to analyse."""
     report = ScanReport()
     files, problems = walk(roots)
@@ -221,10 +151,7 @@ def plan(catalog: CatalogStore, roots: list[str], extractors: dict[str, int]) ->
         report.failed.append(p)
     roots = [os.path.abspath(os.path.expanduser(r)) for r in roots]
     known = catalog.file_states()
-    versions = catalog.vector_versions()
-    if FINGERPRINT in extractors:  # fingerprints are versioned like vectors, in their own table
-        for track_id, version in catalog.fingerprint_versions().items():
-            versions.setdefault(track_id, {})[FINGERPRINT] = version
+    versions = _versions(catalog, extractors)
     on_disk: dict[str, os.stat_result] = {}
     for path in files:
         try:
@@ -255,7 +182,7 @@ def plan(catalog: CatalogStore, roots: list[str], extractors: dict[str, int]) ->
         if state and state.size == st.st_size and state.mtime == st.st_mtime:
             stale = _stale(versions.get(state.id, {}), extractors)
             if stale:
-                jobs.append(Job(path, st.st_size, st.st_mtime, state.content_hash, stale, False))
+                jobs.append(Job(path, st.st_size, st.st_mtime, state.content_hash, stale, False, checkpoint))
             else:
                 report.unchanged += 1
             continue
@@ -279,7 +206,7 @@ def plan(catalog: CatalogStore, roots: list[str], extractors: dict[str, int]) ->
             del gone[moved_from]
             report.moved += 1
             continue
-        jobs.append(Job(path, st.st_size, st.st_mtime, digest, tuple(extractors), True))
+        jobs.append(Job(path, st.st_size, st.st_mtime, digest, tuple(extractors), True, checkpoint))
     report.removed = catalog.remove_paths(list(gone))
     vanished_failures = [p for p in catalog.failure_paths() if _under(p, roots) and not os.path.lexists(p)]
     catalog.remove_paths(vanished_failures)
@@ -298,8 +225,55 @@ def _kind(mode: int) -> str:
     return "not a file"
 
 
+def _versions(catalog: CatalogStore, extractors: dict[str, int]) -> dict[int, dict[str, int]]:
+    """track id -> extractor -> version stored; fingerprints are versioned like vectors, in their own table."""
+    versions = catalog.vector_versions()
+    if FINGERPRINT in extractors:
+        for track_id, version in catalog.fingerprint_versions().items():
+            versions.setdefault(track_id, {})[FINGERPRINT] = version
+    return versions
+
+
 def _stale(have: dict[str, int], want: dict[str, int]) -> tuple[str, ...]:
     return tuple(name for name, version in want.items() if have.get(name) != version)
+
+
+def refresh(
+    catalog: CatalogStore,
+    extractors: dict[str, int],
+    *,
+    checkpoint: Path | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+) -> RefreshReport:
+    """Recompute the vectors of ``extractors`` (name -> version wanted) that the catalogued tracks hold at
+    another version, as the next scan would, without walking folders; a file that fails keeps its track
+    (a scan decides what to forget). ``checkpoint``: the cnn weights the analysis runs."""
+    versions = _versions(catalog, extractors)
+    states = catalog.file_states()
+    jobs = [
+        Job(path, s.size, s.mtime, s.content_hash, stale, False, checkpoint)
+        for path, s in states.items()
+        if (stale := _stale(versions.get(s.id, {}), extractors))
+    ]
+    report = RefreshReport()
+    names = ", ".join(extractors)
+    bar = tqdm(
+        total=len(jobs),
+        desc=f"refreshing {names}",
+        unit="track",
+        file=sys.stderr,
+        disable=not progress or not jobs,
+    )
+    for job, result in _run(jobs, max(1, workers or 1)):
+        if result.error is None:
+            catalog.add_vectors(states[job.path].id, result.vectors, result.fingerprint)
+            report.refreshed += 1
+        else:
+            report.failed.append(Failure(job.path, result.error))
+        bar.update(1)
+    bar.close()
+    return report
 
 
 def scan(
@@ -309,11 +283,13 @@ def scan(
     extractors: dict[str, int],
     workers: int | None = None,
     progress: bool = True,
-    on_result: Callable[[dict], None] | None = None,
+    on_result: Callable[[FileResult], None] | None = None,
     backend: str = "local",
     address: str | None = None,
+    checkpoint: Path | None = None,
 ) -> ScanReport:
-    """Bring the catalog up to date with ``roots``; see the module docstring.
+    """Bring the catalog up to date with ``roots``; see the module docstring. ``checkpoint``: the cnn
+    weights the analysis runs (``extractors`` holds their version), None for the shipped ones.
 
     ``backend``: "local" (a pool of this machine's processes) or "ray" (the same work unit as Ray tasks,
     on the cluster at ``address`` or on a local Ray head of ``workers`` CPUs: ``distributed/ray_backend.py``).
@@ -330,7 +306,7 @@ def scan(
 
         ray_backend.import_ray()  # before any work: a missing extra is said at once
     with scan_lock(catalog.folder), terminate_as_interrupt():
-        jobs, report = plan(catalog, roots, extractors)
+        jobs, report = plan(catalog, roots, extractors, checkpoint)
         known = catalog.file_states()
         requested = workers
         workers = min(max(1, workers or os.cpu_count() or 1), max(1, len(jobs)))
@@ -347,7 +323,11 @@ def scan(
         bar = None
         if backend == "ray":
             results = ray_backend.run(
-                jobs, requested if address else workers, address=address, log=decoder_log(catalog.folder)
+                jobs,
+                requested if address else workers,
+                address=address,
+                log=decoder_log(catalog.folder),
+                checkpoint=checkpoint,
             )
         else:
             results = _run(jobs, workers, log=decoder_log(catalog.folder))
@@ -360,8 +340,8 @@ def scan(
                     bar = tqdm(total=len(jobs), initial=1, unit="track", desc="analysing", file=sys.stderr)
                 elif bar is not None:
                     bar.update(1)
-                if "error" in result and show:
-                    bar.write(f"skipped {result['path']}: {result['error']}", file=sys.stderr)
+                if result.error is not None and show:
+                    bar.write(f"skipped {result.path}: {result.error}", file=sys.stderr)
         finally:
             results.close()  # workers stopped (and a local Ray head shut down) now, not at garbage collection
             if bar is not None:
@@ -369,7 +349,7 @@ def scan(
     return report
 
 
-def _run(jobs: list[Job], workers: int, *, log: Path | None = None) -> Iterator[tuple[Job, dict]]:
+def _run(jobs: list[Job], workers: int, *, log: Path | None = None) -> Iterator[tuple[Job, FileResult]]:
     """Results in completion order; in-process for one worker, else a pool fed a few jobs ahead.
 
     ``log``: where decoders' own messages go instead of the terminal. On any exception (Ctrl-C, SIGTERM)
@@ -378,7 +358,7 @@ def _run(jobs: list[Job], workers: int, *, log: Path | None = None) -> Iterator[
     if not jobs:
         return
     if workers == 1 or len(jobs) == 1:
-        _warm_up()
+        warm_up()
         for job in jobs:
             with stderr_to(log):
                 result = analyse_job(job)
@@ -389,7 +369,7 @@ def _run(jobs: list[Job], workers: int, *, log: Path | None = None) -> Iterator[
         max_workers=min(workers, len(jobs)),
         mp_context=ctx,
         initializer=_init_worker,
-        initargs=(os.getpid(), log),
+        initargs=(os.getpid(), log, jobs[0].checkpoint),
     ) as pool:
         queue = iter(jobs)
         running: dict[Future, Job] = {}
@@ -414,25 +394,24 @@ def _run(jobs: list[Job], workers: int, *, log: Path | None = None) -> Iterator[
             raise
 
 
-def _store(catalog: CatalogStore, job: Job, result: dict, known: dict, report: ScanReport) -> None:
-    if "error" in result:
-        catalog.record_failure(job.path, result["error"])
-        report.failed.append(Failure(job.path, result["error"]))
+def _store(catalog: CatalogStore, job: Job, result: FileResult, known: dict, report: ScanReport) -> None:
+    if result.error is not None:
+        catalog.record_failure(job.path, result.error)
+        report.failed.append(Failure(job.path, result.error))
         return
-    fingerprint = result.get(FINGERPRINT)
     if not job.tags_and_all:
-        catalog.add_vectors(known[job.path].id, result["vectors"], fingerprint)
+        catalog.add_vectors(known[job.path].id, result.vectors, result.fingerprint)
         report.updated += 1
         return
     catalog.save_track(
         job.path,
         size=job.size,
         mtime=job.mtime,
-        content_hash=result["content_hash"],
-        tags=result["tags"],
-        duration=result["duration"],
-        vectors=result["vectors"],
-        fingerprint=fingerprint,
+        content_hash=result.content_hash,
+        tags=result.tags,
+        duration=result.duration,
+        vectors=result.vectors,
+        fingerprint=result.fingerprint,
     )
     if job.path in known:
         report.updated += 1

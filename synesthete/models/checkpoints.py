@@ -6,11 +6,9 @@ The ``cnn`` extractor's version is derived from the hash of the checkpoint it ru
 (``Checkpoint.version``), so a new checkpoint changes the version and ``scan`` recomputes every ``cnn``
 vector, while going back to an older checkpoint (or to the shipped one) finds the right version again.
 
-Which checkpoint is active is process state, set by ``activate(library_folder)`` (``Library`` calls it
-when it opens and after ``train``) and kept in the environment variable ``SYNESTHETE_CNN_CHECKPOINT``,
-because scans analyse in freshly spawned worker processes that look extractors up by name in the
-registry: they inherit the environment, so parent and workers agree on the checkpoint without the scan
-code knowing about it.
+Which checkpoint the ``cnn`` extractor runs in a process is set by ``use`` (``Library`` passes its
+library's, ``of_library``, before each use). Nothing goes through the environment: a scan passes the
+checkpoint explicitly, in each ``Job``, to the worker processes (local or Ray) that analyse its files.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ from typing import Any
 
 from synesthete.exceptions import ParameterError
 
-ENV = "SYNESTHETE_CNN_CHECKPOINT"
 FOLDER = "models"
 CURRENT = "current.json"
 SHIPPED = Path(__file__).parent / "weights" / "cnn-distilled.pt"
@@ -35,6 +32,7 @@ SHIPPED = Path(__file__).parent / "weights" / "cnn-distilled.pt"
 # (distributed/ray_backend.py): ``active`` and ``load`` then use them, not the disk, which a remote
 # node may not share.
 _provided: tuple[str, bytes] | None = None
+_in_use: Path | None = None  # the checkpoint ``use`` chose; None: the shipped one
 
 
 @dataclass(frozen=True)
@@ -82,18 +80,16 @@ def library_current(library: str | Path) -> Checkpoint | None:
     return checkpoint(folder / name) if (folder / name).is_file() else None
 
 
-def activate(library: str | Path | None) -> None:
-    """Make ``library``'s current checkpoint (the shipped one if none) the one ``cnn`` runs in this
-    process and in the workers it starts, and its classic models too (``features/classic.py``). Cheap
-    (a small JSON read): called before every use."""
-    from synesthete.features import classic
+def of_library(library: str | Path) -> Path | None:
+    """The checkpoint file ``library`` runs: its current one, or None for the shipped one."""
+    chosen = library_current(library)
+    return None if chosen is None else chosen.path
 
-    classic.activate(library)
-    chosen = library_current(library) if library is not None else None
-    if chosen is None:
-        os.environ.pop(ENV, None)
-    else:
-        os.environ[ENV] = str(chosen.path)
+
+def use(path: Path | None) -> None:
+    """Run the checkpoint at ``path`` (None: the shipped one) in this process from now on."""
+    global _in_use
+    _in_use = None if path is None else Path(path)
 
 
 def provide(digest: str, data: bytes) -> None:
@@ -104,10 +100,9 @@ def provide(digest: str, data: bytes) -> None:
 
 def active() -> Checkpoint:
     """The checkpoint the ``cnn`` extractor runs now."""
-    path = os.environ.get(ENV)
     if _provided is not None:
-        return Checkpoint(Path(path) if path else SHIPPED, _provided[0])
-    return checkpoint(path) if path else checkpoint(SHIPPED)
+        return Checkpoint(_in_use or SHIPPED, _provided[0])
+    return checkpoint(_in_use or SHIPPED)
 
 
 def save(library: str | Path, state: dict[str, Any], *, make_current: bool = True) -> Checkpoint:

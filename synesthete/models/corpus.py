@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,27 @@ DEFAULT = Path(os.environ.get("SYNESTHETE_CORPUS", "/work/corpus"))
 PER_TRACK = 16  # patches per track: long tracks do not outweigh short ones
 MAX_SECONDS = 600.0  # of a track decoded (a rendered module can run for half an hour)
 MARGIN = 4  # frames of context each side of a patch: the STFT window reaches 2
+
+
+@dataclass
+class Patches:
+    """Training patches: log-mel (n, 128, 129) float16, teacher embedding (n, 200), tags (n, 50), and the
+    source track of each (n,) so splits can be made by track or by group."""
+
+    x: np.ndarray
+    emb: np.ndarray
+    tags: np.ndarray
+    track: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: Sequence[Patches]) -> Patches:
+        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "emb", "tags", "track")))
+
+    def take(self, rows: np.ndarray) -> Patches:
+        return Patches(self.x[rows], self.emb[rows], self.tags[rows], self.track[rows])
+
+    def __len__(self) -> int:
+        return len(self.x)
 
 
 def tracks(corpus: Path, manifest: Path | None = None) -> list[tuple[str, Path]]:
@@ -106,8 +128,6 @@ def teacher_outputs(
     """Cached teacher patches of every corpus track (computed where missing): (Patches, packages) with
     ``Patches.track`` indexing ``packages`` (one entry per track)."""
     from tqdm import tqdm
-
-    from synesthete.models.train import Patches
 
     listed = tracks(corpus, manifest)
     caches = [

@@ -33,30 +33,9 @@ import torch.nn.functional as F
 from synesthete.features.base import SR, Spectra
 from synesthete.models import musicnn
 from synesthete.models.cnn import PATCH_FRAMES, Student
+from synesthete.models.corpus import Patches
 
 OBJECTIVES = ("contrastive", "supervised", "distill")
-
-
-# ---- distillation data ---------------------------------------------------------------------------
-@dataclass
-class Patches:
-    """Training patches: log-mel (n, 128, 129) float16, teacher embedding (n, 200), tags (n, 50), and the
-    source track of each (n,) so splits can be made by track or by group."""
-
-    x: np.ndarray
-    emb: np.ndarray
-    tags: np.ndarray
-    track: np.ndarray
-
-    @classmethod
-    def concat(cls, parts: Sequence[Patches]) -> Patches:
-        return cls(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "emb", "tags", "track")))
-
-    def take(self, rows: np.ndarray) -> Patches:
-        return Patches(self.x[rows], self.emb[rows], self.tags[rows], self.track[rows])
-
-    def __len__(self) -> int:
-        return len(self.x)
 
 
 # ---- losses and loops ----------------------------------------------------------------------------
@@ -401,8 +380,7 @@ def train_library(
     if len(mels) < 2:
         raise UserError("training needs at least two readable tracks in the library: scan some music first")
     chosen = [chosen[i] for i in kept]
-    checkpoints.activate(lib.folder)
-    start = checkpoints.active()
+    start = checkpoints.checkpoint(checkpoints.of_library(lib.folder) or checkpoints.SHIPPED)
     net = _fresh_copy(checkpoints.load(start))
     threads = torch.get_num_threads()  # analysis runs one thread per process; training may use more
     torch.set_num_threads(min(4, os.cpu_count() or 1))
@@ -427,7 +405,6 @@ def train_library(
         loss=report.loss,
     )
     made = checkpoints.save(lib.folder, state)
-    checkpoints.activate(lib.folder)
     refreshed = refresh_vectors(lib, workers=workers, progress=progress) if refresh else 0
     return {
         "checkpoint": str(made.path),
@@ -463,36 +440,19 @@ def _fresh_copy(net: Student) -> Student:
 
 def refresh_vectors(lib, *, workers: int | None = None, progress: bool = False, name: str = "cnn") -> int:
     """Recompute the vectors of extractor ``name`` (``cnn``, or a classic model) whose version is not
-    the active checkpoint's (what the next scan would do, without walking the folders); returns how many
-    were made."""
-    from tqdm import tqdm
-
+    that of the library's current checkpoint (what the next scan would do, without walking the
+    folders: ``scan.refresh``); returns how many were made."""
+    from synesthete.features import classic
     from synesthete.features.registry import get
-    from synesthete.library.scan import Job, _run
+    from synesthete.library.scan import refresh
+    from synesthete.models import checkpoints
 
-    version = get(name).version
-    have = lib.catalog.vector_versions()
-    states = lib.catalog.file_states()
-    jobs = [
-        Job(path, s.size, s.mtime, s.content_hash, (name,), False)
-        for path, s in states.items()
-        if have.get(s.id, {}).get(name) != version
-    ]
-    done = 0
-    bar = tqdm(
-        total=len(jobs),
-        desc=f"refreshing {name}",
-        unit="track",
-        file=sys.stderr,
-        disable=not progress or not jobs,
-    )
-    for job, result in _run(jobs, max(1, workers or 1)):
-        if "error" not in result:
-            lib.catalog.add_vectors(states[job.path].id, result["vectors"])
-            done += 1
-        bar.update(1)
-    bar.close()
-    return done
+    checkpoint = checkpoints.of_library(lib.folder)
+    checkpoints.use(checkpoint)  # the version wanted is that of the weights the workers will run
+    classic.activate(lib.folder)
+    extractors = {name: get(name).version}
+    report = refresh(lib.catalog, extractors, checkpoint=checkpoint, workers=workers, progress=progress)
+    return report.refreshed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
