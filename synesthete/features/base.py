@@ -7,6 +7,7 @@ partials of all chunks into the track vector. ``extract(y)`` runs both steps on 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -34,6 +35,14 @@ class Spectra:
     def __init__(self, y: np.ndarray, sr: int = SR) -> None:
         self.y = y
         self.sr = sr
+        self._shared: dict[str, Any] = {}
+
+    def shared(self, key: str, make: Callable[[], Any]) -> Any:
+        """What ``make`` derives from this chunk, made once for every extractor that asks by ``key``
+        (a network's outputs, which several extractors read: not a view every chunk needs)."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
 
     @cached_property
     def magnitude(self) -> np.ndarray:

@@ -28,12 +28,13 @@ N_TAGS = 50
 def outputs(spectra: Spectra) -> tuple[np.ndarray, np.ndarray]:
     """Penultimate layer (n, 200) and tag probabilities (n, 50) of the chunk's 3-s patches, computed
     once per chunk however many extractors ask."""
-    cached = spectra.__dict__.get("musicnn_outputs")
-    if cached is None:
+
+    def make() -> tuple[np.ndarray, np.ndarray]:
         network = _network()
         y = soxr.resample(spectra.y, spectra.sr, network.SR) if spectra.sr != network.SR else spectra.y
-        cached = spectra.__dict__["musicnn_outputs"] = network.embed(y.astype(np.float32, copy=False))
-    return cached
+        return network.embed(y.astype(np.float32, copy=False))
+
+    return spectra.shared("musicnn_outputs", make)
 
 
 @functools.cache
