@@ -9,8 +9,8 @@ them), torch and BLAS on one thread. Quality is precision@10 (and mAP), the quer
 labelled clips, with each model's vectors standardised over the clips and compared by cosine (what
 ``Library.evaluate`` does). ``--groups`` keeps only those groups (a held-out split); ``--checkpoint``
 runs another student checkpoint than the shipped one. ``--fusions`` also scores fusions of extractors
-(``+``-joined names: each standardised, cosine, equal-weight mean of the similarities, as ``fused`` does);
-its cost is its members' sum. Prints a table and one JSON line.
+(``+``-joined names: each standardised and weighted, cosine, equal-weight mean of the similarities, as
+``fused`` does); its cost is its members' sum. Prints a table and one JSON line.
 """
 
 from __future__ import annotations
@@ -64,16 +64,19 @@ def vectors_and_cost(
     return {k: np.stack(v) for k, v in vectors.items()}, cost, seconds
 
 
-def similarity(raw: np.ndarray) -> np.ndarray:
-    """Cosine of vectors standardised over the clips (as ``Library.evaluate`` compares them)."""
+def similarity(raw: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Cosine of vectors standardised over the clips and weighted by the extractor's ``weights`` (as
+    ``Library.evaluate`` compares them: ``recommend/space.py``)."""
     v = (raw - raw.mean(0)) / np.maximum(raw.std(0), 1e-6)
+    if weights is not None:
+        v = v * weights
     v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
     return v @ v.T
 
 
-def precision(raw: np.ndarray, groups: list[str], k: int = 10) -> dict:
+def precision(raw: np.ndarray, groups: list[str], k: int = 10, weights: np.ndarray | None = None) -> dict:
     """Leave-one-out scores by ``similarity``."""
-    return ranking_scores(similarity(raw), groups, k=k)
+    return ranking_scores(similarity(raw, weights), groups, k=k)
 
 
 def main() -> int:
@@ -103,14 +106,14 @@ def main() -> int:
     vectors, cost, seconds = vectors_and_cost(paths, extractors)
     result = {"labels": str(args.labels), "clips": len(paths), "groups": sorted(set(groups)), "models": {}}
     for name in extractors:
-        scores = precision(vectors[name], groups, k=args.k)
+        scores = precision(vectors[name], groups, k=args.k, weights=extractors[name].weights)
         result["models"][name] = {
             "cpu_s_per_30s_clip": round(cost[name] / seconds * 30, 4),
             "precision_at_k": round(scores["precision_at_k"], 4),
             "map": round(scores["map"], 4),
         }
     for members in fusions:
-        sim = np.mean([similarity(vectors[m]) for m in members], axis=0)
+        sim = np.mean([similarity(vectors[m], extractors[m].weights) for m in members], axis=0)
         scores = ranking_scores(sim, groups, k=args.k)
         result["models"]["+".join(members)] = {
             "cpu_s_per_30s_clip": round(sum(cost[m] for m in members) / seconds * 30, 4),
