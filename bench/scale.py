@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -269,7 +270,12 @@ def _postgres(url: str | None) -> tuple[str, Callable[[], None]]:
     with open(folder / "data" / "postgresql.conf", "a") as conf:
         conf.write("shared_buffers = 2GB\nmax_wal_size = 8GB\n")
     server.start()
-    return server.get_uri(), server.cleanup
+
+    def stop() -> None:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return server.get_uri(), stop
 
 
 def search(args: argparse.Namespace) -> None:
