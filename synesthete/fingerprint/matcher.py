@@ -41,7 +41,9 @@ MIN_EVIDENCE = 7  # moments of agreement: chance gives up to six with JITTER (me
 MIN_CONFIDENCE = 0.5  # the winner must hold at least twice the runner-up's evidence
 SURE_EVIDENCE = 12  # a verdict this strong at the first speed needs no other speed
 MAX_QUERY_SECONDS = 30.0
-SPEED_DENSITY = Density(peaks_per_second=20.0, fan_out=8)
+# Off-speed screening and relistening: measured on 4 packages of game music (268 excerpts 2-3% off speed,
+# 10 dB), 12 x 6 identifies as many as 20 x 8 (255 against 254) with 55% fewer hashes to look up.
+SPEED_DENSITY = Density(peaks_per_second=12.0, fan_out=6)
 MAX_LEAD_FRAMES = round(0.5 / FRAME_SECONDS)
 CANDIDATES = 20  # per lookup, the best-supported fingerprints kept for the verdict
 RELISTEN = 2  # off-speed guesses heard again properly, resampled (see ``identify_signal``)
