@@ -15,19 +15,6 @@ CATALOG = (  # the catalog's implementations: the only modules with SQL
     "synesthete.library.migrations",
     "synesthete.library.postgres",
 )
-# Cycles still to break, each with what breaks it; any other cycle, or one of these grown, fails.
-PENDING_CYCLES = {
-    frozenset({"synesthete.features.classic", "synesthete.features.cnn", "synesthete.models.checkpoints"}): (
-        "issue 15, item 3: the active checkpoint passed explicitly, not looked up by the checkpoints module"
-    ),
-    frozenset(
-        {"synesthete.library.scan", "synesthete.distributed.ray_backend"}
-    ): "issue 15, item 3: the scan's work unit (Job, analyse_job) in a module of its own, which both import",
-    frozenset(
-        {"synesthete.models.train", "synesthete.models.corpus"}
-    ): "issue 15, item 3: the distillation's "
-    "command line out of models/train.py (corpus.py imports its Patches)",
-}
 
 
 def _module(path: Path) -> str:
@@ -97,7 +84,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[frozenset[str]]:
 def test_the_import_graph_has_no_cycle() -> None:
     graph = _graph()
     graph.pop("synesthete", None)  # the package root re-exports Library: it sits above everything
-    cycles = [sorted(c) for c in _cycles(graph) if c not in PENDING_CYCLES]
+    cycles = [sorted(c) for c in _cycles(graph)]
     assert cycles == [], f"modules that import one another: {cycles}"
 
 
