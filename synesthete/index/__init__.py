@@ -17,7 +17,7 @@ from synesthete.index.exact import ExactIndex
 if TYPE_CHECKING:
     from synesthete.index.hnsw import HNSWIndex
 
-__all__ = ["ExactIndex", "HNSWIndex", "VectorIndex", "build_index", "load_index", "normalize"]
+__all__ = ["ExactIndex", "HNSWIndex", "VectorIndex", "build_index", "exact_limit", "load_index", "normalize"]
 
 
 def __getattr__(name: str) -> Any:
@@ -30,20 +30,27 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-# Measured at 256-d on 2 cores (bench/index_speed.py): exact search costs ~0.05 us per vector a query,
-# 5 ms at 10^5 and 14 ms at 2*10^5 -- comfortably inside the 20 ms target -- while an HNSW build costs
-# ~0.1-0.2 ms per vector (30+ s at 2*10^5). Below the threshold exact wins: no build, no recall loss.
-APPROXIMATE_ABOVE = 200_000
+# Exact search reads every value of the index once a query: its cost is tracks x dimensions. Measured
+# on 2 cores (bench/index_speed.py, bench/scale.py --search): ~0.4 ns a value, so 10.5 ms at 25,000 x
+# 956 (the fused space) and 22 ms at 50,000 x 956, 34 ms at 2*10^5 x 256, while an HNSW build costs
+# ~0.1-0.2 ms a vector. Up to the budget exact wins (no build, no recall loss) and stays well inside the
+# 20 ms target; beyond it, HNSW.
+EXACT_VALUES = 25_000_000
 
 
-def build_index(
-    ids: np.ndarray, vectors: np.ndarray, *, approximate_above: int = APPROXIMATE_ABOVE
-) -> VectorIndex:
-    """An index holding ``vectors`` under ``ids``: exact up to ``approximate_above`` vectors, HNSW beyond."""
+def exact_limit(dim: int) -> int:
+    """The most vectors of ``dim`` dimensions that ``build_index`` searches exactly."""
+    return EXACT_VALUES // max(1, dim)
+
+
+def build_index(ids: np.ndarray, vectors: np.ndarray, *, approximate_above: int | None = None) -> VectorIndex:
+    """An index holding ``vectors`` under ``ids``: exact up to ``approximate_above`` vectors (by default
+    ``exact_limit`` of their width), HNSW beyond."""
     vectors = np.asarray(vectors)
     if vectors.ndim != 2:
         raise ParameterError(f"vectors must be 2-d (n, d), got shape {vectors.shape}")
-    if len(vectors) > approximate_above:
+    limit = exact_limit(vectors.shape[1]) if approximate_above is None else approximate_above
+    if len(vectors) > limit:
         from synesthete.index.hnsw import HNSWIndex
 
         index: VectorIndex = HNSWIndex(vectors.shape[1])

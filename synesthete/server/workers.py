@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 
 from synesthete.api import Library
 from synesthete.exceptions import UserError
-from synesthete.index import APPROXIMATE_ABOVE
+from synesthete.index import exact_limit
 
 STOPS = {signal.SIGINT, signal.SIGTERM}
 QUICK_EXIT_S = 10.0  # a worker that exits this soon after starting would again: stop instead
@@ -38,7 +38,7 @@ def warm(lib: Library) -> None:
         space = lib.space()
     except UserError:  # nothing catalogued yet: each worker reads the space when it is asked
         return
-    if len(space.ids) <= APPROXIMATE_ABOVE:
+    if len(space.ids) <= exact_limit(space.vectors.shape[1]):
         _ = space.index  # exact: numpy only
     _ = space.exact  # 'least similar', which Subsonic's similarity asks for on every request
 
