@@ -173,6 +173,7 @@ class Library:
             backend=backend,
             address=address,
             checkpoint=checkpoint,
+            classic_models=classic.of_library(self.folder),
         )
         self.landmarks.fold()
         return report
@@ -312,14 +313,15 @@ class Library:
 
     def _activate(self) -> Path | None:
         """Run this library's models in this process (its classic checkpoints, its cnn checkpoint) and
-        return the cnn checkpoint's file (None: the shipped one), which a scan passes to its workers.
+        return the cnn checkpoint's file (None: the shipped one), which a scan passes to its workers with
+        the classic models' folder.
         The JSON files naming them are read again only when they change: ``space`` calls this on every
         request, and a ``train`` in another process may change them at any time."""
         folder = self.folder / checkpoints.FOLDER
         stamp = tuple(_file_stamp(folder / name) for name in (checkpoints.CURRENT, classic.CURRENT))
         if self._models_seen is None or self._models_seen[0] != stamp:
             self._models_seen = (stamp, checkpoints.of_library(self.folder), classic.trained(self.folder))
-        classic.activate(self.folder)
+        classic.use(classic.of_library(self.folder))
         checkpoints.use(self._models_seen[1])
         return self._models_seen[1]
 

@@ -8,7 +8,9 @@ process dies (out of memory, a crashing decoder, a lost node) is retried ``MAX_R
 then recorded as a failed file; a file that fails analysis comes back with its reason like today.
 The cnn checkpoint the scan was given goes to the object store once (``ray.put``, its bytes) and every
 task gets the reference: a worker loads the network from them once per process (``checkpoints.provide``),
-so a node without the library's folder runs the library's own checkpoint. Ray is an optional extra, imported only here.
+so a node without the library's folder runs the library's own checkpoint. The classic models' folder
+travels in each ``Job`` (a path: those models run where the library's folder is). Ray is an optional extra,
+imported only here.
 """
 
 from __future__ import annotations

@@ -4,15 +4,15 @@ trained on a library's own music by ``synesthete train --objective NAME``.
 They have no shipped weights, so each exists only in a library that trained it: its checkpoint is
 ``<library>/models/NAME-<hash>.pt`` and ``<library>/models/classic.json`` names the current one per model.
 As for ``cnn``, the version is derived from the checkpoint's hash (a retrained model's vectors are stale),
-and the library folder is process state (``SYNESTHETE_CLASSIC_MODELS``, set by ``activate``) so the
-spawned scan workers find the same checkpoints. torch is imported on first use.
+and which library's folder is looked in is set by ``use``, as ``models/checkpoints.py`` does for ``cnn``:
+``Library`` passes its own (``of_library``), and a scan passes it explicitly, in each ``Job``, to its
+workers (local or Ray), never through the environment. torch is imported on first use.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,29 +22,29 @@ from synesthete.exceptions import ParameterError
 from synesthete.features.base import RunningStats, Spectra
 from synesthete.features.cnn import patch_stats
 
-ENV = "SYNESTHETE_CLASSIC_MODELS"
 CURRENT = "classic.json"
 NAMES = ("autoencoder", "genre", "transfer", "resnet")  # models/classic.py's; importing it loads torch
 DIMS = {"autoencoder": 256, "genre": 64, "transfer": 32, "resnet": 256}
 
 
-def activate(library: str | Path | None) -> None:
-    """Look this library's classic checkpoints up, here and in the workers this process starts."""
-    if library is None:
-        os.environ.pop(ENV, None)
-    else:
-        os.environ[ENV] = str(Path(library) / "models")
+_in_use: Path | None = None  # the models folder ``use`` chose; None: no classic model runs
 
 
-def _folder() -> Path | None:
-    path = os.environ.get(ENV)
-    return Path(path) if path else None
+def of_library(library: str | Path) -> Path:
+    """The folder holding ``library``'s classic checkpoints (and its ``classic.json``)."""
+    return Path(library) / "models"
+
+
+def use(folder: Path | None) -> None:
+    """Run the classic checkpoints of the models folder ``folder`` (None: none) in this process from now on."""
+    global _in_use
+    _in_use = None if folder is None else Path(folder)
 
 
 def current_files(folder: Path | None = None) -> dict[str, Path]:
-    """Model name -> its current checkpoint file, for the models trained in ``folder`` (the active
-    library's models folder by default)."""
-    folder = folder or _folder()
+    """Model name -> its current checkpoint file, for the models trained in ``folder`` (the folder ``use``
+    chose by default)."""
+    folder = folder or _in_use
     if folder is None:
         return {}
     try:
@@ -56,12 +56,12 @@ def current_files(folder: Path | None = None) -> dict[str, Path]:
 
 def trained(library: str | Path) -> list[str]:
     """The classic models ``library`` has a checkpoint of, in ``NAMES`` order."""
-    have = current_files(Path(library) / "models")
+    have = current_files(of_library(library))
     return [n for n in NAMES if n in have]
 
 
 def checkpoint_of(name: str):
-    """The ``Checkpoint`` of model ``name`` in the active library; ParameterError if it was never trained."""
+    """The ``Checkpoint`` of model ``name`` in the folder ``use`` chose; ParameterError if never trained."""
     from synesthete.models.checkpoints import checkpoint
 
     path = current_files().get(name)

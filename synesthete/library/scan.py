@@ -6,7 +6,8 @@ Each finished track is committed on its own, so a killed scan resumes where it s
 recorded with its reason and the scan goes on; a file is given up past a time and a memory cap. One scan
 per library at a time; workers die with the scan; SIGTERM and Ctrl-C stop it cleanly (``guard.py``).
 ``refresh`` recomputes stale vectors of catalogued tracks without walking folders (after ``train``). A
-worker is handed everything it needs in its ``Job`` (the cnn checkpoint too) and answers a ``FileResult``.
+worker is handed everything it needs in its ``Job`` (the cnn checkpoint and the classic models' folder
+too) and answers a ``FileResult``.
 """
 
 from __future__ import annotations
@@ -141,7 +142,11 @@ def _under(path: str, roots: list[str]) -> bool:
 
 
 def plan(
-    catalog: CatalogStore, roots: list[str], extractors: dict[str, int], checkpoint: Path | None = None
+    catalog: CatalogStore,
+    roots: list[str],
+    extractors: dict[str, int],
+    checkpoint: Path | None = None,
+    classic_models: Path | None = None,
 ) -> tuple[list[Job], ScanReport]:
     """Compare the disk with the catalog: apply moves, touches and removals now; return what to analyse."""
     report = ScanReport()
@@ -177,12 +182,13 @@ def plan(
     for p, s in gone.items():
         gone_by_size.setdefault(s.size, []).append(p)
     jobs: list[Job] = []
+    models = (checkpoint, classic_models)  # what every job runs
     for path, st in on_disk.items():
         state = known.get(path)
         if state and state.size == st.st_size and state.mtime == st.st_mtime:
             stale = _stale(versions.get(state.id, {}), extractors)
             if stale:
-                jobs.append(Job(path, st.st_size, st.st_mtime, state.content_hash, stale, False, checkpoint))
+                jobs.append(Job(path, st.st_size, st.st_mtime, state.content_hash, stale, False, *models))
             else:
                 report.unchanged += 1
             continue
@@ -206,7 +212,7 @@ def plan(
             del gone[moved_from]
             report.moved += 1
             continue
-        jobs.append(Job(path, st.st_size, st.st_mtime, digest, tuple(extractors), True, checkpoint))
+        jobs.append(Job(path, st.st_size, st.st_mtime, digest, tuple(extractors), True, *models))
     report.removed = catalog.remove_paths(list(gone))
     vanished_failures = [p for p in catalog.failure_paths() if _under(p, roots) and not os.path.lexists(p)]
     catalog.remove_paths(vanished_failures)
@@ -243,16 +249,18 @@ def refresh(
     extractors: dict[str, int],
     *,
     checkpoint: Path | None = None,
+    classic_models: Path | None = None,
     workers: int | None = None,
     progress: bool = False,
 ) -> RefreshReport:
     """Recompute the vectors of ``extractors`` (name -> version wanted) that the catalogued tracks hold at
     another version, as the next scan would, without walking folders; a file that fails keeps its track
-    (a scan decides what to forget). ``checkpoint``: the cnn weights the analysis runs."""
+    (a scan decides what to forget). ``checkpoint``: the cnn weights the analysis runs; ``classic_models``:
+    the folder of the classic checkpoints it runs."""
     versions = _versions(catalog, extractors)
     states = catalog.file_states()
     jobs = [
-        Job(path, s.size, s.mtime, s.content_hash, stale, False, checkpoint)
+        Job(path, s.size, s.mtime, s.content_hash, stale, False, checkpoint, classic_models)
         for path, s in states.items()
         if (stale := _stale(versions.get(s.id, {}), extractors))
     ]
@@ -287,9 +295,11 @@ def scan(
     backend: str = "local",
     address: str | None = None,
     checkpoint: Path | None = None,
+    classic_models: Path | None = None,
 ) -> ScanReport:
     """Bring the catalog up to date with ``roots``; see the module docstring. ``checkpoint``: the cnn
-    weights the analysis runs (``extractors`` holds their version), None for the shipped ones.
+    weights the analysis runs (``extractors`` holds their version), None for the shipped ones;
+    ``classic_models``: the folder of the classic checkpoints it runs (``features/classic.py``).
 
     ``backend``: "local" (a pool of this machine's processes) or "ray" (the same work unit as Ray tasks,
     on the cluster at ``address`` or on a local Ray head of ``workers`` CPUs: ``distributed/ray_backend.py``).
@@ -306,7 +316,7 @@ def scan(
 
         ray_backend.import_ray()  # before any work: a missing extra is said at once
     with scan_lock(catalog.folder), terminate_as_interrupt():
-        jobs, report = plan(catalog, roots, extractors, checkpoint)
+        jobs, report = plan(catalog, roots, extractors, checkpoint, classic_models)
         known = catalog.file_states()
         requested = workers
         workers = min(max(1, workers or os.cpu_count() or 1), max(1, len(jobs)))

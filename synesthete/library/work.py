@@ -38,6 +38,7 @@ class Job:
     extractors: tuple[str, ...]  # what to (re)compute
     tags_and_all: bool  # False: only stale vectors of an unchanged file
     checkpoint: Path | None = None  # the cnn weights to run (models/checkpoints.py); None: the shipped ones
+    classic_models: Path | None = None  # the folder of the classic checkpoints (features/classic.py)
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,13 @@ class FileResult:
 def analyse_job(job: Job) -> FileResult:
     """Runs in a worker: tags, hash and vectors of one file, or the reason it failed."""
     from synesthete.analysis import analyze
+    from synesthete.features import classic
     from synesthete.features.registry import get
     from synesthete.models import checkpoints
 
     try:
         checkpoints.use(job.checkpoint)
+        classic.use(job.classic_models)
         extractors = [get(name) for name in job.extractors if name != FINGERPRINT]
         seconds = float(os.environ.get("SYNESTHETE_FILE_SECONDS", FILE_SECONDS))
         with time_limit(job.path, seconds), memory_cap():

@@ -175,7 +175,7 @@ def train_classic(
         "meta": {"objective": objective, "epochs": epochs, "tracks": len(mels), "classes": names},
     }
     path = save(lib.folder, kind, state)
-    store.activate(lib.folder)
+    store.use(store.of_library(lib.folder))
     made = store.checkpoint_of(kind)
     refreshed = refresh_vectors(lib, workers=workers, progress=progress, name=kind) if refresh else 0
     return {

@@ -447,11 +447,18 @@ def refresh_vectors(lib, *, workers: int | None = None, progress: bool = False, 
     from synesthete.library.scan import refresh
     from synesthete.models import checkpoints
 
-    checkpoint = checkpoints.of_library(lib.folder)
+    checkpoint, folder = checkpoints.of_library(lib.folder), classic.of_library(lib.folder)
     checkpoints.use(checkpoint)  # the version wanted is that of the weights the workers will run
-    classic.activate(lib.folder)
+    classic.use(folder)
     extractors = {name: get(name).version}
-    report = refresh(lib.catalog, extractors, checkpoint=checkpoint, workers=workers, progress=progress)
+    report = refresh(
+        lib.catalog,
+        extractors,
+        checkpoint=checkpoint,
+        classic_models=folder,
+        workers=workers,
+        progress=progress,
+    )
     return report.refreshed
 
 
