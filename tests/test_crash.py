@@ -72,10 +72,15 @@ def wait_for(library: Path, tracks: int, proc: subprocess.Popen, within: float =
     return committed(library)
 
 
+# Enough files that three stops, each a few commits in, cannot reach the end even on a fast idle machine
+# (with 16, an idle 2-core machine committed all of them before the third stop).
+FILES = 40
+
+
 @pytest.fixture(scope="module")
 def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("crash") / "music"
-    tone_files(folder, 16, seconds=6.0)
+    tone_files(folder, FILES, seconds=6.0)
     return folder
 
 
@@ -89,12 +94,15 @@ def resumes_exactly_once(library: Path, music: Path, kept: int, rng: random.Rand
     fingerprint; identify (the landmark index folded from the catalog) finds tracks from both scans."""
     with Library(library) as lib:
         report = lib.scan([music], workers=1)
-        assert report.unchanged == kept and report.added == 16 - kept and not report.failed
+        assert report.unchanged == kept and report.added == FILES - kept and not report.failed
         c = lib.catalog.conn
-        assert c.execute("SELECT count(*), count(DISTINCT path) FROM tracks").fetchone() == (16, 16)
+        assert c.execute("SELECT count(*), count(DISTINCT path) FROM tracks").fetchone() == (FILES, FILES)
         per_track = c.execute("SELECT count(*) FROM vectors GROUP BY track_id").fetchall()
-        assert len(per_track) == 16 and {n for (n,) in per_track} == {len(lib.status()["models"]) - 1}
-        assert c.execute("SELECT count(*), count(DISTINCT track_id) FROM fingerprints").fetchone() == (16, 16)
+        assert len(per_track) == FILES and {n for (n,) in per_track} == {len(lib.status()["models"]) - 1}
+        assert c.execute("SELECT count(*), count(DISTINCT track_id) FROM fingerprints").fetchone() == (
+            FILES,
+            FILES,
+        )
         for path in rng.sample(sorted(music.iterdir()), 3):
             found = lib.identify(path)
             assert found is not None and found.track.path == str(path)
@@ -115,7 +123,7 @@ def test_stopped_and_killed_at_random_moments_then_resumed(music: Path, tmp_path
         _, err = proc.communicate(timeout=60)
         err = err.decode()
         assert not no_process_left(proc.pid), sig
-        assert committed(library) < 16, "the scan finished before it could be stopped"
+        assert committed(library) < FILES, "the scan finished before it could be stopped"
         if sig == signal.SIGTERM:
             assert proc.returncode == 130
             assert err.count(RESUME) == 1 and "Traceback" not in err, err
@@ -128,7 +136,7 @@ def test_ctrl_c_while_the_workers_start(music: Path, tmp_path: Path) -> None:
         tmp_path / "lib", music, "--workers", "2", stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     err = b""
-    while b"analysing 16 files" not in err and proc.poll() is None:
+    while f"analysing {FILES} files".encode() not in err and proc.poll() is None:
         err += proc.stderr.read1(4096)
     time.sleep(0.5)  # the workers are importing and warming up
     os.killpg(proc.pid, signal.SIGINT)
@@ -169,9 +177,9 @@ def test_a_scan_beside_serve_and_a_second_scan_refused(music: Path, tmp_path: Pa
             os.kill(scan.pid, signal.SIGCONT)
         out, err = scan.communicate(timeout=300)
         assert scan.returncode == 0, err.decode()
-        assert json.loads(out)["added"] == 16
+        assert json.loads(out)["added"] == FILES
         with urllib.request.urlopen(base + "/api/status", timeout=10) as r:
-            assert json.load(r)["tracks"] == 16
+            assert json.load(r)["tracks"] == FILES
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -194,7 +202,7 @@ def test_a_full_disk_stops_the_scan_with_a_clear_error(music: Path, tmp_path: Pa
         assert proc.returncode == 1, err
         assert "the disk is full" in err and "Traceback" not in err, err
         kept = committed(library)
-        assert 0 < kept < 16
+        assert 0 < kept < FILES
         with closing(sqlite3.connect(library / CATALOG_FILE)) as conn:
             assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
