@@ -32,6 +32,7 @@ from synesthete.library.store import (  # the records are the interface's; re-ex
     ProjectionKey,
     Track,
     Vectors,
+    projection_of,
 )
 
 __all__ = ["CATALOG_FILE", "Catalog", "Failure", "FileState", "Track", "shown"]
@@ -372,11 +373,7 @@ class Catalog:
             "SELECT stamp, ids, coords, axes FROM projections WHERE model=? AND method=? AND dims=? AND seed=?",
             (key.model, key.method, key.dims, key.seed),
         ).fetchone()
-        if row is None or row[0] != stamp:
-            return None
-        ids = np.frombuffer(row[1], dtype=np.int64)
-        coords = np.frombuffer(row[2], dtype=np.float32).reshape(len(ids), key.dims)
-        return ids, coords, json.loads(row[3])
+        return projection_of(key, stamp, row)
 
     def save_projection(
         self,

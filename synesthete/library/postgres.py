@@ -44,6 +44,7 @@ from synesthete.library.store import (
     ProjectionKey,
     Track,
     Vectors,
+    projection_of,
 )
 
 TRACK_COLUMNS = "id, path, title, artist, album, genre, duration"
@@ -491,11 +492,7 @@ class PostgresCatalog:
             " AND seed=%s",
             (key.model, key.method, key.dims, key.seed),
         )
-        if row is None or row[0] != stamp:
-            return None
-        ids = np.frombuffer(bytes(row[1]), dtype=np.int64)
-        coords = np.frombuffer(bytes(row[2]), dtype=np.float32).reshape(len(ids), key.dims)
-        return ids, coords, json.loads(row[3])
+        return projection_of(key, stamp, row)
 
     def save_projection(
         self,

@@ -12,6 +12,7 @@ format's ``version`` and answer for current fingerprints (that version) only, un
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -73,6 +74,17 @@ class ProjectionKey:
     method: str
     dims: int
     seed: int
+
+
+def projection_of(
+    key: ProjectionKey, stamp: str, row: tuple | None
+) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """A stored map (row: stamp, ids, coords, axes as JSON) as (ids, coords, axes), if ``stamp`` is still
+    the one it was made at; shared by the catalogs so both read a map the same way."""
+    if row is None or row[0] != stamp:
+        return None
+    ids = np.frombuffer(row[1], dtype=np.int64)
+    return ids, np.frombuffer(row[2], dtype=np.float32).reshape(len(ids), key.dims), json.loads(row[3])
 
 
 @dataclass(frozen=True)
