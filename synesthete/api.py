@@ -56,6 +56,7 @@ class Identification:
     offset_s: float  # where the recording starts within the track
     votes: int  # moments at which recording and track agree at that offset (evidence, for people tuning)
     speed: float  # the playback speed the recording was heard at, relative to the track
+    same_recording: tuple[Track, ...] = ()  # other files holding this recording too (copies, re-encodings)
 
     def to_dict(self) -> dict:
         return {
@@ -64,6 +65,7 @@ class Identification:
             "offset_s": self.offset_s,
             "votes": self.votes,
             "speed": self.speed,
+            "same_recording": [t.to_dict() for t in self.same_recording],
         }
 
 
@@ -503,20 +505,20 @@ class Library:
     # ---- recognising (fingerprint/) --------------------------------------------------------------
     def identify(self, path: str | Path, *, max_speed_change: float = 0.03) -> Identification | None:
         """The catalogued track ``path`` is a recording of (any part of it, noisy, resampled, re-encoded,
-        up to ``max_speed_change`` off speed), or None when it is not in the collection."""
+        up to ``max_speed_change`` off speed), or None when it is not in the collection. When several
+        files hold that recording, the best-matching one, the others in ``same_recording``."""
         verdict = self.identify_verdict(path, max_speed_change=max_speed_change)
         if not verdict.accepted:
             return None
-        track_id = self.catalog.fingerprint_tracks(FINGERPRINT_VERSION, [verdict.fp_id]).get(verdict.fp_id)
-        track = self.catalog.track(track_id) if track_id is not None else None
-        if track is None:
+        fp_ids = [verdict.fp_id, *verdict.twins]
+        track_of = self.catalog.fingerprint_tracks(FINGERPRINT_VERSION, fp_ids)
+        tracks = self.catalog.tracks_by_ids([track_of[f] for f in fp_ids if f in track_of])
+        track = tracks.get(track_of.get(verdict.fp_id))
+        if track is None:  # removed since the lookup
             return None
+        twins = tuple(tracks[track_of[f]] for f in verdict.twins if track_of.get(f) in tracks)
         return Identification(
-            track,
-            verdict.confidence,
-            round(verdict.offset_s, 3),
-            verdict.evidence,
-            verdict.speed,
+            track, verdict.confidence, round(verdict.offset_s, 3), verdict.evidence, verdict.speed, twins
         )
 
     def identify_verdict(self, path: str | Path, *, max_speed_change: float = 0.03) -> Verdict:

@@ -212,6 +212,31 @@ def test_cli_identify_json(collection, tmp_path: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["match"] is None
 
 
+def test_a_recording_held_by_two_files_is_identified_with_its_twin(
+    collection, tmp_path: Path, capsys
+) -> None:
+    """piece0.flac and its MP3 copy tie on every excerpt: the answer names one and lists the other (the
+    copy counted as a rival, the verdict was "not in the collection")."""
+    folder, _ = collection
+    query = tmp_path / "q.wav"
+    for start in (3.0, 12.0):
+        sf.write(query, soxr.resample(_noisy(_excerpt(0, start), 10), SR, 16000), 16000)
+        with Library(folder) as lib:
+            found = lib.identify(query)
+            verdict = lib.identify_verdict(query)
+        assert found is not None, verdict
+        assert len(verdict.twins) == 1 and verdict.runner_up < verdict.evidence / 2, verdict
+        names = [Path(t.path).name for t in (found.track, *found.same_recording)]
+        assert sorted(names) == ["piece0-copy.mp3", "piece0.flac"], found
+        assert abs(found.offset_s - start) < 0.2 and found.confidence >= 0.5
+    assert main(["--library", str(folder), "identify", "--file", str(query), "--json"]) == 0
+    match = json.loads(capsys.readouterr().out)["match"]
+    assert sorted(Path(t["path"]).name for t in [match, *match["same_recording"]]) == sorted(names)
+    sf.write(query, _excerpt(2, 9.0), SR)  # a file without a copy has no twin
+    with Library(folder) as lib:
+        assert lib.identify(query).same_recording == ()
+
+
 def test_duplicates_and_similar_skip_copies(collection, capsys) -> None:
     folder, _ = collection
     with Library(folder) as lib:

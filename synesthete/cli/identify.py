@@ -22,6 +22,8 @@ def cmd_identify(lib: Library, args: argparse.Namespace) -> int:
         f"{found.track.label}  (track {found.track.id}, {found.track.path})\n"
         f"confidence {found.confidence:.2f}, from {int(minutes)}:{seconds:04.1f} into the track{speed}"
     )
+    for twin in found.same_recording:
+        print(f"the same recording is also in track {twin.id}, {twin.path}")
     return 0
 
 

@@ -160,6 +160,12 @@ class LandmarkIndex:
         """Those of ``fp_ids`` that are current fingerprints (the index may still hold replaced ones)."""
         return self.catalog.fingerprint_tracks(VERSION, fp_ids).keys()
 
+    def landmarks(self, fp_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """The stored (hashes, frames) of those of ``fp_ids`` that are current, read from the catalog."""
+        tracks = self.catalog.fingerprint_tracks(VERSION, fp_ids)
+        blobs = self.catalog.fingerprint_blobs(VERSION, tracks.values())
+        return {fp: unpack(blobs[t]) for fp, t in tracks.items() if t in blobs}
+
     def _current(self) -> list[Segment]:
         """The folded segments and, in memory, the fingerprints the catalog holds beyond them."""
         for attempt in range(3):

@@ -5,7 +5,9 @@ on one pair, chance spreads them thin. Votes are not independent (one matching c
 one frame, a loop the same hash again and again), so the verdict weighs the *evidence*: the distinct
 moments of agreement, each hash counted once. It compares the winner's with the best *other* track's
 (the runner-up), which is self-calibrating: a bigger collection raises both the chance winner and the
-chance runner-up, so the rule holds at 10^2 and at 10^4 tracks.
+chance runner-up, so the rule holds at 10^2 and at 10^4 tracks. A runner-up that holds the same
+recording as the winner over the excerpt (a copy, a re-encoding, a track built from the other's parts) is
+no rival but a twin: the verdict names the best and lists the twins, and compares with the best other.
 
 Speed: a recording played 1.5% fast shifts every peak 1.5% up in frequency and 1.5% closer in time,
 which breaks most hashes. Instead of weakening the hash for every query, we undo the speed at query
@@ -50,6 +52,8 @@ RELISTEN = 2  # off-speed guesses heard again properly, resampled (see ``identif
 MIN_PROMISE = 3  # ...when they show at least this much evidence (chance alone mostly gives 2-4)
 JITTER = 1  # frames: a query hash is also looked up with its time step this much shorter and longer
 POOL_FRAMES = 3  # votes at offsets d .. d + 2 pooled: an anchor may move by a frame either way too
+TWIN_CHECKS = 8  # close rivals of a winner checked for holding the same recording (see ``_verdict``)
+TWIN_VOTES, TWIN_SHARE = 10, 0.2  # stored hashes aligned over the excerpt's passage: a twin (``twins``)
 
 Postings = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]  # hashes -> (hash, fp_id, frame)
 
@@ -63,6 +67,9 @@ class Reference(Protocol):
     def alive(self, fp_ids: list[int]) -> Collection[int]:
         """Those of ``fp_ids`` still current in the catalog (the index may hold replaced ones)."""
 
+    def landmarks(self, fp_ids: list[int]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """The stored (hashes, frames) of those of ``fp_ids`` still current."""
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -74,10 +81,11 @@ class Verdict:
     votes: int  # aligned hashes behind ``evidence``
     offset_s: float
     speed: float
+    twins: tuple[int, ...] = ()  # other fingerprints holding the same recording over the excerpt
 
     @property
     def confidence(self) -> float:
-        """The share of the winner's evidence that no other track matches, in [0, 1]."""
+        """The share of the winner's evidence that no other recording matches, in [0, 1]."""
         return 0.0 if self.evidence <= 0 else max(0.0, (self.evidence - self.runner_up) / self.evidence)
 
     @property
@@ -208,7 +216,7 @@ def identify_signal(
     best: dict[int, tuple[int, int, int, float]] = {}  # fp_id -> (evidence, votes, offset, speed)
     t, f = peaks(power, density)
     _consider(best, vote(*_landmarks(t, f, density), reference.postings), [1.0], reference)
-    verdict = _verdict(best)
+    verdict = _verdict(best, reference, power.shape[1])
     speeds = [s for s in SPEEDS[1:] if abs(s - 1.0) <= max_speed_change + 1e-9]
     if not speeds or (verdict.evidence >= SURE_EVIDENCE and verdict.confidence >= 0.8):
         return verdict
@@ -237,7 +245,7 @@ def identify_signal(
         z = soxr.resample(y, SR, SR * speed).astype(np.float32)
         heard = _landmarks(*peaks(Spectra(z, SR).stft_power, SPEED_DENSITY), SPEED_DENSITY)
         _consider(best, vote(*heard, reference.postings), [speed], reference)
-    return _verdict(best)
+    return _verdict(best, reference, power.shape[1])
 
 
 def _landmarks(
@@ -281,13 +289,48 @@ def _consider(
     return top
 
 
-def _verdict(best: dict[int, tuple[int, int, int, float]]) -> Verdict:
+def _verdict(best: dict[int, tuple[int, int, int, float]], reference: Reference, frames: int) -> Verdict:
+    """The best-supported fingerprint (most evidence, then votes, then the first catalogued), against the
+    best other that is not its twin: a copy of the winner is no rival, whatever its evidence."""
     if not best:
         return NO_MATCH
-    ranked = sorted(best.items(), key=lambda kv: kv[1][:2], reverse=True)
+    ranked = sorted(best.items(), key=lambda kv: (*kv[1][:2], -kv[0]), reverse=True)
     fp_id, (evidence, votes, offset, speed) = ranked[0]
-    runner_up = ranked[1][1][0] if len(ranked) > 1 else 0
-    return Verdict(int(fp_id), int(evidence), int(runner_up), int(votes), offset * FRAME_SECONDS, speed)
+    twins: list[int] = []
+    if evidence >= MIN_EVIDENCE:  # rivals that would sink the verdict: are they the same recording?
+        close = [
+            (f, o) for f, (e, _, o, _) in ranked[1 : 1 + TWIN_CHECKS] if e > (1 - MIN_CONFIDENCE) * evidence
+        ]
+        twins = _twins(reference, (fp_id, offset), close, round(frames * max(speed, 1.0)))
+    runner_up = next((e for f, (e, *_) in ranked[1:] if f not in twins), 0)
+    return Verdict(
+        int(fp_id), int(evidence), int(runner_up), int(votes), offset * FRAME_SECONDS, speed, tuple(twins)
+    )
+
+
+def _twins(
+    reference: Reference, winner: tuple[int, int], others: list[tuple[int, int]], frames: int
+) -> list[int]:
+    """Those of ``others`` (fp_id, offset) whose stored landmarks over the excerpt's passage align with the
+    winner's over its own: the same recording there (``same_recording`` over ``frames`` frames)."""
+    if not others:
+        return []
+    marks = reference.landmarks([winner[0], *(f for f, _ in others)])
+
+    def passage(fp_id: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
+        h, t = marks[fp_id]
+        keep = (t >= max(offset, 0)) & (t < offset + frames)
+        return h[keep], t[keep]
+
+    if winner[0] not in marks:
+        return []
+    mine = passage(*winner)
+    return [
+        f
+        for f, o in others
+        if f in marks
+        and same_recording({0: mine, 1: passage(f, o)}, min_votes=TWIN_VOTES, min_share=TWIN_SHARE)
+    ]
 
 
 def same_recording(
