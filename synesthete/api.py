@@ -242,6 +242,10 @@ class Library:
             raise UserError(f"no track with id {track_id}")
         return track
 
+    def tracks_by_ids(self, ids: Iterable[int]) -> dict[int, Track]:
+        """The catalogued tracks among ``ids``, by id, in one catalog read (an unknown id is left out)."""
+        return self.catalog.tracks_by_ids(ids)
+
     def resolve(self, query: int | str | Track) -> Track:
         """A track from its id, or from text matched against 'artist - title' and the path."""
         if isinstance(query, Track):
@@ -358,12 +362,11 @@ class Library:
         vectors = np.stack([space.vector_of(q.id) for q in queries])
         # One more than wanted, then each query's own id goes: no exclusion shared by the whole batch.
         ids, scores = space.search(vectors, want + 1, dissimilar=dissimilar)
-        found = []
+        lists = []
         for query, row_ids, row_scores in zip(queries, ids, scores, strict=True):
             other = row_ids != query.id
-            row_ids, row_scores = row_ids[other][:want], row_scores[other][:want]
-            found.append(self._distinct(space, row_ids, row_scores, k, against=(query.id,)))
-        return found
+            lists.append((row_ids[other][:want], row_scores[other][:want], (query.id,)))
+        return self._distinct_many(space, lists, k)
 
     def similar_to_file(
         self, path: str | Path, *, k: int = 10, model: str | None = None, dissimilar: bool = False
@@ -372,7 +375,7 @@ class Library:
         space = self.space(model)
         query = space.transform_vectors(self.analyse_outside(path, space.members).vectors)
         ids, scores = space.search(query, _check_k(k) + DEDUP_SLACK, dissimilar=dissimilar)
-        return self._distinct(space, ids, scores, k)
+        return self._distinct_many(space, [(ids, scores, ())], k)[0]
 
     def analyse_outside(self, path: str | Path, models: Iterable[str]) -> Analysis:
         """The vectors of ``models`` for a file outside the catalog, never stored.
@@ -534,17 +537,21 @@ class Library:
         tracks = self.catalog.tracks_by_ids([i for g in groups for i in g])
         return [[tracks[i] for i in g if i in tracks] for g in groups]
 
-    def _distinct(self, space: Space, ids, scores, k: int, against: Sequence[int] = ()) -> list[Match]:
-        """The first ``k`` results that are not near-duplicates of each other or of ``against``."""
-        from synesthete.recommend.dedup import near_duplicates
+    def _distinct_many(
+        self, space: Space, lists: Sequence[tuple[np.ndarray, np.ndarray, Sequence[int]]], k: int
+    ) -> list[list[Match]]:
+        """For each (ids, scores, against), the first ``k`` results that are not near-duplicates of each
+        other or of ``against``. The catalog is read once for all the lists (a server batch), not per list."""
+        from synesthete.recommend.dedup import Recordings, near_duplicates
 
-        dropped = near_duplicates(self.catalog, space, [int(i) for i in ids], against=against)
-        keep = [n for n, i in enumerate(ids) if int(i) not in dropped][:k]
-        return self._matches([ids[n] for n in keep], [scores[n] for n in keep])
-
-    def _matches(self, ids, scores) -> list[Match]:
-        tracks = self.catalog.tracks_by_ids([int(i) for i in ids])
-        return [Match(tracks[int(i)], float(s)) for i, s in zip(ids, scores, strict=True) if int(i) in tracks]
+        lists = [([int(i) for i in ids], scores, against) for ids, scores, against in lists]
+        known = Recordings.read(self.catalog, (i for ids, _, against in lists for i in (*against, *ids)))
+        kept = []
+        for ids, scores, against in lists:
+            dropped = near_duplicates(self.catalog, space, ids, against=against, known=known)
+            kept.append([(i, s) for i, s in zip(ids, scores, strict=True) if i not in dropped][:k])
+        tracks = self.catalog.tracks_by_ids({i for pairs in kept for i, _ in pairs})
+        return [[Match(tracks[i], float(s)) for i, s in pairs if i in tracks] for pairs in kept]
 
 
 @contextlib.contextmanager

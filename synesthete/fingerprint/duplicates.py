@@ -13,7 +13,7 @@ import numpy as np
 
 from synesthete.fingerprint.index import LandmarkIndex
 from synesthete.fingerprint.landmarks import FRAME_SECONDS, VERSION, unpack
-from synesthete.fingerprint.matcher import same_recording, vote
+from synesthete.fingerprint.matcher import vote
 from synesthete.library.store import CatalogStore
 
 SAMPLE_SECONDS = 20.0  # the stretch of each track looked up in the index
@@ -61,12 +61,11 @@ def _middle(hashes: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndar
     return hashes[keep], frames[keep]
 
 
-def fingerprint_pairs(catalog: CatalogStore, ids: Sequence[int]) -> set[frozenset[int]]:
-    """Pairs of ``ids`` that are the same recording by their stored fingerprints (no index lookups).
-
-    Only the hashes divisible by ``PAIR_SAMPLE`` are compared: the same subset in every track, so copies
-    still align, and a ``similar`` query pays a few milliseconds for it.
-    """
+def sampled_fingerprints(
+    catalog: CatalogStore, ids: Sequence[int]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The stored landmarks (hashes, frames) of those of ``ids`` that have a fingerprint, only the hashes
+    divisible by ``PAIR_SAMPLE``: the same subset in every track, so copies still align
+    (``same_recording``), and a ``similar`` query pays a few milliseconds for comparing them."""
     marks = {k: unpack(blob) for k, blob in catalog.fingerprint_blobs(VERSION, ids).items()}
-    sampled = {k: (h[h % PAIR_SAMPLE == 0], t[h % PAIR_SAMPLE == 0]) for k, (h, t) in marks.items()}
-    return same_recording(sampled)
+    return {k: (h[h % PAIR_SAMPLE == 0], t[h % PAIR_SAMPLE == 0]) for k, (h, t) in marks.items()}

@@ -13,11 +13,13 @@ tracks an outside file (a seed given as a file) is a copy of, by sound and durat
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from synesthete.fingerprint.duplicates import fingerprint_pairs
+from synesthete.fingerprint.duplicates import sampled_fingerprints
+from synesthete.fingerprint.matcher import same_recording
 from synesthete.index import normalize
 from synesthete.library.store import CatalogStore
 from synesthete.recommend.space import Space
@@ -26,16 +28,32 @@ SAME_SOUND_COSINE = 0.985  # whole vector, for models without named groups
 SAME_TONAL_COSINE = 0.998
 SAME_RHYTHM_COSINE = 0.85
 SAME_DURATION_S = 2.0
+BLOCKS = (("tonal", SAME_TONAL_COSINE), ("rhythm", SAME_RHYTHM_COSINE))
+
+
+@dataclass(frozen=True)
+class Recordings:
+    """What near-duplicate removal reads of some tracks: content hash and duration, and the sampled
+    fingerprint (``fingerprint/duplicates.py``) of those that have one.
+
+    Read once for a batch of result lists (the server answers concurrent ``similar`` requests together),
+    not once a list: the catalog reads cost more than the comparisons.
+    """
+
+    facts: dict[int, tuple[str, float]]
+    marks: dict[int, tuple[np.ndarray, np.ndarray]]
+
+    @classmethod
+    def read(cls, catalog: CatalogStore, ids: Iterable[int]) -> Recordings:
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        return cls(catalog.track_facts(ids), sampled_fingerprints(catalog, ids))
 
 
 def _same_sound(groups: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(len(a), len(b)) booleans: do these vectors (dimensions labelled by ``groups``) sound like the
     same recording?"""
     groups = np.asarray(groups)
-    blocks = [
-        (groups == group, limit)
-        for group, limit in (("tonal", SAME_TONAL_COSINE), ("rhythm", SAME_RHYTHM_COSINE))
-    ]
+    blocks = [(groups == group, limit) for group, limit in BLOCKS]
     if not all(columns.any() for columns, _ in blocks):
         return normalize(a) @ normalize(b).T >= SAME_SOUND_COSINE
     same = np.ones((len(a), len(b)), dtype=bool)
@@ -44,25 +62,44 @@ def _same_sound(groups: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return same
 
 
+def _same_sound_rows(space: Space, rows: np.ndarray) -> np.ndarray:
+    """``_same_sound`` of the space's rows with each other, from the space's unit blocks (made once)."""
+    units = [(space.unit_columns(group), limit) for group, limit in BLOCKS]
+    if any(u is None for u, _ in units):
+        v = space.vectors[rows]
+        return normalize(v) @ normalize(v).T >= SAME_SOUND_COSINE
+    same = np.ones((len(rows), len(rows)), dtype=bool)
+    for u, limit in units:
+        block = u[rows]
+        same &= block @ block.T >= limit
+    return same
+
+
 def near_duplicates(
-    catalog: CatalogStore, space: Space | None, ids: Sequence[int], *, against: Collection[int] = ()
+    catalog: CatalogStore,
+    space: Space | None,
+    ids: Sequence[int],
+    *,
+    against: Collection[int] = (),
+    known: Recordings | None = None,
 ) -> set[int]:
     """The ids of ``ids`` that repeat a recording already present: earlier in ``ids``, or in ``against``.
 
-    The first of each set of copies is kept, so callers order ``ids`` by preference.
+    The first of each set of copies is kept, so callers order ``ids`` by preference. ``known``: these
+    tracks' ``Recordings``, already read (it must hold every id of ``ids`` and ``against``).
     """
     ids = [int(i) for i in ids]
     kept_first = [int(i) for i in against if int(i) not in set(ids)]
     order = kept_first + ids
     if len(order) < 2:
         return set()
-    facts = catalog.track_facts(order)
+    known = known or Recordings.read(catalog, order)
+    facts = known.facts
     hashes = [facts.get(i, ("", 0.0))[0] for i in order]
     durations = np.array([facts.get(i, ("", 0.0))[1] for i in order])
     if space is not None:
         rows = space.rows(order)
-        v = space.vectors[np.maximum(rows, 0)]
-        same_sound = _same_sound(space.groups, v, v) & (
+        same_sound = _same_sound_rows(space, np.maximum(rows, 0)) & (
             np.abs(durations[:, None] - durations[None, :]) <= SAME_DURATION_S
         )
         same_sound[rows < 0, :] = False
@@ -70,9 +107,14 @@ def near_duplicates(
     else:
         same_sound = np.zeros((len(order), len(order)), dtype=bool)
     position = {track_id: pos for pos, track_id in enumerate(order)}
-    for pair in fingerprint_pairs(catalog, order):
+    for pair in same_recording({i: known.marks[i] for i in order if i in known.marks}):
         a, b = (position[i] for i in pair)
         same_sound[a, b] = same_sound[b, a] = True
+    named = [h for h in hashes if h]
+    if len(set(named)) == len(named) and np.count_nonzero(same_sound) == np.count_nonzero(
+        same_sound.diagonal()
+    ):
+        return set()  # no two alike: the usual list, which the walk below would leave whole
     dropped: set[int] = set()
     seen_hash: dict[str, int] = {}
     kept: list[int] = []  # positions in ``order`` that are kept

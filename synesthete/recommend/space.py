@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,7 @@ class Space:
     names: np.ndarray | None = None  # per dimension, for explanations and map axes
     groups: np.ndarray | None = None  # per dimension: timbre, tonal... or, unnamed, the model's own name
     _exact: ExactIndex | None = None
+    _units: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.members = self.members or (self.model,)
@@ -210,6 +211,15 @@ class Space:
             model, version, fields["ids"], fields["vectors"], fields["mean"], fields["scale"], fields["weights"],
             index, members=members, blocks=blocks, names=fields["names"], groups=fields["groups"],
         )  # fmt: skip
+
+    def unit_columns(self, group: str) -> np.ndarray | None:
+        """The columns of ``group`` (e.g. "tonal"), each row scaled to unit length; None when no column is
+        in it. Made once per space: near-duplicate removal compares these rows for every result list, and
+        normalising them afresh each time cost more than the comparison."""
+        if group not in self._units:
+            columns = self.groups == group
+            self._units[group] = normalize(self.vectors[:, columns]) if columns.any() else None
+        return self._units[group]
 
     @property
     def exact(self) -> ExactIndex:

@@ -154,13 +154,17 @@ class SimilarBatcher:
     def _answer(self, asks: list[_Ask]) -> None:
         """Answer asks of one (k, model, dissimilar); one bad ask never fails the others."""
         lib, found = self._lib, []
-        for ask in asks:
-            try:
-                found.append((ask, lib.track(ask.track_id)))
-            except UserError as e:
-                ask.answer.set_exception(NoSuchTrack(str(e)))
-            except Exception as e:  # the request's own error (e.g. a closed catalog): it gets it
+        try:  # one catalog read for the batch's tracks
+            tracks = lib.tracks_by_ids([ask.track_id for ask in asks])
+        except Exception as e:  # e.g. a closed catalog: every ask gets it
+            for ask in asks:
                 ask.answer.set_exception(e)
+            return
+        for ask in asks:
+            if ask.track_id in tracks:
+                found.append((ask, tracks[ask.track_id]))
+            else:
+                ask.answer.set_exception(NoSuchTrack(f"no track with id {ask.track_id}"))
         if not found:
             return
         k, model, dissimilar = asks[0].k, asks[0].model, asks[0].dissimilar
