@@ -3,6 +3,7 @@
     .venv/bin/python bench/http_load.py [--clients 50] [--seconds 20] [--tracks 10000] [--only similar]
     .venv/bin/python bench/http_load.py --workers 2         # `serve --workers 2`: one process per core
     .venv/bin/python bench/http_load.py --soak 600          # then 10 minutes of every route, memory each minute
+    .venv/bin/python bench/http_load.py --only --soak 600   # only the soak: resident MB after start-up and after
     .venv/bin/python bench/http_load.py --only --mixed 60 [--upload-share 0.05]   # uploads mixed in
 
 A library is filled with synthetic clustered vectors (``fill`` of bench/library_speed.py), served by
@@ -383,6 +384,11 @@ def main() -> int:
             f"soak, {soaked['seconds']:g} s of every route: {soaked['requests']} requests,"
             f" {soaked['errors']} errors; resident MB each minute {soaked['rss_mb']},"
             f" proportional {soaked['pss_mb']}"
+        )
+        print(
+            f"serve resident: {doc['rss_started_mb']:.0f} MB after start-up,"
+            f" {soaked['rss_mb'][-1]:.0f} MB after {soaked['seconds']:g} s of load (the soak's last minute;"
+            f" {soaked['seconds'] / 60:g} min of every route at random after the timed runs)"
         )
     print(f"load average (1 min) {doc['load_average_before']} before, {doc['load_average_after']} after")
     mixed = doc.get("mixed")
