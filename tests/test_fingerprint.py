@@ -350,3 +350,39 @@ def test_vote_in_groups_finds_what_a_vote_per_group_finds() -> None:
     assert together.fp_ids[together.groups == 0][0] == 1
     assert together.fp_ids[together.groups == 1][0] == 3
     assert abs(together.offsets[together.groups == 1][0] * landmarks.FRAME_SECONDS - 8.0) < 0.1
+
+
+def test_crowded_pairs_keeps_every_vote_with_a_neighbour_and_drops_the_lonely() -> None:
+    """The compiled join keeps, in posting order, every vote with another vote of its (fingerprint, group)
+    within two frames of offset (they make the pools that count), drops every vote with none within
+    seven (its two cells of four offsets), and drops offsets before ``-lead``: checked against a plain
+    loop over random postings dense enough to give all three kinds and hash-table collisions."""
+    from synesthete.fingerprint.pairs import crowded_pairs
+
+    rng = np.random.default_rng(3)
+    h = np.sort(rng.integers(0, 300, 20_000))
+    fp, t = rng.integers(0, 50, h.size), rng.integers(0, 2_000, h.size)
+    qh = np.sort(rng.integers(0, 300, 400))
+    qt, qg = rng.integers(0, 200, qh.size), rng.integers(0, 3, qh.size)
+    keys, cols = crowded_pairs(h, fp, t, qh, qt, qg, 4, 21, 2)
+    votes = [
+        ((int(fp[i]) << 4 | int(qg[j])) << 32 | (int(t[i] - qt[j]) + (1 << 31)), int(j))
+        for i in range(h.size)
+        for j in np.flatnonzero(qh == h[i])
+        if t[i] - qt[j] >= -21
+    ]
+    by_who: dict[int, list[int]] = {}
+    for key, _ in votes:
+        by_who.setdefault(key >> 32, []).append(key)
+    near = {who: np.sort(np.array(k)) for who, k in by_who.items()}
+
+    def others_within(key: int, frames: int) -> int:
+        mine = near[key >> 32]
+        return int(np.searchsorted(mine, key + frames + 1) - np.searchsorted(mine, key - frames)) - 1
+
+    kept = list(zip(keys.tolist(), cols.tolist(), strict=True))
+    remaining = iter(votes)
+    assert all(v in remaining for v in kept)  # a subsequence: in posting order
+    assert {v for v in votes if others_within(v[0], 2)} <= set(kept)
+    assert all(others_within(v[0], 7) for v in kept)
+    assert any(not others_within(v[0], 2) for v in votes) and len(kept) < len(votes)

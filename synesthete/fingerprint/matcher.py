@@ -141,20 +141,13 @@ def vote(
     order = np.argsort(q_hashes, kind="stable")
     qh, qt = q_hashes[order].astype(np.int64), q_frames[order].astype(np.int64)
     qg = np.zeros(qh.size, np.int64) if q_groups is None else q_groups[order].astype(np.int64)
-    # Postings come in runs of one hash: search each run once (random searches cost 10x more).
-    runs = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
-    lengths = np.diff(np.r_[runs, h.size])
-    lo = np.repeat(np.searchsorted(qh, h[runs], "left"), lengths)
-    n = np.repeat(np.searchsorted(qh, h[runs], "right"), lengths) - lo
-    rows = np.repeat(np.arange(h.size), n)
-    cols = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))  # the query landmark of each row
-    offsets = t[rows] - qt[cols]
-    plausible = offsets >= -MAX_LEAD_FRAMES  # a recording may start a little before the track, no more
-    if not plausible.any():
+    from synesthete.fingerprint.pairs import crowded_pairs  # numba: loaded by the first lookup
+
+    # The votes at plausible offsets (a recording may start a little before the track, no more) that
+    # another vote of their fingerprint joins within POOL_FRAMES - 1 frames: only they can make a pool.
+    pair_key, cols = crowded_pairs(h, fp, t, qh, qt, qg, GROUP_BITS, MAX_LEAD_FRAMES, POOL_FRAMES - 1)
+    if pair_key.size == 0:
         return none
-    cols = cols[plausible]
-    who = (fp[rows[plausible]] << GROUP_BITS) | qg[cols]
-    pair_key = (who << 32) | (offsets[plausible] + (1 << 31))
     key = np.sort(pair_key)  # a sort, not an argsort: the few winners' votes are found again below
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     keys, counts = key[starts], np.diff(np.r_[starts, key.size])
@@ -186,12 +179,7 @@ def vote(
     k = np.searchsorted(pool_lo, pair_key, "right") - 1
     mine = np.flatnonzero((k >= 0) & (pair_key < pool_lo[np.maximum(k, 0)] + POOL_FRAMES))
     by_winner = mine[np.argsort(k[mine], kind="stable")]
-    edges = np.searchsorted(k[by_winner], np.arange(pool_lo.size + 1))
-    evidence_sorted = np.empty(pool_lo.size, np.int64)
-    for i in range(pool_lo.size):
-        q = cols[by_winner[edges[i] : edges[i + 1]]]
-        _, once = np.unique(qh[q], return_index=True)
-        evidence_sorted[i] = np.unique(qt[q][once]).size
+    evidence_sorted = _moments(k[by_winner], qh[cols[by_winner]], qt[cols[by_winner]], pool_lo.size)
     evidence = evidence_sorted[np.searchsorted(pool_lo, keys[ranked])]
     winners = fps[ranked]
     return Candidates(
@@ -201,6 +189,19 @@ def vote(
         evidence,
         winners & ((1 << GROUP_BITS) - 1),
     )
+
+
+def _moments(winner: np.ndarray, hashes: np.ndarray, frames: np.ndarray, n: int) -> np.ndarray:
+    """The evidence of each of ``n`` winners from its votes (winner, query hash, query frame), sorted by
+    winner: the distinct query frames among the votes, each hash counted once (its first vote)."""
+    order = np.lexsort((hashes, winner))  # stable: a hash's first vote stays first
+    w, h, f = winner[order], hashes[order], frames[order]
+    first = np.r_[True, (w[1:] != w[:-1]) | (h[1:] != h[:-1])]
+    w, f = w[first], f[first]
+    order = np.lexsort((f, w))
+    w, f = w[order], f[order]
+    distinct = np.r_[True, (w[1:] != w[:-1]) | (f[1:] != f[:-1])]
+    return np.bincount(w[distinct], minlength=n)
 
 
 def identify_signal(

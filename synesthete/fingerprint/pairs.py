@@ -1,0 +1,78 @@
+"""The inner loop of voting, compiled (numba): joining a query's landmarks to the index's postings.
+
+At 10^4 tracks a 5-s query's hashes have ~10^5 postings, and numpy needed a dozen passes over arrays that
+size (repeats, gathers, a sort of every vote) to find the few (fingerprint, offset) pairs that more than
+one vote agrees on. This is one pass to join and count, one to keep: measured on captured lookups at
+10^4 tracks, the same candidates bit for bit at 25-35% less CPU a lookup (noisy: load 13-18). Imported by
+the first ``vote``: a server that never identifies never loads numba. Compiled once (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+GOLDEN = -7046029254386353131  # 2^64 / golden ratio as an int64: a multiplicative hash's factor
+
+
+@numba.njit(cache=True, nogil=True)
+def crowded_pairs(h, fp, t, qh, qt, qg, group_bits, lead, reach):  # pragma: no cover (compiled)
+    """The votes (pair key, query landmark) of postings (h, fp, t: runs of one hash) joined to the query
+    landmarks (qh sorted, qt, qg) of the same hash, in posting order.
+
+    A pair key is ``(fp << group_bits | group) << 32 | offset + 2**31``. Kept: offsets of at least
+    ``-lead``, and every vote with another vote of its (fingerprint, group) within ``reach`` frames: a
+    vote alone there only makes pools of one, which never count, and chance leaves nearly all of a big
+    collection's votes so alone. Votes are counted per cell of ``2 * reach`` offsets in a hash table; a
+    vote's neighbourhood lies in two cells, so a vote with company anywhere in those is kept too (its
+    pools of one are dropped later). No sort of them all.
+    """
+    lo = np.empty(h.size, np.int64)
+    hi = np.empty(h.size, np.int64)
+    total = 0
+    for i in range(h.size):
+        if i > 0 and h[i] == h[i - 1]:
+            lo[i], hi[i] = lo[i - 1], hi[i - 1]
+        else:  # one search per run of one hash
+            lo[i] = np.searchsorted(qh, h[i], "left")
+            hi[i] = np.searchsorted(qh, h[i], "right")
+        total += hi[i] - lo[i]
+    keys = np.empty(total, np.int64)
+    cols = np.empty(total, np.int64)
+    m = 0
+    for i in range(h.size):
+        for j in range(lo[i], hi[i]):
+            offset = t[i] - qt[j]
+            if offset >= -lead:
+                keys[m] = (((fp[i] << group_bits) | qg[j]) << 32) | (offset + (1 << 31))
+                cols[m] = j
+                m += 1
+    bits = 1
+    while (1 << bits) < 2 * m:
+        bits += 1
+    mask, shift = (1 << bits) - 1, 64 - bits
+    width = 2 * reach
+    cells = np.full(1 << bits, -1, np.int64)
+    counts = np.zeros(1 << bits, np.int64)
+    for p in range(m):
+        c = keys[p] // width
+        s = ((c * GOLDEN) >> shift) & mask
+        while cells[s] != -1 and cells[s] != c:
+            s = (s + 1) & mask
+        cells[s] = c
+        counts[s] += 1
+    kept = 0
+    for p in range(m):
+        near = 0
+        first = (keys[p] - reach) // width
+        for c in (first, first + 1):
+            s = ((c * GOLDEN) >> shift) & mask
+            while cells[s] != -1 and cells[s] != c:
+                s = (s + 1) & mask
+            if cells[s] == c:
+                near += counts[s]
+        if near >= 2:
+            keys[kept] = keys[p]
+            cols[kept] = cols[p]
+            kept += 1
+    return keys[:kept], cols[:kept]
