@@ -96,9 +96,10 @@ def synthetic(n: int, dim: int) -> np.ndarray:
     return clustered(n, dim, seed=dim, n_clusters=max(10, round(n**0.5)), spread=1.0)
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS") -> float:
+    """Resident MB; ``RssFile`` is the part that is pages of mapped files (a quantized index's vectors)."""
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
 
 
 def _latencies(search: Callable[[int], np.ndarray], rows: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -115,11 +116,12 @@ def _latencies(search: Callable[[int], np.ndarray], rows: np.ndarray) -> tuple[l
 
 def _exact_top(vectors: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
     """Exact top-``k`` rows by cosine for the query rows, a block of the collection at a time (no copy)."""
-    q = vectors[rows] / np.linalg.norm(vectors[rows], axis=1, keepdims=True)
+    q = np.asarray(vectors[rows], dtype=np.float32)  # float16 rows (a quantized index's file) made float32
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
     best = np.full((len(rows), k), -np.inf)
     top = np.zeros((len(rows), k), dtype=np.int64)
     for start in range(0, len(vectors), 65_536):
-        block = vectors[start : start + 65_536]
+        block = np.asarray(vectors[start : start + 65_536], dtype=np.float32)
         scores = (q @ block.T) / np.linalg.norm(block, axis=1)
         scores = np.concatenate([best, scores], axis=1)
         cand = np.concatenate(
@@ -130,9 +132,11 @@ def _exact_top(vectors: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
     return top
 
 
-def _summary(kind: str, n: int, dim: int, found: list, lat: np.ndarray, vectors: np.ndarray, rows) -> dict:
+def _summary(
+    kind: str, n: int, dim: int, found: list, lat: np.ndarray, vectors: np.ndarray, rows, truth=None
+) -> dict:
     """Latency percentiles and recall@10 against exact search (each track's own id left out)."""
-    truth = _exact_top(vectors, rows, 11)
+    truth = _exact_top(vectors, rows, 11) if truth is None else truth
     recall = np.mean(
         [len(set([i for i in f if i != r][:10]) & set([i for i in t if i != r][:10])) / 10
          for f, t, r in zip(found, truth, rows, strict=True)]
@@ -158,7 +162,8 @@ def run_local(n: int, dim: int, kind: str) -> dict:
     build_s = time.perf_counter() - t0
     rows = np.random.default_rng(0).choice(n, QUERIES, replace=False)
     found, lat = _latencies(lambda r: space.search(vectors[r], K)[0] - 1, rows)
-    out = _summary(f"local-{kind}", n, dim, found, lat, vectors, rows)
+    label = "quantized" if type(space.index).__name__ == "QuantizedIndex" else kind  # build_index's choice
+    out = _summary(f"local-{label}", n, dim, found, lat, vectors, rows)
     out |= {"build_s": round(build_s, 1), "rss_mb": round(_rss_mb(), 0), "index_mb": round(_rss_mb() - rss0)}
     if kind == "hnsw":  # kept for `--fresh`: a new process loads it, as serve does at this generation
         space.save(CACHE / f"{n}x{dim}", generation=1)
@@ -167,6 +172,7 @@ def run_local(n: int, dim: int, kind: str) -> dict:
 
 def run_fresh(n: int, dim: int) -> None:
     """A new process's first answer from the saved space (what `serve` does on start); prints when done."""
+    from synesthete.index import QuantizedIndex
     from synesthete.recommend.space import Space
 
     space = Space.load(CACHE / f"{n}x{dim}", "synthetic", 1, generation=1)
@@ -176,8 +182,16 @@ def run_fresh(n: int, dim: int) -> None:
     print("answered", flush=True)  # the parent times the process up to this line
     rows = np.random.default_rng(0).choice(n, QUERIES, replace=False)
     found, lat = _latencies(lambda r: space.search(space.vectors[r], K)[0] - 1, rows)
-    out = _summary("fresh-hnsw", n, dim, found, lat, space.vectors, rows)
-    print(json.dumps(out | {"rss_mb": round(_rss_mb())}), flush=True)
+    rss = {"rss_mb": round(_rss_mb()), "rss_file_mb": round(_rss_mb("RssFile"))}  # before the exact truth
+    truth = _exact_top(space.vectors, rows, 11)
+    out = _summary(f"fresh-{type(space.index).__name__}", n, dim, found, lat, space.vectors, rows, truth)
+    if isinstance(space.index, QuantizedIndex):  # what probing fewer or more lists does: rows before the last
+        for probe in (8, 32):
+            space.index.probe = probe
+            more, lat = _latencies(lambda r: space.search(space.vectors[r], K)[0] - 1, rows)
+            row = _summary(f"fresh-quantized-probe{probe}", n, dim, more, lat, space.vectors, rows, truth)
+            print(json.dumps(row), flush=True)
+    print(json.dumps(out | rss), flush=True)
 
 
 def run_pgvector(n: int, dim: int, url: str) -> dict:
@@ -298,17 +312,18 @@ def search(args: argparse.Namespace) -> None:
                     if proc.returncode:
                         print(f"{kind} {n}x{dim} failed:\n{stderr[-2000:]}", flush=True)
                         continue
-                    row = json.loads((lines[0] + stdout).strip().splitlines()[-1])
-                    if kind == "fresh":
-                        row["first_answer_s"] = first_answer_s
-                    rows.append(row)
-                    mb = row.get("rss_mb", row.get("index_mb"))
-                    print(
-                        f"{row['kind']:<17}{n:>9}{dim:>5}{row.get('p50_ms', float('nan')):>9.3f}"
-                        f"{row.get('p99_ms', float('nan')):>9.3f}{row.get('recall_at_10', float('nan')):>8.3f}"
-                        f"{row.get('build_s', row.get('first_answer_s', float('nan'))):>9.1f}{mb:>8}",
-                        flush=True,
-                    )
+                    out = [json.loads(x) for x in (lines[0] + stdout).splitlines() if x.startswith("{")]
+                    if kind == "fresh":  # the last row is the space as loaded; those before, variants
+                        out[-1]["first_answer_s"] = first_answer_s
+                    rows.extend(out)
+                    for row in out:
+                        mb = row.get("rss_mb", row.get("index_mb", float("nan")))
+                        print(
+                            f"{row['kind']:<17}{n:>9}{dim:>5}{row.get('p50_ms', float('nan')):>9.3f}"
+                            f"{row.get('p99_ms', float('nan')):>9.3f}{row.get('recall_at_10', float('nan')):>8.3f}"
+                            f"{row.get('build_s', row.get('first_answer_s', float('nan'))):>9.1f}{mb:>8}",
+                            flush=True,
+                        )
     finally:
         stop()
     print(json.dumps({"benchmark": "scale-search", "rows": rows, "load_average_after": os.getloadavg()[0]}))

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from synesthete.exceptions import UserError
-from synesthete.index import ExactIndex, HNSWIndex, VectorIndex, build_index, normalize
+from synesthete.exceptions import ParameterError, UserError
+from synesthete.index import ExactIndex, HNSWIndex, QuantizedIndex, VectorIndex, build_index, normalize
+from synesthete.index.quantized import IDS_SUFFIX, VECTORS_SUFFIX
 
 MIN_SCALE = 1e-6
 CHUNK = 65_536  # rows transformed at a time
@@ -43,7 +44,8 @@ class Space:
     model: str
     version: int
     ids: np.ndarray
-    vectors: np.ndarray  # transformed: standardised and weighted (the index normalises them)
+    vectors: np.ndarray  # transformed: standardised and weighted (the index normalises them); memory-mapped
+    # float16 when loaded with a quantized index (10^6 fused tracks: 1.9 GB on disk, paged in row by row)
     mean: np.ndarray
     scale: np.ndarray
     weights: np.ndarray
@@ -171,31 +173,44 @@ class Space:
     def search(
         self, query: np.ndarray, k: int, *, exclude: tuple[int, ...] = (), dissimilar: bool = False
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, cosine scores): most similar first, or least similar first when ``dissimilar``."""
+        """(ids, cosine scores): most similar first, or least similar first when ``dissimilar``.
+
+        'Least similar' is exact, but on a space with a quantized index (10^6 wide tracks and more), whose
+        exact copy would double the memory of the process: there it searches towards the negated query.
+        """
         if not dissimilar:
             return self.index.query(query, k, exclude=exclude)
+        if isinstance(self.index, QuantizedIndex):
+            return self.index.query(query, k, exclude=exclude, farthest=True)
         return self.exact.query(query, k, exclude=exclude, farthest=True)
 
     def save(self, folder: Path, generation: int) -> None:
         """Keep the built space on disk, so a large collection is not re-indexed by every process."""
         folder.mkdir(parents=True, exist_ok=True)
         stem = folder / self.name
-        if isinstance(self.index, HNSWIndex):
-            self.index.save(f"{stem}.faiss.tmp")
-            os.replace(f"{stem}.faiss.tmp", f"{stem}.faiss")
+        quantized = isinstance(self.index, QuantizedIndex)
+        if isinstance(self.index, HNSWIndex | QuantizedIndex):  # renamed whole: a process may be reading
+            self.index.save(f"{stem}.faiss.tmp")  # (or memory-mapping) the old files
+            for suffix in ("", IDS_SUFFIX, VECTORS_SUFFIX) if quantized else ("",):
+                os.replace(f"{stem}.faiss.tmp{suffix}", f"{stem}.faiss{suffix}")
         with open(f"{stem}.npz.tmp", "wb") as fh:
             np.savez(
-                fh, ids=self.ids, vectors=self.vectors, mean=self.mean, scale=self.scale, weights=self.weights,
+                fh, ids=self.ids, mean=self.mean, scale=self.scale, weights=self.weights,
+                vectors=np.empty((0, self.vectors.shape[1]), np.float32) if quantized else self.vectors,
                 members=np.array(self.members), blocks=np.array(self.blocks, dtype=np.float64).reshape(-1, 3),
                 names=self.names, groups=self.groups, generation=generation,
-                approximate=not isinstance(self.index, ExactIndex),
-            )  # fmt: skip
+                approximate=not isinstance(self.index, ExactIndex), quantized=quantized,
+            )  # fmt: skip  # a quantized index's vectors: its float16 file, memory-mapped
         os.replace(f"{stem}.npz.tmp", f"{stem}.npz")
+        if quantized:  # from now on read as every other process reads it: same answers, float32 copy freed
+            self.built_index = QuantizedIndex.load(f"{stem}.faiss")
+            self.vectors = self.built_index.vectors
 
     @classmethod
     def load(cls, folder: Path, model: str, version: int, generation: int) -> Space | None:
         """The space saved at ``generation``, or None when there is none or it is out of date."""
         stem = folder / f"{model}-v{version}"
+        index: VectorIndex | None = None
         try:
             with np.load(f"{stem}.npz", allow_pickle=False) as z:
                 if int(z["generation"]) != generation:
@@ -204,8 +219,13 @@ class Space:
                 members = tuple(str(m) for m in z["members"])
                 blocks = tuple((int(a), int(b), float(w)) for a, b, w in z["blocks"])
                 approximate = bool(z["approximate"])
-            index = HNSWIndex.load(f"{stem}.faiss") if approximate else None  # exact: built when searched
-        except (OSError, KeyError, ValueError):
+                quantized = bool(z["quantized"]) if "quantized" in z else False
+            if quantized:
+                index = QuantizedIndex.load(f"{stem}.faiss")
+                fields["vectors"] = index.vectors
+            elif approximate:
+                index = HNSWIndex.load(f"{stem}.faiss")  # exact: built when searched
+        except (OSError, KeyError, ValueError, ParameterError):
             return None
         return cls(
             model, version, fields["ids"], fields["vectors"], fields["mean"], fields["scale"], fields["weights"],
@@ -220,6 +240,11 @@ class Space:
             columns = self.groups == group
             self._units[group] = normalize(self.vectors[:, columns]) if columns.any() else None
         return self._units[group]
+
+    @property
+    def quantized(self) -> bool:
+        """Whether the space is searched by a quantized index (10^6 wide tracks): no exact copy is kept."""
+        return isinstance(self.built_index, QuantizedIndex)
 
     @property
     def exact(self) -> ExactIndex:

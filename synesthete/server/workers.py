@@ -40,7 +40,8 @@ def warm(lib: Library) -> None:
         return
     if len(space.ids) <= exact_limit(space.vectors.shape[1]):
         _ = space.index  # exact: numpy only
-    _ = space.exact  # 'least similar', which Subsonic's similarity asks for on every request
+    if not space.quantized:  # it answers 'least similar' itself: an exact copy would double the memory
+        _ = space.exact  # 'least similar', which Subsonic's similarity asks for on every request
 
 
 def run(n: int, serve: Callable[[], int]) -> int:
