@@ -7,6 +7,7 @@ kind in test_index.py; here: what is particular to this kind, at sizes a test ca
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
 
@@ -78,6 +79,7 @@ def test_saved_vectors_are_memory_mapped_float16(case: tuple, tmp_path) -> None:
     loaded = load_index(path)
     assert isinstance(loaded, QuantizedIndex)
     assert isinstance(loaded.vectors, np.memmap) and loaded.vectors.dtype == np.float16
+    assert isinstance(faiss.downcast_InvertedLists(loaded._ivf.invlists), faiss.OnDiskInvertedLists)  # mapped
     assert loaded.vectors.filename is not None and loaded.vectors.shape == (6_000, 300)
     np.testing.assert_array_equal(loaded.ids, ids)
     np.testing.assert_allclose(loaded.vectors, vectors, rtol=1e-3, atol=1e-3)

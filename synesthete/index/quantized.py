@@ -9,8 +9,9 @@ on a 128-d PCA projection neither: 11 % of a core at load 20). faiss's ``IndexHN
 10^6 x 956. Each vector is kept as 8-bit codes (1 byte a value: 0.96 GB at 10^6 x 956) in the list of
 its nearest centroid; a query scans the ``probe`` nearest lists, and its best ``rerank`` candidates are
 scored exactly, by cosine on the full vectors. Those are not copied: the index reads rows of the array it
-was given (the space's vectors), which a loaded index memory-maps from a float16 file, so only the rows
-a query touches are paged in.
+was given (the space's vectors), which a loaded index memory-maps from a float16 file; its lists of
+codes are memory-mapped too, so a fresh process reads nothing up front and only what queries touch is
+paged in.
 """
 
 from __future__ import annotations
@@ -194,9 +195,10 @@ class QuantizedIndex:
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        """The saved index; its full vectors are memory-mapped (read-only), not read."""
+        """The saved index, memory-mapped, not read: its lists of codes (faiss's ``IO_FLAG_MMAP``) and its
+        full vectors are paged in as queries touch them, so a fresh process answers at once."""
         try:
-            ivf = faiss.read_index(str(path))
+            ivf = faiss.read_index(str(path), faiss.IO_FLAG_MMAP)
             ids = np.load(f"{path}{IDS_SUFFIX}", allow_pickle=False)
             vectors = np.load(f"{path}{VECTORS_SUFFIX}", mmap_mode="r", allow_pickle=False)
         except (RuntimeError, OSError, ValueError) as e:
