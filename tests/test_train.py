@@ -117,3 +117,56 @@ def test_train_improves_precision_on_held_out_styles(tmp_path: Path, monkeypatch
         after = lib.evaluate(held, model="cnn")["precision_at_k"]
         print(f"held-out precision@10: {before:.3f} -> {after:.3f}")
         assert after > before + 0.02, (before, after)
+
+
+def _patches(n_tracks: int, per_track: list[int], seed: int = 0):
+    """Generated training patches: each track a random log-mel level per band, its 'teacher' outputs a
+    fixed random function of that level (so a student can learn it)."""
+    from synesthete.models.corpus import Patches
+
+    rng = np.random.default_rng(seed)
+    mix = rng.standard_normal((128, 200)).astype(np.float32) / 12
+    xs, embs, tracks = [], [], []
+    for t in range(n_tracks):
+        level = rng.uniform(-60, 0, 128).astype(np.float32)
+        for _ in range(per_track[t % len(per_track)]):
+            x = level[:, None] + rng.normal(0, 3, (128, 129)).astype(np.float32)
+            xs.append(x)
+            embs.append((x.mean(1) @ mix + rng.normal(0, 0.1, 200)).astype(np.float32))
+            tracks.append(t)
+    emb = np.stack(embs)
+    tags = np.full((len(emb), 50), 0.5, np.float32)
+    return Patches(np.stack(xs).astype(np.float16), emb, tags, np.array(tracks))
+
+
+def test_track_groups_cover_every_patch_once_within_one_track() -> None:
+    from synesthete.models.train import track_groups
+
+    track = np.repeat(np.arange(5), [8, 3, 13, 1, 16])
+    groups = track_groups(track, 4, np.random.default_rng(0))
+    assert groups.shape == (2 + 1 + 4 + 1 + 4, 4)
+    assert all(len(set(track[g])) == 1 for g in groups)  # one track per group
+    assert set(groups.ravel()) == set(range(len(track)))  # every patch drawn
+    full = [g for g in groups if track[g[0]] in (0, 4)]  # tracks of a multiple of 4: no repeats
+    assert sorted(np.concatenate(full)) == sorted(np.flatnonzero(np.isin(track, (0, 4))))
+
+
+def test_distill_with_the_track_term_lowers_the_track_level_error() -> None:
+    import copy
+
+    from synesthete.models.cnn import Student
+    from synesthete.models.train import Pooled, distill, fit_statistics, track_groups, track_loss
+
+    data = _patches(24, [8, 12])
+    torch.manual_seed(0)
+    start = Student()
+    fit_statistics(start, data)
+    student = distill(data, epochs=8, batch=32, group=8, net=copy.deepcopy(start), progress=False)
+    rows = track_groups(data.track, 8, np.random.default_rng(1)).ravel()
+    x = torch.from_numpy(data.x[rows].astype(np.float32))
+    target = (torch.from_numpy(data.emb[rows]) - start.out_mean) / start.out_std
+    pooled = Pooled.of(start, data, 8, 2, 1.0)
+    with torch.no_grad():
+        before = track_loss(start.eval().standardized(x), target, pooled).item()
+        after = track_loss(student.standardized(x), target, pooled).item()
+    assert after < 0.8 * before, (before, after)

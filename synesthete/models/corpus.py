@@ -6,6 +6,12 @@ project's shared ``Spectra.log_mel``, exactly what it sees at run time) are kept
 under ``<corpus>/teacher/``. Patches are taken at random positions over the whole track (at most
 ``per_track``), each track at one random gain within 6 dB.
 
+The audio is the package's original file decoded by ``synesthete.audio.decode`` (soxr to 22,050 Hz,
+channels averaged), as a scan of that file decodes it, whenever ``bench/corpus.sh`` kept it
+(``<corpus>/.work/x``); its FLAC was resampled by ffmpeg instead, whose log-mel differs in the top
+mel bands (above ~9 kHz: up to 2 dB darker, the last band 7 dB brighter on pink noise). The FLAC
+serves only for what ``decode`` cannot read (tracker modules, rendered by ffmpeg).
+
 Model selection holds out whole packages (``held_out``): tracks of one game share composers and sound,
 so a split by track would flatter the student.
 """
@@ -54,13 +60,21 @@ class Patches:
         return len(self.x)
 
 
-def tracks(corpus: Path, manifest: Path | None = None) -> list[tuple[str, Path]]:
-    """(package, audio path) of every track in the corpus manifest (or in ``manifest``, a subset)."""
+def tracks(corpus: Path, manifest: Path | None = None) -> list[tuple[str, Path, Path]]:
+    """(package, FLAC path, audio to decode) of every track in the corpus manifest (or in ``manifest``,
+    a subset); the audio is the original file when ``decode`` reads it (see the module docstring)."""
+    from synesthete.audio.decode import AUDIO_EXTENSIONS
+
     manifest = manifest or corpus / "manifest.csv"
     if not manifest.is_file():
         raise FileNotFoundError(f"{manifest}: no corpus manifest (build one with bash bench/corpus.sh)")
+    out = []
     with open(manifest, newline="") as f:
-        return [(r["package"], corpus / r["path"]) for r in csv.DictReader(f)]
+        for r in csv.DictReader(f):
+            original = corpus / ".work" / "x" / r["package"] / r["file"]
+            readable = original.suffix.lower() in AUDIO_EXTENSIONS and original.is_file()
+            out.append((r["package"], corpus / r["path"], original if readable else corpus / r["path"]))
+    return out
 
 
 def held_out(packages: Sequence[str], share: int = 8) -> set[str]:
@@ -131,12 +145,12 @@ def teacher_outputs(
 
     listed = tracks(corpus, manifest)
     caches = [
-        corpus / "teacher" / f"{per_track}" / p.relative_to(corpus).with_suffix(".npz") for _, p in listed
+        corpus / "teacher" / f"{per_track}" / p.relative_to(corpus).with_suffix(".npz") for _, p, _ in listed
     ]
     # each track's positions and gain depend on its file name only, so a partial run resumes identically
     jobs = [
-        (p, c, per_track, seed + int(hashlib.sha1(p.name.encode()).hexdigest()[:8], 16))
-        for (_, p), c in zip(listed, caches, strict=True)
+        (audio, c, per_track, seed + int(hashlib.sha1(p.name.encode()).hexdigest()[:8], 16))
+        for (_, p, audio), c in zip(listed, caches, strict=True)
     ]
     todo = [j for j in jobs if not j[1].is_file()]
     with ProcessPoolExecutor(workers) as pool:
@@ -147,7 +161,7 @@ def teacher_outputs(
             bar.update(1)
         bar.close()
     parts, packages = [], []
-    for (package, _), cache in zip(listed, caches, strict=True):
+    for (package, _, _), cache in zip(listed, caches, strict=True):
         if cache.is_file():
             with np.load(cache) as z:
                 n = len(z["x"])

@@ -1,8 +1,10 @@
 """Training the ``cnn`` student: distillation from musicnn, then adaptation to a collection.
 
 - ``distill``: regress musicnn's 200-d penultimate layer per 3-s patch (standardised MSE plus cosine)
-  and its 50 tag probabilities (through the teacher's own output layer). This makes the shipped
-  weights; ``python -m synesthete.models.train`` rebuilds them (see ``main``).
+  and its 50 tag probabilities (through the teacher's own output layer); optionally (``group``) also
+  the track vector retrieval compares, the maximum over a few patches of one track, standardised
+  over tracks, by MSE plus cosine (``track_loss``). This makes the shipped weights;
+  ``python -m synesthete.models.train`` rebuilds them (see ``main``).
 - ``adapt``: on a user's collection, a self-supervised contrastive objective (two augmented crops of
   one track are a positive pair, NT-Xent against the rest of the batch; ``contrastive``), optionally
   with a genre head on the tracks that carry a genre tag (``supervised``). Every objective keeps an
@@ -54,10 +56,14 @@ def distill_loss(
     z = net.standardized(x)
     target = (emb - net.out_mean) / net.out_std
     pred = z * net.out_std + net.out_mean
-    loss = F.mse_loss(z, target) + (1 - F.cosine_similarity(z, target, dim=1)).mean()
+    loss = _mse_cosine(z, target)
     if tag_weight:
         loss = loss + tag_weight * F.binary_cross_entropy_with_logits(out(pred), tags)
     return loss
+
+
+def _mse_cosine(z: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(z, target) + (1 - F.cosine_similarity(z, target, dim=1)).mean()
 
 
 def fit_statistics(net: Student, data: Patches) -> None:
@@ -70,6 +76,81 @@ def fit_statistics(net: Student, data: Patches) -> None:
     net.out_std.copy_(e.std(0).clamp_min(1e-3))
 
 
+@dataclass
+class Pooled:
+    """The track-level term: patches per group, groups per step, its weight, and the mean and std over
+    groups of the teacher's maximum per group (standardised units), so the term compares z-scored
+    track vectors as retrieval does (maximum over patches, z-scored over the collection, cosine)."""
+
+    group: int
+    per_step: int
+    weight: float
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @classmethod
+    def of(cls, net: Student, data: Patches, group: int, per_step: int, weight: float) -> Pooled:
+        rows = track_groups(data.track, group, np.random.default_rng(0))
+        top = ((torch.from_numpy(data.emb[rows]) - net.out_mean) / net.out_std).amax(dim=1)
+        return cls(group, per_step, weight, top.mean(0), top.std(0).clamp_min(1e-3))
+
+    def loss(self, net: Student, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        """``track_loss`` of groups of consecutive rows, the batch norms on their running statistics:
+        a batch of a few tracks would normalise away what tells those tracks apart (measured on
+        generated tracks: batches made of whole groups learnt 8x worse than random ones)."""
+        norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm1d) and m.training]
+        for m in norms:
+            m.eval()
+        try:
+            return track_loss(net.standardized(x), (emb - net.out_mean) / net.out_std, self)
+        finally:
+            for m in norms:
+                m.train()
+
+
+def track_loss(z: torch.Tensor, target: torch.Tensor, pooled: Pooled) -> torch.Tensor:
+    """MSE + (1 - cosine) between the student's and the teacher's maxima over each group of
+    ``pooled.group`` consecutive rows, both standardised over tracks."""
+    dim = z.shape[1]
+    top_z = (z.reshape(-1, pooled.group, dim).amax(dim=1) - pooled.mean) / pooled.std
+    top_t = (target.reshape(-1, pooled.group, dim).amax(dim=1) - pooled.mean) / pooled.std
+    return _mse_cosine(top_z, top_t)
+
+
+def track_groups(track: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Row indices (groups, size), each group from one track, in random order; every row is in a group
+    once (a track's last group is filled up with other rows of that track, drawn at random)."""
+    order = np.argsort(track, kind="stable")
+    groups = []
+    for rows in np.split(order, np.flatnonzero(np.diff(track[order])) + 1):
+        rows = rng.permutation(rows)
+        pad = -len(rows) % size
+        if pad:
+            rows = np.concatenate([rows, rng.choice(rows, pad, replace=pad > len(rows))])
+        groups.append(rows.reshape(-1, size))
+    stacked = np.concatenate(groups)
+    return stacked[rng.permutation(len(stacked))]
+
+
+def _group_batches(data: Patches, pooled: Pooled, rng: np.random.Generator):
+    """Endless batches of ``pooled.per_step`` groups (row indices, groups consecutive)."""
+    while True:
+        groups = track_groups(data.track, pooled.group, rng)
+        for i in range(0, len(groups) - pooled.per_step + 1, pooled.per_step):
+            yield groups[i : i + pooled.per_step].ravel()
+
+
+def _inputs(data: Patches, rows: np.ndarray, augmented: float, gen: torch.Generator) -> torch.Tensor:
+    """Training inputs of ``rows``: float16 rounding hidden by a little noise, a share augmented."""
+    x = torch.from_numpy(data.x[rows].astype(np.float32))
+    x = x + 0.05 * torch.randn_like(x)  # so float16 rounding of the inputs is not learnt
+    k = round(augmented * len(rows))
+    if k:
+        chosen = torch.randperm(len(rows), generator=gen)[:k]
+        x[chosen] = augment(x[chosen], gen)
+    return x
+
+
 def distill(
     data: Patches,
     *,
@@ -79,6 +160,8 @@ def distill(
     lr: float = 3e-3,
     tag_weight: float = 0.5,
     augmented: float = 0.0,
+    group: int = 0,
+    track_weight: float = 1.0,
     net: Student | None = None,
     seed: int = 0,
     progress: bool = True,
@@ -87,7 +170,9 @@ def distill(
     """A student fitted to the teacher's outputs in ``data`` (a new one unless ``net`` is given).
 
     ``augmented`` is the share of each batch passed through ``augment`` (the target stays the teacher's
-    output on the clean patch, so the student learns to ignore gain, EQ, noise and codecs). With ``val``
+    output on the clean patch, so the student learns to ignore gain, EQ, noise and codecs). With
+    ``group`` > 0 each step also takes ``batch // (2 * group)`` groups of ``group`` patches of one
+    track and adds ``track_loss`` on them, weighted ``track_weight`` (``Pooled.loss``). With ``val``
     (held-out patches) the epoch with the lowest validation loss is the one returned.
     """
     import copy
@@ -99,6 +184,8 @@ def distill(
         net = Student()
         fit_statistics(net, data)
     out = _teacher_out()
+    pooled = Pooled.of(net, data, group, max(1, batch // (2 * group)), track_weight) if group else None
+    grouped = _group_batches(data, pooled, rng) if pooled else None
     steps = epochs * math.ceil(len(data) / batch)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
@@ -110,14 +197,18 @@ def distill(
         total = 0.0
         for i in range(0, len(order), batch):
             rows = np.sort(order[i : i + batch])
-            x = torch.from_numpy(data.x[rows].astype(np.float32))
-            x = x + 0.05 * torch.randn_like(x)  # so float16 rounding of the inputs is not learnt
-            k = round(augmented * len(rows))
-            if k:
-                x[:k] = augment(x[:k], gen)
             loss = distill_loss(
-                net, x, torch.from_numpy(data.emb[rows]), torch.from_numpy(data.tags[rows]), out, tag_weight
+                net,
+                _inputs(data, rows, augmented, gen),
+                torch.from_numpy(data.emb[rows]),
+                torch.from_numpy(data.tags[rows]),
+                out,
+                tag_weight,
             )
+            if pooled is not None:
+                rows_g = next(grouped)
+                x_g = _inputs(data, rows_g, augmented, gen)
+                loss = loss + pooled.weight * pooled.loss(net, x_g, torch.from_numpy(data.emb[rows_g]))
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -127,7 +218,7 @@ def distill(
             bar.update(1)
         line = f"epoch {epoch + 1}: loss {total / len(data):.4f}"
         if val is not None:
-            held = validation_loss(net, val, out, tag_weight)
+            held = validation_loss(net, val, out, tag_weight, pooled)
             line += f", held-out {held:.4f}"
             if held < best_loss:
                 best, best_loss = copy.deepcopy(net.state_dict()), held
@@ -140,15 +231,31 @@ def distill(
 
 
 @torch.no_grad()
-def validation_loss(net: Student, val: Patches, out, tag_weight: float, batch: int = 256) -> float:
-    """Mean distillation loss on held-out patches (clean inputs, eval mode)."""
+def validation_loss(
+    net: Student, val: Patches, out, tag_weight: float, pooled: Pooled | None = None, batch: int = 256
+) -> float:
+    """Mean distillation loss on held-out patches (clean inputs, eval mode), plus with ``pooled`` its
+    weighted track-level term over fixed groups of the held-out tracks."""
     net.eval()
     total = 0.0
     for i in range(0, len(val), batch):
         x = torch.from_numpy(val.x[i : i + batch].astype(np.float32))
         emb, tags = torch.from_numpy(val.emb[i : i + batch]), torch.from_numpy(val.tags[i : i + batch])
         total += distill_loss(net, x, emb, tags, out, tag_weight).item() * len(x)
-    return total / len(val)
+    loss = total / len(val)
+    if pooled is not None:
+        groups = track_groups(val.track, pooled.group, np.random.default_rng(0))
+        per = max(1, batch // pooled.group)
+        parts = [groups[i : i + per].ravel() for i in range(0, len(groups), per)]
+        track = sum(
+            pooled.loss(
+                net, torch.from_numpy(val.x[r].astype(np.float32)), torch.from_numpy(val.emb[r])
+            ).item()
+            * len(r)
+            for r in parts
+        )
+        loss += pooled.weight * track / sum(len(r) for r in parts)
+    return loss
 
 
 def _bar(total: int, desc: str, progress: bool):
@@ -479,6 +586,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-track", type=int, default=corpus.PER_TRACK, help="patches per track")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--augmented", type=float, default=0.25, help="share of each batch augmented")
+    parser.add_argument(
+        "--group", type=int, default=0, help="patches of one track per group: adds the track-level term"
+    )
+    parser.add_argument("--track-weight", type=float, default=1.0, help="weight of the track-level term")
     parser.add_argument("--workers", type=int, default=2, help="processes running the teacher")
     parser.add_argument("--threads", type=int, default=2, help="torch threads while training")
     parser.add_argument("--out", type=Path, default=None, help="default: <corpus>/cnn-distilled.pt")
@@ -497,7 +608,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     torch.set_num_threads(args.threads)
     start = time.time()
-    net = distill(train, val=val, epochs=args.epochs, augmented=args.augmented, log=log)
+    net = distill(
+        train,
+        val=val,
+        epochs=args.epochs,
+        augmented=args.augmented,
+        group=args.group,
+        track_weight=args.track_weight,
+        log=log,
+    )
     held_p = corpus.package_precision(net, val, packages)
     log(f"precision@10 by package on the held-out packages: {held_p}")
     meta = {
@@ -508,6 +627,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "held_out_packages": sorted(held),
         "epochs": args.epochs,
         "augmented": args.augmented,
+        "group": args.group,
+        "track_weight": args.track_weight if args.group else 0.0,
+        "per_track": args.per_track,
         "patches": len(train),
         "train_seconds": round(time.time() - start),
         "held_out_precision_at_10": held_p,
