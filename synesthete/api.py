@@ -34,6 +34,7 @@ from synesthete.fingerprint.landmarks import VERSION as FINGERPRINT_VERSION
 from synesthete.fingerprint.matcher import MAX_QUERY_SECONDS, Verdict, identify_signal
 from synesthete.library.catalog import Catalog, Track
 from synesthete.library.guard import MEMORY_CAP, decoder_log, memory_cap, stderr_to
+from synesthete.library.known import KnownTracks
 from synesthete.library.scan import ScanReport, scan
 from synesthete.library.store import CatalogStore
 from synesthete.library.tags import read_tags
@@ -126,6 +127,7 @@ class Library:
         self._building = threading.Lock() if spaces_of is None else spaces_of._building
         self._last_outside: tuple[tuple, Analysis] | None = None
         self.landmarks = LandmarkIndex(self.catalog)  # opened lazily, on the first identify
+        self._known = KnownTracks(self.catalog)  # rows ``similar`` reads, while the catalog is unchanged
         self._models_seen: tuple[tuple, Path | None, list[str]] | None = None
         self._activate()  # the cnn extractor runs this library's checkpoint
 
@@ -243,8 +245,9 @@ class Library:
         return track
 
     def tracks_by_ids(self, ids: Iterable[int]) -> dict[int, Track]:
-        """The catalogued tracks among ``ids``, by id, in one catalog read (an unknown id is left out)."""
-        return self.catalog.tracks_by_ids(ids)
+        """The catalogued tracks among ``ids``, by id (an unknown id is left out); rows already read are
+        not read again until the catalog changes (``library/known.py``)."""
+        return self._known.tracks(ids)
 
     def resolve(self, query: int | str | Track) -> Track:
         """A track from its id, or from text matched against 'artist - title' and the path."""
@@ -361,12 +364,22 @@ class Library:
         want = _check_k(k) + DEDUP_SLACK
         vectors = np.stack([space.vector_of(q.id) for q in queries])
         # One more than wanted, then each query's own id goes: no exclusion shared by the whole batch.
-        ids, scores = space.search(vectors, want + 1, dissimilar=dissimilar)
-        lists = []
-        for query, row_ids, row_scores in zip(queries, ids, scores, strict=True):
-            other = row_ids != query.id
-            lists.append((row_ids[other][:want], row_scores[other][:want], (query.id,)))
-        return self._distinct_many(space, lists, k)
+        found = space.search(vectors, want + 1, dissimilar=dissimilar)
+        return self._distinct_many(space, _others(queries, *found, want), k)
+
+    def similar_and_least_many(
+        self, tracks: Sequence[int | str | Track], *, k: int = 10, model: str | None = None
+    ) -> list[tuple[list[Match], Match | None]]:
+        """``similar(t, k=k)`` of each track with the one match of ``similar(t, k=1, dissimilar=True)``,
+        from one pass over the vectors: OpenSubsonic's similarity is 0 at a query's least similar track."""
+        queries = [self.resolve(t) for t in tracks]
+        space = self.space(model)
+        want, least = _check_k(k) + DEDUP_SLACK, 1 + DEDUP_SLACK
+        vectors = np.stack([space.vector_of(q.id) for q in queries])
+        near, far = space.search_ends(vectors, want + 1, least + 1)
+        similar = self._distinct_many(space, _others(queries, *near, want), k)
+        farthest = self._distinct_many(space, _others(queries, *far, least), 1)
+        return [(s, f[0] if f else None) for s, f in zip(similar, farthest, strict=True)]
 
     def similar_to_file(
         self, path: str | Path, *, k: int = 10, model: str | None = None, dissimilar: bool = False
@@ -541,16 +554,17 @@ class Library:
         self, space: Space, lists: Sequence[tuple[np.ndarray, np.ndarray, Sequence[int]]], k: int
     ) -> list[list[Match]]:
         """For each (ids, scores, against), the first ``k`` results that are not near-duplicates of each
-        other or of ``against``. The catalog is read once for all the lists (a server batch), not per list."""
+        other or of ``against``. The catalog is read once for all the lists (a server batch), not per list,
+        and only for tracks not read since it last changed (``library/known.py``)."""
         from synesthete.recommend.dedup import Recordings, near_duplicates
 
         lists = [([int(i) for i in ids], scores, against) for ids, scores, against in lists]
-        known = Recordings.read(self.catalog, (i for ids, _, against in lists for i in (*against, *ids)))
+        known = Recordings(*self._known.facts(i for ids, _, against in lists for i in (*against, *ids)))
         kept = []
         for ids, scores, against in lists:
             dropped = near_duplicates(self.catalog, space, ids, against=against, known=known)
             kept.append([(i, s) for i, s in zip(ids, scores, strict=True) if i not in dropped][:k])
-        tracks = self.catalog.tracks_by_ids({i for pairs in kept for i, _ in pairs})
+        tracks = self._known.tracks(i for pairs in kept for i, _ in pairs)
         return [[Match(tracks[i], float(s)) for i, s in pairs if i in tracks] for pairs in kept]
 
 
@@ -603,6 +617,18 @@ def _return_freed_memory() -> None:
     (no ``malloc_trim``) nothing happens."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).malloc_trim(0)
+
+
+def _others(
+    queries: Sequence[Track], ids: np.ndarray, scores: np.ndarray, want: int
+) -> list[tuple[np.ndarray, np.ndarray, tuple[int]]]:
+    """Each query's (ids, scores) without the query itself, ``want`` at most, and the query's id (which
+    its results must not be a copy of). A search asks one more than wanted: no exclusion shared by a batch."""
+    lists = []
+    for query, row_ids, row_scores in zip(queries, ids, scores, strict=True):
+        other = row_ids != query.id
+        lists.append((row_ids[other][:want], row_scores[other][:want], (query.id,)))
+    return lists
 
 
 def _check_k(k: int) -> int:

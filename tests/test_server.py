@@ -559,6 +559,7 @@ def test_no_traceback_reaches_a_client(small_library: Path, ids: dict[str, int],
         raise RuntimeError("secret internals at /home/someone")
 
     monkeypatch.setattr(Library, "similar_many", broken)
+    monkeypatch.setattr(Library, "similar_and_least_many", broken)  # what Subsonic's sonic matches call
     with TestClient(create_app(small_library), base_url=LOCAL, raise_server_exceptions=False) as c:
         r = c.get(f"/api/tracks/{ids['Drone 1']}/similar")
         assert r.status_code == 500 and r.json() == {

@@ -98,6 +98,30 @@ def test_batched_answers_are_those_of_one_at_a_time(small_library: Path, monkeyp
         pool.close()
 
 
+def test_the_least_similar_comes_from_the_same_search(small_library: Path) -> None:
+    """What OpenSubsonic's getSonicSimilarTracks needs (the similar tracks, and the least similar one where
+    similarity is 0), from one pass over the vectors: the answers of the two searches, directly and
+    through the batcher."""
+    pool = LibraryPool(small_library, size=1)
+    batcher = SimilarBatcher(pool)
+    try:
+        with pool.borrow() as lib:
+            ids = [t.id for t in lib.tracks()]
+            both = lib.similar_and_least_many(ids, k=3)
+            asked = [batcher.submit(i, k=3, model=None, dissimilar=False, with_least=True) for i in ids]
+            for track_id, (matches, least), future in zip(ids, both, asked, strict=True):
+                alone, far = lib.similar(track_id, k=3), lib.similar(track_id, k=1, dissimilar=True)
+                assert [m.track.id for m in matches] == [m.track.id for m in alone]
+                assert np.allclose([m.score for m in matches], [m.score for m in alone], atol=1e-5)
+                assert least.track.id == far[0].track.id and abs(least.score - far[0].score) < 1e-5
+                found = future.result(timeout=120)
+                assert [m.track.id for m in found.matches] == [m.track.id for m in matches]
+                assert found.least.track.id == least.track.id
+    finally:
+        batcher.close()
+        pool.close()
+
+
 def test_an_ask_given_up_leaves_the_others_answered(small_library: Path) -> None:
     """A request whose client went away is cancelled; the batch goes on without it, and the thread lives."""
     pool = LibraryPool(small_library, size=1)
@@ -136,6 +160,30 @@ def test_a_running_server_finds_what_a_scan_adds(small_library: Path, tmp_path: 
         assert len(found) == 1
         after = client.get(f"/api/tracks/{drone}/similar", params={"k": 50}).json()["results"]
         assert len(after) == len(before) + 1 and found[0]["track_id"] in {r["track_id"] for r in after}
+
+
+def test_a_retagged_track_is_answered_with_its_new_tags_after_a_scan(tmp_path: Path) -> None:
+    """The rows the server keeps between ``similar`` requests (``library/known.py``) are read again once
+    a scan has changed the catalog: a result retagged and rescanned comes back under its new title."""
+    from fastapi.testclient import TestClient
+    from mutagen.flac import FLAC
+
+    from synesthete.server import create_app
+
+    library = make_library(tmp_path)
+    with TestClient(create_app(library), base_url="http://127.0.0.1") as client:
+        drone = client.get("/api/tracks", params={"search": "Drone 1"}).json()["tracks"][0]["track_id"]
+        before = client.get(f"/api/tracks/{drone}/similar", params={"k": 8}).json()["results"]
+        retagged = next(r for r in before if r["title"] == "Drone 2")
+        tags = FLAC(retagged["path"])
+        tags["title"] = "Drone Two"
+        tags.save()
+        with Library(library) as other:
+            assert other.scan([tmp_path / "music"], workers=1).updated == 1
+        after = client.get(f"/api/tracks/{drone}/similar", params={"k": 8}).json()["results"]
+    titles = {r["track_id"]: r["title"] for r in after}
+    assert titles[retagged["track_id"]] == "Drone Two"
+    assert titles == {r["track_id"]: r["title"] for r in before} | {retagged["track_id"]: "Drone Two"}
 
 
 def worker_pids(pid: int) -> list[int]:

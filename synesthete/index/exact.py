@@ -104,11 +104,32 @@ class ExactIndex:
         ``vector`` is (d,) for one query (1-d results) or (m, d) for m queries (2-d results).
         """
         q, single = check_query(vector, k, self._dim)
+        found = self._top(self._scores(q), k, exclude, farthest)
+        return (found[0][0], found[1][0]) if single else found
+
+    def query_ends(
+        self, vectors: np.ndarray, nearest: int, farthest: int
+    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """``query(vectors, nearest)`` and ``query(vectors, farthest, farthest=True)`` of (m, d) queries,
+        from one matrix product: OpenSubsonic's similarity needs each query's least similar track too."""
+        q, _ = check_query(vectors, nearest, self._dim)
+        check_query(vectors, farthest, self._dim)
+        scores = self._scores(q)
+        far = self._top(scores.copy(), farthest, (), True)
+        return self._top(scores, nearest, (), False), far
+
+    def _scores(self, q: np.ndarray) -> np.ndarray:
+        """Cosines of (m, d) queries with every row: (m, n), a fresh array, safe to write into."""
         q = normalize(q)
         with _BLAS.limit(limits=1, user_api="blas"):
-            # (m, n), a fresh array, safe to write into. Computed as (V q^T)^T: the same products (equal
-            # bit for bit here), a quarter faster for a batch of 8-32 queries than q V^T (OpenBLAS).
-            scores = np.ascontiguousarray((self.vectors @ q.T).T)
+            # Computed as (V q^T)^T: the same products (equal bit for bit here), a quarter faster for a
+            # batch of 8-32 queries than q V^T (OpenBLAS).
+            return np.ascontiguousarray((self.vectors @ q.T).T)
+
+    def _top(
+        self, scores: np.ndarray, k: int, exclude: Collection[int], farthest: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) of the ``k`` best of each row of ``scores`` (overwritten), or the ``k`` worst."""
         if farthest:
             np.negative(scores, out=scores)
         skip = [r for r in (self._row.get(i) for i in exclude) if r is not None]
@@ -116,17 +137,18 @@ class ExactIndex:
             scores[:, skip] = -np.inf
         k = min(k, self._n - len(set(skip)))
         if k < self._n:
-            part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k > 0 else np.empty((len(q), 0), int)
+            part = (
+                np.argpartition(-scores, k - 1, axis=1)[:, :k] if k > 0 else np.empty((len(scores), 0), int)
+            )
         else:
-            part = np.broadcast_to(np.arange(self._n), (len(q), self._n))
+            part = np.broadcast_to(np.arange(self._n), (len(scores), self._n))
         top = np.take_along_axis(scores, part, axis=1)
         order = np.argsort(-top, axis=1, kind="stable")
         rows = np.take_along_axis(part, order, axis=1)
         best = np.take_along_axis(top, order, axis=1)
         if farthest:
             np.negative(best, out=best)
-        ids, best = self._ids[rows], np.clip(best, -1.0, 1.0)
-        return (ids[0], best[0]) if single else (ids, best)
+        return self._ids[rows], np.clip(best, -1.0, 1.0)
 
     def save(self, path: str | Path) -> None:
         """Write ids and unit vectors to one ``.npz`` file (no pickle, so loading runs no code)."""

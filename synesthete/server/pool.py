@@ -94,6 +94,7 @@ class Similar(NamedTuple):
     query: Track
     model: str  # as results report it, e.g. 'fused-v1'
     matches: list[Match]
+    least: Match | None = None  # asked ``with_least``: the least similar track (None: no other track)
 
 
 class _Ask(NamedTuple):
@@ -101,6 +102,7 @@ class _Ask(NamedTuple):
     k: int
     model: str | None
     dissimilar: bool
+    with_least: bool
     answer: Future
 
 
@@ -120,9 +122,12 @@ class SimilarBatcher:
         self._thread = threading.Thread(target=self._serve, name="similar-batches", daemon=True)
         self._thread.start()
 
-    def submit(self, track_id: int, *, k: int, model: str | None, dissimilar: bool) -> Future[Similar]:
+    def submit(
+        self, track_id: int, *, k: int, model: str | None, dissimilar: bool, with_least: bool = False
+    ) -> Future[Similar]:
+        """``with_least``: also the least similar track, from the same pass (``Library.similar_and_least_many``)."""
         answer: Future[Similar] = Future()
-        self._asks.put(_Ask(track_id, k, model, dissimilar, answer))
+        self._asks.put(_Ask(track_id, k, model, dissimilar, with_least, answer))
         return answer
 
     def close(self) -> None:
@@ -142,7 +147,7 @@ class SimilarBatcher:
             groups: dict[tuple, list[_Ask]] = {}
             for ask in batch:  # an ask given up (its client went away) is not searched, nor answered
                 if ask.answer.set_running_or_notify_cancel():
-                    groups.setdefault((ask.k, ask.model, ask.dissimilar), []).append(ask)
+                    groups.setdefault((ask.k, ask.model, ask.dissimilar, ask.with_least), []).append(ask)
             for group in groups.values():
                 try:
                     self._answer(group)
@@ -152,7 +157,7 @@ class SimilarBatcher:
                             ask.answer.set_exception(e)
 
     def _answer(self, asks: list[_Ask]) -> None:
-        """Answer asks of one (k, model, dissimilar); one bad ask never fails the others."""
+        """Answer asks of one (k, model, dissimilar, with_least); one bad ask never fails the others."""
         lib, found = self._lib, []
         try:  # one catalog read for the batch's tracks
             tracks = lib.tracks_by_ids([ask.track_id for ask in asks])
@@ -167,17 +172,23 @@ class SimilarBatcher:
                 ask.answer.set_exception(NoSuchTrack(f"no track with id {ask.track_id}"))
         if not found:
             return
-        k, model, dissimilar = asks[0].k, asks[0].model, asks[0].dissimilar
+        k, model, dissimilar, with_least = asks[0].k, asks[0].model, asks[0].dissimilar, asks[0].with_least
+
+        def search(tracks: list[Track]) -> list[tuple[list[Match], Match | None]]:
+            if with_least:
+                return lib.similar_and_least_many(tracks, k=k, model=model)
+            return [(m, None) for m in lib.similar_many(tracks, k=k, model=model, dissimilar=dissimilar)]
+
         try:
             name = lib.space(model).name
-            results = lib.similar_many([t for _, t in found], k=k, model=model, dissimilar=dissimilar)
+            results = search([t for _, t in found])
         except Exception:  # e.g. one track without a vector: each ask alone, with its own error
             for ask, track in found:
                 try:
-                    matches = lib.similar(track, k=k, model=model, dissimilar=dissimilar)
-                    ask.answer.set_result(Similar(track, lib.space(model).name, matches))
+                    ((matches, least),) = search([track])
+                    ask.answer.set_result(Similar(track, lib.space(model).name, matches, least))
                 except Exception as e:
                     ask.answer.set_exception(e)
             return
-        for (ask, track), matches in zip(found, results, strict=True):
-            ask.answer.set_result(Similar(track, name, matches))
+        for (ask, track), (matches, least) in zip(found, results, strict=True):
+            ask.answer.set_result(Similar(track, name, matches, least))

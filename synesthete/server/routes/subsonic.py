@@ -303,14 +303,15 @@ def stream(lib: Library, params: dict[str, str]) -> Response:
 async def get_sonic_similar_tracks(request: Request, params: dict[str, str]) -> dict:
     """``Library.similar``, searched with the server's other similar requests (``pool.SimilarBatcher``)."""
     track_id, count = _int(params, "id"), _int(params, "count", 10)
-    batcher = request.app.state.batcher
-    ask = batcher.submit(track_id, k=max(count, 1), model=None, dissimilar=False)
-    far = batcher.submit(track_id, k=1, model=None, dissimilar=True)  # where similarity is 0
+    # With the least similar track (where similarity is 0), from the same pass over the vectors.
+    ask = request.app.state.batcher.submit(
+        track_id, k=max(count, 1), model=None, dissimilar=False, with_least=True
+    )
     try:
-        found, most_different = await asyncio.gather(asyncio.wrap_future(ask), asyncio.wrap_future(far))
+        found = await asyncio.wrap_future(ask)
     except NoSuchTrack:
         raise SubsonicError(70, "Song not found") from None
-    floor = float(most_different.matches[0].score) if most_different.matches else -1.0
+    floor = float(found.least.score) if found.least is not None else -1.0
     # Building entries reads each file's size and tags (artwork): off the event loop.
     entries = await request.app.state.pool.run(
         lambda _: [sonic_match(m, floor) for m in found.matches[:count]]
