@@ -186,7 +186,7 @@ def run_fresh(n: int, dim: int) -> None:
     truth = _exact_top(space.vectors, rows, 11)
     out = _summary(f"fresh-{type(space.index).__name__}", n, dim, found, lat, space.vectors, rows, truth)
     if isinstance(space.index, QuantizedIndex):  # what probing fewer or more lists does: rows before the last
-        for probe in (8, 32):
+        for probe in (4, 16):
             space.index.probe = probe
             more, lat = _latencies(lambda r: space.search(space.vectors[r], K)[0] - 1, rows)
             row = _summary(f"fresh-quantized-probe{probe}", n, dim, more, lat, space.vectors, rows, truth)

@@ -28,7 +28,7 @@ def low_rank(n: int, d: int, rank: int, clusters: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def case() -> tuple[np.ndarray, np.ndarray, QuantizedIndex]:
-    """6,000 vectors of 300-d (rank 40) and a quantized index over them (77 lists), built once."""
+    """6,000 vectors of 300-d (rank 40) and a quantized index over them (60 lists), built once."""
     vectors = low_rank(6_000, 300, 40, 30, seed=3)
     ids = np.arange(6_000, dtype=np.int64) * 7 + 11  # not row numbers
     index = QuantizedIndex(300, threads=1)
