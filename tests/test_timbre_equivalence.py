@@ -1,4 +1,5 @@
-"""The timbre features' faster steps compute what their plain definitions say, on generated spectra."""
+"""The faster steps of the spectra and timbre features compute what their plain definitions say, on generated
+spectra."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from synesthete.features import timbre
-from synesthete.features.base import Spectra, stft_magnitude
+from synesthete.features.base import Spectra, _mel_basis, mel_of, stft_magnitude
 
 
 def spectrogram(kind: str) -> np.ndarray:
@@ -56,3 +57,9 @@ def test_stft_layout_is_frame_major_and_values_unchanged() -> None:
     mag = stft_magnitude(y)
     assert mag.flags["F_CONTIGUOUS"]
     np.testing.assert_array_equal(mag, stft_magnitude(y, block=1000))
+
+
+def test_mel_of_is_the_dense_product() -> None:
+    power = spectrogram("noise")
+    dense = _mel_basis(22050) @ np.ascontiguousarray(power)
+    np.testing.assert_allclose(mel_of(power), dense, rtol=1e-5, atol=1e-6 * dense.max())

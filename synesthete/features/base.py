@@ -57,7 +57,7 @@ class Spectra:
     @cached_property
     def mel_power(self) -> np.ndarray:
         """Mel power spectrogram, shape (N_MELS, frames)."""
-        return _mel_basis(self.sr) @ self.stft_power
+        return mel_of(self.stft_power, self.sr)
 
     @cached_property
     def log_mel(self) -> np.ndarray:
@@ -130,6 +130,32 @@ def _mel_basis(sr: int) -> np.ndarray:
     if sr not in _MEL_CACHE:
         _MEL_CACHE[sr] = librosa.filters.mel(sr=sr, n_fft=N_FFT, n_mels=N_MELS).astype(np.float32)
     return _MEL_CACHE[sr]
+
+
+_MEL_BLOCKS: dict[int, list[tuple[int, int, int, int, np.ndarray]]] = {}
+MEL_BLOCK = 4  # mel bands per product
+
+
+def mel_of(power: np.ndarray, sr: int = SR) -> np.ndarray:
+    """``_mel_basis(sr) @ power`` computed on each group of MEL_BLOCK bands' own bins only.
+
+    The triangular filters cover 1.5 % of the basis, so the dense product mostly multiplied zeros:
+    this one is ~10x cheaper for the same values (to float rounding, ~1e-7 of the peak).
+    """
+    if sr not in _MEL_BLOCKS:
+        basis = _mel_basis(sr)
+        blocks = []
+        for start in range(0, len(basis), MEL_BLOCK):
+            rows = basis[start : start + MEL_BLOCK]
+            bins = np.flatnonzero(rows.any(axis=0))
+            lo, hi = (int(bins[0]), int(bins[-1]) + 1) if bins.size else (0, 0)
+            blocks.append((start, start + len(rows), lo, hi, np.ascontiguousarray(rows[:, lo:hi].T)))
+        _MEL_BLOCKS[sr] = blocks
+    by_frame = power.T
+    out = np.zeros((N_MELS, power.shape[1]), dtype=np.float32)
+    for start, end, lo, hi, weights in _MEL_BLOCKS[sr]:
+        out[start:end] = (by_frame[:, lo:hi] @ weights).T
+    return out
 
 
 _CHROMA_CACHE: dict[int, np.ndarray] = {}
