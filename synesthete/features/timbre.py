@@ -107,6 +107,16 @@ def rolloff_bins(power: np.ndarray) -> np.ndarray:
     return np.minimum(starts[k] + below, n_bins)
 
 
+def _mean_log(power: np.ndarray, block: int = 256) -> np.ndarray:
+    """Per frame, the mean over bins of log(power + eps), a block of frames at a time: the logs of a
+    whole chunk at once (5 MB per 30 s, fresh memory) cost 3x more than the logs themselves."""
+    by_frame = power.T
+    out = np.empty(by_frame.shape[0], dtype=np.float32)
+    for start in range(0, by_frame.shape[0], block):
+        out[start : start + block] = np.log(by_frame[start : start + block] + np.float32(_EPS)).mean(axis=1)
+    return out
+
+
 def frame_features(spectra: Spectra) -> np.ndarray:
     """Frame-level timbre features, shape (len(FRAME_NAMES), frames)."""
     power = spectra.stft_power
@@ -116,7 +126,7 @@ def frame_features(spectra: Spectra) -> np.ndarray:
     spread = (_LOG_FREQS_SQ @ mag) / total - centroid**2
     bandwidth = np.sqrt(np.maximum(spread, 0.0))
     rolloff = _LOG_FREQS[rolloff_bins(power).clip(0, len(_FREQS) - 1)]
-    log_geo = np.log(power + _EPS).mean(axis=0)
+    log_geo = _mean_log(power)
     flatness = (10.0 / np.log(10.0)) * (log_geo - np.log(power.mean(axis=0) + _EPS))
     return np.vstack([spectra.mfcc, centroid, bandwidth, rolloff, flatness, spectral_contrast(power)]).astype(
         np.float32
