@@ -115,16 +115,18 @@ class ExactIndex:
         q, _ = check_query(vectors, nearest, self._dim)
         check_query(vectors, farthest, self._dim)
         scores = self._scores(q)
-        far = self._top(scores.copy(), farthest, (), True)
+        far = self._top(scores.copy(order="K"), farthest, (), True)
         return self._top(scores, nearest, (), False), far
 
     def _scores(self, q: np.ndarray) -> np.ndarray:
-        """Cosines of (m, d) queries with every row: (m, n), a fresh array, safe to write into."""
+        """Cosines of (m, d) queries with every row: (m, n), a fresh array, safe to write into.
+
+        Computed as (V q^T)^T: the same products (equal bit for bit here), a quarter faster for a batch of
+        8-32 queries than q V^T (OpenBLAS), and left in that (column-major) layout, which the partial sort
+        reads faster than a row-major copy would cost."""
         q = normalize(q)
         with _BLAS.limit(limits=1, user_api="blas"):
-            # Computed as (V q^T)^T: the same products (equal bit for bit here), a quarter faster for a
-            # batch of 8-32 queries than q V^T (OpenBLAS).
-            return np.ascontiguousarray((self.vectors @ q.T).T)
+            return (self.vectors @ q.T).T
 
     def _top(
         self, scores: np.ndarray, k: int, exclude: Collection[int], farthest: bool
