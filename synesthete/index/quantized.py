@@ -37,6 +37,7 @@ DEFAULT_PROBE = 8
 DEFAULT_RERANK = 64  # candidates scored on the full vectors (the codes' order is nearly exact already)
 TRAIN_PER_LIST = 40  # k-means sample: 40 rows a list (faiss warns under 39)
 _CHUNK = 65_536
+_NONE = np.empty(0, dtype=np.int64)
 _BLAS = ThreadpoolController()  # one query's products on one BLAS thread (see index/exact.py)
 VECTORS_SUFFIX = ".vectors.npy"  # beside the faiss file: the full vectors, float16, row i for ids[i]
 IDS_SUFFIX = ".ids.npy"
@@ -146,8 +147,11 @@ class QuantizedIndex:
         q = normalize(q)
         if farthest:
             np.negative(q, out=q)
-        skip = np.fromiter((int(i) for i in exclude), dtype=np.int64) if exclude else np.empty(0, np.int64)
-        k = max(0, min(k, len(self) - int(np.isin(np.unique(skip), self._sorted_ids).sum())))
+        skip = np.unique(np.fromiter((int(i) for i in exclude), dtype=np.int64)) if exclude else _NONE
+        if len(skip) and len(self):  # only ids in the index cost depth (binary search: np.isin would sort
+            at = np.minimum(np.searchsorted(self._sorted_ids, skip), len(self) - 1)  # all 10^6 ids: 4 ms)
+            skip = skip[self._sorted_ids[at] == skip]
+        k = max(0, min(k, len(self) - len(skip)))
         # One thread each for numpy and faiss: a query is small, and on a busy machine extra threads wait
         # for cores (faiss's own matrix products took 70 ms for one row at load 20).
         with _BLAS.limit(limits=1, user_api="blas"), _omp_threads(1):
