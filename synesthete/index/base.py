@@ -54,9 +54,14 @@ def normalize(vectors: np.ndarray, *, inplace: bool = False, dtype: type = np.fl
     v = vectors if inplace else np.array(vectors, dtype=dtype, copy=True)
     for start in range(0, len(v), 65_536):  # chunks: the squared-norm temporary stays small
         chunk = v[start : start + 65_536]
-        norms = np.sqrt(np.einsum("...i,...i->...", chunk, chunk))[..., None]
+        norms = row_norms(chunk)[..., None]
         np.divide(chunk, norms, out=chunk, where=norms > 0)
     return v
+
+
+def row_norms(vectors: np.ndarray) -> np.ndarray:
+    """The length of each row (along the last axis), as ``normalize`` measures it."""
+    return np.sqrt(np.einsum("...i,...i->...", vectors, vectors))
 
 
 def check_add(ids: np.ndarray, vectors: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:

@@ -63,14 +63,16 @@ def _same_sound(groups: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _same_sound_rows(space: Space, rows: np.ndarray) -> np.ndarray:
-    """``_same_sound`` of the space's rows with each other, from the space's unit blocks (made once)."""
-    units = [(space.unit_columns(group), limit) for group, limit in BLOCKS]
-    if any(u is None for u, _ in units):
+    """``_same_sound`` of the space's rows with each other, scaled by the lengths the space keeps."""
+    blocks = [(space.group_norms(group), limit) for group, limit in BLOCKS]
+    if any(b is None for b, _ in blocks):
         v = space.vectors[rows]
         return normalize(v) @ normalize(v).T >= SAME_SOUND_COSINE
     same = np.ones((len(rows), len(rows)), dtype=bool)
-    for u, limit in units:
-        block = u[rows]
+    for (columns, norms), limit in blocks:
+        block = np.array(space.vectors[rows][:, columns], dtype=np.float32)  # as ``normalize`` would
+        lengths = norms[rows][:, None]
+        np.divide(block, lengths, out=block, where=lengths > 0)
         same &= block @ block.T >= limit
     return same
 

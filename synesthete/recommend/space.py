@@ -18,6 +18,7 @@ import numpy as np
 
 from synesthete.exceptions import ParameterError, UserError
 from synesthete.index import ExactIndex, HNSWIndex, QuantizedIndex, VectorIndex, build_index, normalize
+from synesthete.index.base import row_norms
 from synesthete.index.quantized import IDS_SUFFIX, VECTORS_SUFFIX
 
 MIN_SCALE = 1e-6
@@ -55,7 +56,9 @@ class Space:
     names: np.ndarray | None = None  # per dimension, for explanations and map axes
     groups: np.ndarray | None = None  # per dimension: timbre, tonal... or, unnamed, the model's own name
     _exact: ExactIndex | None = None
-    _units: dict[str, np.ndarray | None] = field(default_factory=dict, repr=False, compare=False)
+    _group_norms: dict[str, tuple[np.ndarray, np.ndarray] | None] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.members = self.members or (self.model,)
@@ -241,14 +244,24 @@ class Space:
             index, members=members, blocks=blocks, names=fields["names"], groups=fields["groups"],
         )  # fmt: skip
 
-    def unit_columns(self, group: str) -> np.ndarray | None:
-        """The columns of ``group`` (e.g. "tonal"), each row scaled to unit length; None when no column is
-        in it. Made once per space: near-duplicate removal compares these rows for every result list, and
-        normalising them afresh each time cost more than the comparison."""
-        if group not in self._units:
+    def group_norms(self, group: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The columns of ``group`` (e.g. "tonal", a mask) and each row's length over them (``row_norms``);
+        None when no column is in it. Measured once per space, n floats: near-duplicate removal scales
+        the rows of every result list by them, and measuring them afresh each time cost more than the
+        comparison (keeping the scaled columns would cost megabytes)."""
+        if group not in self._group_norms:
             columns = self.groups == group
-            self._units[group] = normalize(self.vectors[:, columns]) if columns.any() else None
-        return self._units[group]
+            self._group_norms[group] = None
+            if columns.any():
+                parts = [
+                    row_norms(np.array(self.vectors[start : start + CHUNK][:, columns], dtype=np.float32))
+                    for start in range(0, len(self.vectors), CHUNK)
+                ]
+                self._group_norms[group] = (
+                    columns,
+                    np.concatenate(parts) if parts else np.zeros(0, np.float32),
+                )
+        return self._group_norms[group]
 
     @property
     def quantized(self) -> bool:
