@@ -131,3 +131,35 @@ def test_space_saved_with_a_quantized_index_loads_memory_mapped(case: tuple, tmp
     true_far, true_scores = exact.query(vectors[0], 10, farthest=True)
     assert np.all(np.diff(far_scores) >= 0) and far_scores[0] <= true_scores[-1] + 0.05
     assert len(set(far.tolist()) & set(true_far.tolist())) >= 5
+
+
+def test_a_library_past_the_budget_answers_from_a_saved_memory_mapped_quantized_space(
+    demo_library, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real path at a test's size: ``Library.space`` builds the default (fused, 956-d) space, picks
+    the quantized index when the budgets say so, saves it, and a fresh ``Library`` loads it mapped."""
+    import shutil
+
+    from synesthete import Library
+    from synesthete import api as api_module
+
+    folder = tmp_path / "library"
+    shutil.copytree(demo_library, folder)
+    with Library(folder) as lib:
+        track = lib.tracks()[7].id
+        exact = [m.track.id for m in lib.similar(track, k=5)]
+        least = [m.track.id for m in lib.similar(track, k=5, dissimilar=True)]
+    monkeypatch.setattr(index_module, "EXACT_VALUES", 1)  # 120 tracks x 956 stand for 10^6 x 956
+    monkeypatch.setattr(index_module, "QUANTIZE_VALUES", 1)
+    monkeypatch.setattr(api_module, "PERSIST_SPACE_ABOVE", 1)
+    saved = []
+    for _ in range(2):  # the library that builds and saves the space, then a fresh one that loads it
+        with Library(folder) as lib:
+            found = lib.similar(track, k=5)
+            space = lib.space()
+            assert space.quantized and isinstance(space.vectors, np.memmap)
+            assert [m.track.id for m in found] == exact  # one list of 120: the re-rank sees every track
+            assert [m.track.id for m in lib.similar(track, k=5, dissimilar=True)] == least
+        saved.append({p.name: p.stat().st_mtime_ns for p in (folder / "index").iterdir()})
+    assert any(name.endswith(".faiss.vectors.npy") for name in saved[0])
+    assert saved[1] == saved[0]  # the fresh library loaded the saved space: nothing was written again
