@@ -6,7 +6,7 @@
 # The packages that ../shared/data/dev is built from (see its build_dev.sh) are refused, so the dev
 # figures stay held out. Tracker modules (.mod/.xm/.it/.s3m) render through ffmpeg's libopenmpt.
 # Files under MIN_SECONDS (sound effects, jingles) and ambience/voice folders are skipped; identical
-# files are kept once.
+# files are kept once; a tracker module is a composition, so effect folders do not exclude it.
 #
 # Output: $CORPUS/audio/<package>/<n>.flac and $CORPUS/manifest.csv
 #   (package, version, licence, source file, seconds, path).
@@ -34,10 +34,20 @@ pokerth-data mirrormagic-data tuxtype-data gcompris-qt-data hex-a-hop-data openc
 stormbaancoureur-data ceferino-data cube2-data solarwolf circuslinux-data penguin-command caveexpress-data
 blockattack berusky-data briquolo-data gnurobbo-data njam-data sdl-ball-data lbreakouthd-data funnyboat
 whichwayisup pangzero mrrescue bomberclone-data spacezero tuxfootball freedink-data lbreakout2-data
-pathological netpanzer-data open-invaders-data"}
-# ../shared/data/dev's sources: never part of the corpus
+pathological netpanzer-data open-invaders-data
+adonthell-data amoebax-data angrydd ardentryst ballz-data bb berusky2-data biniax2-data blockout2
+brainparty-data criticalmass-data csmash-demosong cuyo-data davegnukem-data dodgindiamond2
+flobopuyo freecol freedroid-data gemdropx gigalomania-data gl-117-data glob2-data gltron gweled hannah-data
+heroes-sound-tracks hyperrogue-music instead-data ironseed-data madbomber-data miceamaze monsterz-data
+naev-data neverball-common openarena-088-data orbital-eunuchs-sniper-data pachi-data pathogen
+pax-britannica-data pekka-kana-2-data performous phlipple-data photofilmstrip pinball-table-gnu-data
+pink-pony-data planetblupi-music-ogg plee-the-bear-data rafkill-data raincat-data
+renpy-demo rockdodger seahorse-adventures searchandrescue-data singularity-music toppler trackballs-data
+tuxmath-data vectoroids vodovod vonsh vor wizznic-data wordwarvi-sound zaz-data"}
+# ../shared/data/dev's sources and its composers' other packages: never part of the corpus
 DEV_PACKAGES="drascula-music marsshooter-data parsec47-data rrootage-data torus-trooper-data
-tumiki-fighters-data gunroar-data mu-cade-data titanion-data"
+tumiki-fighters-data gunroar-data mu-cade-data titanion-data
+a7xpg-data noiz2sa-data val-and-rick-data"  # Kenta Cho's other games: the composer of dev's abagames group
 
 command -v ffmpeg >/dev/null || apt-get install -y -q --no-install-recommends ffmpeg >&2
 for t in ffmpeg ffprobe python3 dpkg-deb; do command -v $t >/dev/null || { log "missing $t"; exit 1; }; done
@@ -89,7 +99,10 @@ from pathlib import Path
 W, OUT = Path(os.environ["WORK"]), Path(os.environ["CORPUS"])
 MIN, JOBS = float(os.environ["MIN_SECONDS"]), int(os.environ["JOBS"])
 AUDIO = (".ogg", ".oga", ".mp3", ".flac", ".wav", ".opus", ".mod", ".xm", ".it", ".s3m")
-SKIP = re.compile(r"ambien|voice|speech|narrat|dialog|sfx|/sounds?/(?!.*music)|effects?/", re.I)
+SKIP = re.compile(r"ambien|voice|speech|narrat|dialog", re.I)
+# effect folders; a tracker module in one is still a composition (ironseed keeps its 28 in sound/)
+SFX = re.compile(r"sfx|/sounds?/(?!.*music)|effects?/", re.I)
+MODULES = (".mod", ".xm", ".it", ".s3m")
 
 
 def licence(pkg_dir: Path) -> str:
@@ -134,7 +147,7 @@ for pkg in os.environ["PACKAGES"].split():
     version, lic = (d / ".version").read_text().strip(), licence(d)
     for src in sorted(p for p in d.rglob("*") if p.suffix.lower() in AUDIO and p.is_file()):
         rel = str(src.relative_to(d))
-        if SKIP.search("/" + rel):
+        if SKIP.search("/" + rel) or (SFX.search("/" + rel) and src.suffix.lower() not in MODULES):
             continue
         digest = hashlib.sha1(src.read_bytes()).hexdigest()
         if digest in seen:
