@@ -91,3 +91,14 @@ def check_query(vector: np.ndarray, k: int, dim: int) -> tuple[np.ndarray, bool]
     if k < 0:
         raise ParameterError(f"k must be >= 0, got {k}")
     return q, single
+
+
+def sorted_has(sorted_ids: np.ndarray, id: object) -> bool:
+    """Whether ``id`` is in ``sorted_ids`` (ascending int64): a binary search, not a scan of every id;
+    anything that is not an integer id is simply absent."""
+    try:
+        key = np.int64(id)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return False
+    pos = np.searchsorted(sorted_ids, key)
+    return bool(pos < len(sorted_ids) and sorted_ids[pos] == key)

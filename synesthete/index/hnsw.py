@@ -19,7 +19,7 @@ import faiss
 import numpy as np
 
 from synesthete.exceptions import ParameterError
-from synesthete.index.base import check_add, check_query, normalize
+from synesthete.index.base import check_add, check_query, normalize, sorted_has
 
 # Tuned on clustered 256-d vectors at 10^5 and 10^6 for recall@10 >= 0.95 (see bench/index_speed.py).
 DEFAULT_M = 16
@@ -89,12 +89,7 @@ class HNSWIndex:
         return self._index.ntotal
 
     def __contains__(self, id: object) -> bool:
-        try:
-            key = np.int64(id)  # type: ignore[arg-type]
-        except (TypeError, ValueError, OverflowError):
-            return False
-        pos = np.searchsorted(self._sorted_ids, key)
-        return bool(pos < len(self._sorted_ids) and self._sorted_ids[pos] == key)
+        return sorted_has(self._sorted_ids, id)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add ``vectors`` (n, d) under new ``ids`` (n,); they are normalised to unit length."""

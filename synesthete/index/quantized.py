@@ -26,7 +26,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from synesthete.exceptions import ParameterError
-from synesthete.index.base import check_add, check_query, normalize
+from synesthete.index.base import check_add, check_query, normalize, sorted_has
 from synesthete.index.hnsw import _PARALLEL_ADD_ABOVE, MAX_THREADS, _omp_threads
 
 # A list of 1,000 codes of 956-d took ~1 ms of CPU to scan here (faiss 1.15, AVX-512): at 10^6 tracks in
@@ -92,12 +92,7 @@ class QuantizedIndex:
         return len(self._ids)
 
     def __contains__(self, id: object) -> bool:
-        try:
-            key = np.int64(id)  # type: ignore[arg-type]
-        except (TypeError, ValueError, OverflowError):
-            return False
-        pos = np.searchsorted(self._sorted_ids, key)
-        return bool(pos < len(self._sorted_ids) and self._sorted_ids[pos] == key)
+        return sorted_has(self._sorted_ids, id)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         """Add ``vectors`` (n, d) under new ``ids`` (n,). Give the whole collection at once: the lists are
