@@ -27,12 +27,12 @@ DEFAULT_EF_CONSTRUCTION = 128
 DEFAULT_EF_SEARCH = 64
 MAX_THREADS = 8  # faiss/OpenMP would take every core of a shared server; more than 8 rarely helps
 _ADD_CHUNK = 65_536  # normalise and add in chunks, so a copy of the whole matrix is never held
-_PARALLEL_ADD_ABOVE = 20_000
+PARALLEL_ADD_ABOVE = 20_000
 _NONE = np.empty(0, dtype=np.int64)
 
 
 @contextmanager
-def _omp_threads(n: int) -> Iterator[None]:
+def omp_threads(n: int) -> Iterator[None]:
     """Run faiss with at most ``n`` OpenMP threads, then restore the process setting."""
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(max(1, n))
@@ -101,7 +101,7 @@ class HNSWIndex:
             )
         # Small adds run on one thread: OpenMP start-up and spin-waiting cost more than they save, and
         # on a busy machine a 1,000-vector add took 1.7 s on 2 threads against 0.09 s on one.
-        with _omp_threads(self.threads if len(ids) >= _PARALLEL_ADD_ABOVE else 1):
+        with omp_threads(self.threads if len(ids) >= PARALLEL_ADD_ABOVE else 1):
             for start in range(0, len(ids), _ADD_CHUNK):
                 stop = start + _ADD_CHUNK
                 self._index.add_with_ids(normalize(vectors[start:stop]), ids[start:stop])
@@ -144,12 +144,12 @@ class HNSWIndex:
         if len(q) == 1 and k + len(skip) <= self.ef_search:  # the common case, with no overhead:
             # One query on one thread: left to OpenMP's default, faiss waits for threads that a busy
             # machine does not schedule (measured at load 16 on 2 cores: p50 70 ms against 0.6 ms).
-            with _omp_threads(1):
+            with omp_threads(1):
                 scores, ids = self._index.search(q, k + len(skip))
             keep = np.flatnonzero((ids[0] >= 0) & ~np.isin(ids[0], skip))[:k]  # a few excluded, dropped after
             if len(keep) == k:
                 return scores[:, keep], ids[:, keep]
-        with _omp_threads(self.threads if len(q) > 1 else 1):
+        with omp_threads(self.threads if len(q) > 1 else 1):
             while True:
                 params = faiss.SearchParametersHNSW(efSearch=ef, sel=sel)
                 scores, ids = self._index.search(q, k, params=params)

@@ -27,7 +27,7 @@ from threadpoolctl import ThreadpoolController
 
 from synesthete.exceptions import ParameterError
 from synesthete.index.base import check_add, check_query, normalize, sorted_has
-from synesthete.index.hnsw import _PARALLEL_ADD_ABOVE, MAX_THREADS, _omp_threads
+from synesthete.index.hnsw import MAX_THREADS, PARALLEL_ADD_ABOVE, omp_threads
 
 # A list of 1,000 codes of 956-d took ~1 ms of CPU to scan here (faiss 1.15, AVX-512): at 10^6 tracks in
 # 1,000 lists, 16 probed lists cost 24 ms a query (measured, CPU time), 8 cost 12 ms, at recall@10 1.000
@@ -105,7 +105,7 @@ class QuantizedIndex:
             )
         if len(ids) == 0:
             return
-        with _omp_threads(self.threads if len(ids) >= _PARALLEL_ADD_ABOVE else 1):
+        with omp_threads(self.threads if len(ids) >= PARALLEL_ADD_ABOVE else 1):
             if self._ivf is None:
                 self._ivf = self._trained(vectors)
             for start in range(0, len(vectors), _CHUNK):  # row numbers are the lists' labels
@@ -149,7 +149,7 @@ class QuantizedIndex:
         k = max(0, min(k, len(self) - len(skip)))
         # One thread each for numpy and faiss: a query is small, and on a busy machine extra threads wait
         # for cores (faiss's own matrix products took 70 ms for one row at load 20).
-        with _BLAS.limit(limits=1, user_api="blas"), _omp_threads(1):
+        with _BLAS.limit(limits=1, user_api="blas"), omp_threads(1):
             found = [self._one(row, k, skip) for row in q]
         ids = np.array([f[0] for f in found], dtype=np.int64).reshape(len(q), k)
         scores = np.array([f[1] for f in found], dtype=np.float32).reshape(len(q), k)
