@@ -170,3 +170,24 @@ def test_distill_with_the_track_term_lowers_the_track_level_error() -> None:
         before = track_loss(start.eval().standardized(x), target, pooled).item()
         after = track_loss(student.standardized(x), target, pooled).item()
     assert after < 0.8 * before, (before, after)
+
+
+def test_distill_reports_each_better_epoch_and_returns_the_best() -> None:
+    """``on_best`` sees every improvement of the held-out loss, so a run cut short keeps its best epoch;
+    the network returned is the last one reported."""
+    from synesthete.models.train import _teacher_out, distill, validation_loss
+
+    data, val = _patches(16, [6]), _patches(4, [6], seed=1)
+    seen: list[tuple[int, float, dict]] = []
+
+    def on_best(net, epoch: int) -> None:
+        loss = validation_loss(net, val, _teacher_out(), 0.5)
+        seen.append((epoch, loss, {k: v.clone() for k, v in net.state_dict().items()}))
+        net.train()
+
+    student = distill(data, val=val, epochs=5, batch=32, progress=False, on_best=on_best)
+    epochs, losses = [e for e, _, _ in seen], [loss for _, loss, _ in seen]
+    assert epochs[0] == 1 and epochs == sorted(set(epochs))
+    assert losses == sorted(losses, reverse=True)  # each report improves on the one before
+    best = seen[-1][2]
+    assert all(torch.equal(v, best[k]) for k, v in student.state_dict().items())

@@ -166,6 +166,7 @@ def distill(
     seed: int = 0,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    on_best: Callable[[Student, int], None] | None = None,
 ) -> Student:
     """A student fitted to the teacher's outputs in ``data`` (a new one unless ``net`` is given).
 
@@ -173,7 +174,9 @@ def distill(
     output on the clean patch, so the student learns to ignore gain, EQ, noise and codecs). With
     ``group`` > 0 each step also takes ``batch // (2 * group)`` groups of ``group`` patches of one
     track and adds ``track_loss`` on them, weighted ``track_weight`` (``Pooled.loss``). With ``val``
-    (held-out patches) the epoch with the lowest validation loss is the one returned.
+    (held-out patches) the epoch with the lowest validation loss is the one returned, and ``on_best``
+    (if given) is called with the network and the epoch each time the loss improves, so a run cut short
+    keeps its best epoch so far.
     """
     import copy
 
@@ -222,6 +225,8 @@ def distill(
             line += f", held-out {held:.4f}"
             if held < best_loss:
                 best, best_loss = copy.deepcopy(net.state_dict()), held
+                if on_best:
+                    on_best(net, epoch + 1)
         if log:
             log(line)
     bar.close()
@@ -574,6 +579,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (cached), then ``distill``, choosing the epoch by the loss on held-out packages. Writes
     ``<corpus>/cnn-distilled.pt``; ``--out synesthete/models/weights/cnn-distilled.pt`` ships it."""
     import argparse
+    import copy
     import json
     import time
     from pathlib import Path
@@ -593,6 +599,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="processes running the teacher")
     parser.add_argument("--threads", type=int, default=2, help="torch threads while training")
     parser.add_argument("--out", type=Path, default=None, help="default: <corpus>/cnn-distilled.pt")
+    parser.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this checkpoint (one trained on the corpus: never on ../shared/data/dev)",
+    )
     args = parser.parse_args(argv)
     args.out = args.out or args.corpus / checkpoints.SHIPPED.name
     data, packages = corpus.teacher_outputs(
@@ -608,17 +620,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     torch.set_num_threads(args.threads)
     start = time.time()
-    net = distill(
-        train,
-        val=val,
-        epochs=args.epochs,
-        augmented=args.augmented,
-        group=args.group,
-        track_weight=args.track_weight,
-        log=log,
-    )
-    held_p = corpus.package_precision(net, val, packages)
-    log(f"precision@10 by package on the held-out packages: {held_p}")
+    init = copy.deepcopy(checkpoints.load(checkpoints.checkpoint(args.init))) if args.init else None
     meta = {
         "objective": "distill",
         "teacher": "musicnn (MSD)",
@@ -626,16 +628,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(set(packages) - held)} Debian packages; ../shared/data/dev never seen",
         "held_out_packages": sorted(held),
         "epochs": args.epochs,
+        "init": args.init.name if args.init else None,
         "augmented": args.augmented,
         "group": args.group,
         "track_weight": args.track_weight if args.group else 0.0,
         "per_track": args.per_track,
         "patches": len(train),
-        "train_seconds": round(time.time() - start),
-        "held_out_precision_at_10": held_p,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoints.state_of(net, **meta), args.out)
+
+    def write(net: Student, epoch: int) -> None:
+        """The checkpoint as it stands, written atomically (a run cut short keeps its best epoch)."""
+        meta.update(best_epoch=epoch, train_seconds=round(time.time() - start))
+        tmp = args.out.with_suffix(".part")
+        torch.save(checkpoints.state_of(net, **meta), tmp)
+        os.replace(tmp, args.out)
+
+    net = distill(
+        train,
+        val=val,
+        epochs=args.epochs,
+        augmented=args.augmented,
+        group=args.group,
+        track_weight=args.track_weight,
+        net=init,
+        log=log,
+        on_best=write,
+    )
+    held_p = corpus.package_precision(net, val, packages)
+    log(f"precision@10 by package on the held-out packages: {held_p}")
+    meta["held_out_precision_at_10"] = held_p
+    write(net, meta["best_epoch"])
     log(f"{args.out}: {json.dumps(meta)}")
     return 0
 
