@@ -5,11 +5,12 @@
 Reports, on generated audio and on the real clips of the folder: decoding alone, the shared spectral
 views, each extractor on top of them, the default model (decode once, the shared views and the fused
 model's members: ``analyze`` with those extractors), a whole ``analyze`` (every extractor a scan runs),
-a one-worker scan into a temporary library, and bliss (``bliss-audio``, the Python bindings of bliss-rs,
-its own decoding included) on the same files in the same run; then the ratios default / bliss and
-analyze / bliss (above 1: faster than bliss). CPU time counts every thread of the process, so a library
-that runs threads is not flattered; BLAS and OpenMP are held to one thread. Prints a table and one JSON
-line.
+the configuration that would follow if the ``cnn`` student replaced musicnn in the default
+(``STUDENT``: descriptors + cnn, without and with fingerprints), a one-worker scan into a temporary
+library, and bliss (``bliss-audio``, the Python bindings of bliss-rs, its own decoding included) on the
+same files in the same run; then the ratio to bliss of each (above 1: faster than bliss). CPU time
+counts every thread of the process, so a library that runs threads is not flattered; BLAS and OpenMP are
+held to one thread. Prints a table and one JSON line.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from synesthete.features.registry import EXTRACTORS, FUSION
 
 DEFAULT_FOLDER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev" / "audio"
 SHARED = ("stft_power", "mel_power", "log_mel")
+# The default once the student replaces musicnn in it (issue 11): its figure is here before that day.
+STUDENT = ("descriptors", "cnn")
 
 
 def generated(folder: Path, n: int = 10, seconds: float = 30.0) -> list[Path]:
@@ -74,7 +77,9 @@ def measure(paths: list[Path]) -> dict[str, float]:
     if song:
         song(str(paths[0]))
     seconds = 0.0
-    stages = ["decode", "spectra", *EXTRACTORS, "default", "analyze", *(["bliss"] if song else [])]
+    student = [EXTRACTORS[name] for name in STUDENT]
+    stages = ["decode", "spectra", *EXTRACTORS, "default", "student", "student+fp", "analyze"]
+    stages += ["bliss"] if song else []
     cost = dict.fromkeys(stages, 0.0)
     for path in paths:
         y, c = cpu(decode, path)
@@ -89,6 +94,8 @@ def measure(paths: list[Path]) -> dict[str, float]:
             _, c = cpu(lambda e=e, s=fresh: e.finish([e.partial(s)]))
             cost[name] += c
         cost["default"] += cpu(analyze, path, default)[1]
+        cost["student"] += cpu(analyze, path, student)[1]
+        cost["student+fp"] += cpu(lambda p=path: analyze(p, student, fingerprint=True))[1]
         cost["analyze"] += cpu(analyze, path)[1]
         if song:
             cost["bliss"] += cpu(song, str(path))[1]
@@ -96,8 +103,8 @@ def measure(paths: list[Path]) -> dict[str, float]:
     out["cpu_s_per_30s_clip"] = cost["analyze"] / seconds * 30
     out["default_cpu_s_per_30s_clip"] = cost["default"] / seconds * 30
     if song:
-        out["default_over_bliss"] = cost["bliss"] / cost["default"]
-        out["analyze_over_bliss"] = cost["bliss"] / cost["analyze"]
+        for name in ("default", "student", "student+fp", "analyze"):
+            out[f"{name}_over_bliss"] = cost["bliss"] / cost[name]
     return out
 
 
@@ -131,6 +138,7 @@ def main() -> int:
         results["real"] = measure(real)
     print("x realtime on one core (seconds of audio per CPU-second; extractors on top of shared spectra)")
     print(f"default = decode + shared spectra + {' + '.join(FUSION)}; analyze = every extractor")
+    print(f"student = decode + shared spectra + {' + '.join(STUDENT)}; student+fp = with fingerprints too")
     for which, r in results.items():
         print(f"\n{which}: {r['audio_seconds']:.0f} s of audio")
         for k, v in r.items():
@@ -139,9 +147,9 @@ def main() -> int:
             print(f"  {k:<14} {v:8.0f}x")
         print(f"  default:        {r['default_cpu_s_per_30s_clip']:.3f} CPU-s per 30-s clip")
         print(f"  whole analysis: {r['cpu_s_per_30s_clip']:.3f} CPU-s per 30-s clip")
-        if "default_over_bliss" in r:
-            print(f"  default / bliss throughput: {r['default_over_bliss']:.2f}x")
-            print(f"  analyze / bliss throughput: {r['analyze_over_bliss']:.2f}x")
+        for name in ("default", "student", "student+fp", "analyze"):
+            if f"{name}_over_bliss" in r:
+                print(f"  {name + ' / bliss throughput:':<32} {r[f'{name}_over_bliss']:.2f}x")
     print(json.dumps(results))
     return 0
 
