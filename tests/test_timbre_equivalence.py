@@ -10,8 +10,8 @@ from synesthete.features import timbre
 from synesthete.features.base import Spectra, _mel_basis, mel_of, stft_magnitude
 
 
-def spectrogram(kind: str) -> np.ndarray:
-    """A power spectrogram (bins, frames) laid out as ``Spectra`` lays it out (frame-major)."""
+def signal(kind: str) -> np.ndarray:
+    """4 s of noise, a tone, a chirp or silence."""
     rng = np.random.default_rng(11)
     t = np.arange(22050 * 4) / 22050
     y = {
@@ -20,7 +20,12 @@ def spectrogram(kind: str) -> np.ndarray:
         "chirp": 0.3 * np.sin(2 * np.pi * (100 + 1200 * t) * t),
         "silence": np.zeros(t.size),
     }[kind]
-    return Spectra(y.astype(np.float32)).stft_power
+    return y.astype(np.float32)
+
+
+def spectrogram(kind: str) -> np.ndarray:
+    """A power spectrogram (bins, frames) laid out as ``Spectra`` lays it out (frame-major)."""
+    return Spectra(signal(kind)).stft_power
 
 
 @pytest.mark.parametrize("kind", ["noise", "tone", "chirp", "silence"])
@@ -63,3 +68,17 @@ def test_mel_of_is_the_dense_product() -> None:
     power = spectrogram("noise")
     dense = _mel_basis(22050) @ np.ascontiguousarray(power)
     np.testing.assert_allclose(mel_of(power), dense, rtol=1e-5, atol=1e-6 * dense.max())
+
+
+@pytest.mark.parametrize("kind", ["noise", "tone", "chirp", "silence"])
+def test_sketch_is_numpys_percentile_bit_for_bit(kind: str) -> None:
+    frames = timbre.frame_features(Spectra(signal(kind)))
+    np.testing.assert_array_equal(timbre.sketch(frames), np.percentile(frames, timbre.SKETCH, axis=1).T)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 100, 1291])
+def test_sketch_of_any_frame_count_and_of_ties(n: int) -> None:
+    rng = np.random.default_rng(n)
+    frames = rng.standard_normal((31, n)).astype(np.float32)
+    frames[3] = np.round(frames[3])  # many equal values
+    np.testing.assert_array_equal(timbre.sketch(frames), np.percentile(frames, timbre.SKETCH, axis=1).T)

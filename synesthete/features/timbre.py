@@ -149,11 +149,33 @@ def texture_std_sum(frames: np.ndarray) -> tuple[np.ndarray, int]:
     return np.sqrt(var).sum(axis=1), starts.size
 
 
+def _sketch_points(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Between which two of ``n`` sorted frames each sketch point falls, and how far: the positions and
+    weights of numpy's "linear" percentile, in float64 as numpy computes them."""
+    position = (n - 1) * (SKETCH / 100.0)
+    below = np.floor(position).astype(np.intp)
+    return below, np.minimum(below + 1, n - 1), position - below
+
+
+def sketch(frames: np.ndarray) -> np.ndarray:
+    """``np.percentile(frames, SKETCH, axis=1).T`` bit for bit, shape (features, 101), in a third of the
+    time: one sort of each row (vectorised in numpy) instead of a partition at 200-odd points, which
+    cost 2 ms per 30 s, as much as the roll-off and flatness together. The interpolation is numpy's
+    own ``_lerp``: from the lower point, or back from the upper one past the midpoint."""
+    ordered = np.sort(frames, axis=1)
+    below, above, weight = _sketch_points(frames.shape[1])
+    low, high = ordered[:, below], ordered[:, above]
+    step = high - low
+    out = low + step * weight
+    np.subtract(high, step * (1 - weight), out=out, where=weight >= 0.5, casting="unsafe")
+    return out
+
+
 def partial(spectra: Spectra) -> dict[str, Any]:
     frames = frame_features(spectra)
     tex, n_tex = texture_std_sum(frames)
     return {
-        "sketch": np.percentile(frames, SKETCH, axis=1).T,  # (features, 101)
+        "sketch": sketch(frames),  # (features, 101)
         "frames": frames.shape[1],
         "texture": tex,
         "n_texture": n_tex,
