@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 
 from synesthete.audio import SR, decode, iter_chunks, probe
+from synesthete.audio.validate import MAX_PEAK, check_chunk
 from synesthete.exceptions import AudioError, DecodeError, TooShortError
 
 from .conftest import DATA, GOOD
@@ -71,6 +72,33 @@ def test_bad_files_raise_typed_errors_naming_file_and_reason(name: str, error: t
     assert info.value.path == str(DATA / name)
     assert words in str(info.value)
     assert str(DATA / name) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        (np.nan, "non-finite"),
+        (np.inf, "non-finite"),
+        (-np.inf, "non-finite"),
+        (1.5 * MAX_PEAK, "the peak is 150"),
+        (-1.5 * MAX_PEAK, "the peak is 150"),
+    ],
+)
+def test_a_chunk_with_one_bad_sample_anywhere_is_refused(bad: float, words: str) -> None:
+    for at in (0, 1234, -1):
+        chunk = np.full(5000, -0.5, dtype=np.float32)
+        chunk[at] = bad
+        with pytest.raises(AudioError, match=words):
+            check_chunk("x.wav", chunk)
+
+
+def test_a_chunk_in_range_passes_whatever_its_sign() -> None:
+    for chunk in (
+        np.full(10, -MAX_PEAK, np.float32),
+        np.full(10, MAX_PEAK, np.float32),
+        np.zeros(0, np.float32),
+    ):
+        check_chunk("x.wav", chunk)
 
 
 def test_missing_file(tmp_path) -> None:
