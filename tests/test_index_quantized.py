@@ -163,3 +163,39 @@ def test_a_library_past_the_budget_answers_from_a_saved_memory_mapped_quantized_
         saved.append({p.name: p.stat().st_mtime_ns for p in (folder / "index").iterdir()})
     assert any(name.endswith(".faiss.vectors.npy") for name in saved[0])
     assert saved[1] == saved[0]  # the fresh library loaded the saved space: nothing was written again
+
+
+def test_playlists_on_a_quantized_space_read_rows_and_answer_as_the_exact_space(
+    demo_library, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Journeys (with their baselines), drifts, clusters and radio on spaces searched by the quantized
+    index (10^6 wide tracks; here the demo's 120 under lowered budgets) read the rows of their candidates
+    instead of an exact copy of every vector, and answer as on the exact spaces: at this size the index's
+    candidates hold every track those answers need."""
+    import shutil
+
+    from synesthete import Library
+
+    folder = tmp_path / "library"
+    shutil.copytree(demo_library, folder)
+
+    def answers(lib: Library) -> dict:
+        ids = [t.id for t in lib.tracks()]
+        trip = lib.journey(ids[3], ids[100], n=8)
+        drift = lib.drift(ids[40], "calmer", n=6)
+        groups = lib.clusters(4)
+        return {
+            "journey": ([t.id for t in trip], trip.info),
+            "drift": ([t.id for t in drift], drift.info["monotone_share"], drift.info["values"]),
+            "clusters": [(c.name, [t.id for t in c.tracks]) for c in groups],
+            "radio": [t.id for t in lib.radio([ids[7], ids[70]], n=10)],
+        }
+
+    with Library(folder) as lib:
+        exact = answers(lib)
+    monkeypatch.setattr(index_module, "EXACT_VALUES", 1)  # 120 tracks x 956 stand for 10^6 x 956
+    monkeypatch.setattr(index_module, "QUANTIZE_VALUES", 1)
+    with Library(folder) as lib:
+        assert answers(lib) == exact
+        assert lib.space().quantized
+        assert lib.space()._exact is None and lib.space("descriptors")._exact is None  # no exact copy

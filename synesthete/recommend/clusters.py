@@ -2,7 +2,9 @@
 
 k-means (scikit-learn) on the unit vectors of the search space, so clusters follow the same cosine
 similarity as every other answer. Without a k, the number with the best silhouette between 2 and
-``MAX_K`` is taken (on a sample, for large collections). A cluster is named by its most distinctive
+``MAX_K`` is taken (on a sample, for large collections). A space searched by a quantized index (10^6 wide
+tracks) is clustered on a sample of its rows and every row then given its nearest centre, reading the
+memory-mapped vectors a block at a time. A cluster is named by its most distinctive
 descriptors (the cluster's mean z-score: "fast, bright, percussive") and its commonest genre tags (its
 commonest folders when its tracks carry no genre), and its tracks are ordered to flow, most typical
 first when the cluster is too large to order.
@@ -20,12 +22,13 @@ import numpy as np
 from synesthete.evaluate.labels import folder_of
 from synesthete.exceptions import ParameterError, UserError
 from synesthete.library.store import Track
-from synesthete.recommend.geometry import Descriptors, unit_vectors
+from synesthete.recommend.geometry import READ_ROWS, Descriptors, MappedUnits, Units, unit_rows
 from synesthete.recommend.ordering import smooth_order
 from synesthete.recommend.space import Space
 
 MAX_K = 16
 SAMPLE = 2000  # tracks used to choose k by silhouette
+FIT_SAMPLE = 50_000  # tracks k-means is fitted on when the space is read row by row (a quantized index)
 ORDER_UP_TO = 400  # larger clusters are listed most typical first instead of in a flowing order
 DISTINCT = 0.5  # mean z-score from which a descriptor names a cluster
 GENRE_SHARE = 0.4  # share of a cluster's tagged tracks from which a genre names it
@@ -83,7 +86,7 @@ class Clustering:
                 "clusters": [c.to_dict() for c in self.clusters]}  # fmt: skip
 
 
-def choose_k(u: np.ndarray, *, max_k: int = MAX_K, seed: int = 0) -> tuple[int, float]:
+def choose_k(u: Units, *, max_k: int = MAX_K, seed: int = 0) -> tuple[int, float]:
     """The k in 2..max_k with the best silhouette (cosine) on a sample, and that silhouette."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
@@ -118,9 +121,8 @@ def clusters(
 def _clusters(
     space: Space, tracks: Mapping[int, Track], k: int | None, *, descriptors: Descriptors | None, seed: int
 ) -> Clustering:
-    from sklearn.cluster import KMeans
 
-    u = unit_vectors(space)
+    u = unit_rows(space)
     if len(u) < 3:
         raise UserError("clustering needs at least 3 analysed tracks")
     silhouette = None
@@ -128,12 +130,11 @@ def _clusters(
         k, silhouette = choose_k(u, seed=seed)
     if not isinstance(k, int) or not 1 <= k <= len(u):
         raise ParameterError(f"k must be between 1 and the number of tracks ({len(u)}), got {k!r}")
-    km = KMeans(k, n_init=4, random_state=seed).fit(u)
-    labels = km.labels_
+    labels, fit = _kmeans(u, k, seed)
     out = []
     for c in np.argsort(-np.bincount(labels, minlength=k)):
         rows = np.flatnonzero(labels == c)
-        typical = rows[np.argsort(-(u[rows] @ km.cluster_centers_[c]))]
+        typical = rows[np.argsort(-fit[rows])]
         ordered = typical[smooth_order(u[typical], start=0)] if len(rows) <= ORDER_UP_TO else typical
         members = [tracks[i] for i in space.ids[ordered].tolist() if i in tracks]
         traits, described = _traits(descriptors, space.ids[rows]) if descriptors is not None else ([], [])
@@ -143,6 +144,38 @@ def _clusters(
             name += " · " + " / ".join(genres)
         out.append(Cluster(name, members, traits, genres, described))
     return Clustering(space.name, int(k), silhouette, out)
+
+
+def _kmeans(u: Units, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's cluster, and its cosine with the cluster's centre (larger: more typical).
+
+    Rows read from a mapped file (``MappedUnits``) are clustered on a sample of FIT_SAMPLE, then every row
+    is given its nearest centre a block at a time: no copy of the whole space is made.
+    """
+    from sklearn.cluster import KMeans
+
+    km = KMeans(k, n_init=4, random_state=seed)
+    if not isinstance(u, MappedUnits):
+        labels = km.fit(u).labels_
+        return labels, _fit(u, km.cluster_centers_, labels)
+    sample = np.sort(np.random.default_rng(seed).choice(len(u), min(len(u), FIT_SAMPLE), replace=False))
+    km.fit(u[sample])
+    labels, fit = np.empty(len(u), dtype=np.int32), np.empty(len(u), dtype=np.float64)
+    for start in range(0, len(u), READ_ROWS):
+        block = u[np.arange(start, min(start + READ_ROWS, len(u)))]
+        part = slice(start, start + len(block))
+        labels[part] = km.predict(block)
+        fit[part] = _fit(block, km.cluster_centers_, labels[part])
+    return labels, fit
+
+
+def _fit(u: np.ndarray, centres: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each row's cosine-like fit to its cluster's centre (the centre is not unit length)."""
+    out = np.empty(len(u), dtype=np.float64)
+    for c in np.unique(labels):
+        mine = labels == c
+        out[mine] = u[mine] @ centres[c]
+    return out
 
 
 def _traits(table: Descriptors, ids: np.ndarray) -> tuple[list[str], list[dict[str, Any]]]:

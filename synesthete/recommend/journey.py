@@ -30,7 +30,14 @@ import numpy as np
 
 from synesthete.exceptions import ParameterError, UserError
 from synesthete.index import normalize
-from synesthete.recommend.geometry import Descriptors, single_threaded, unit_vectors
+from synesthete.recommend.geometry import (
+    NEIGHBOURS,
+    Descriptors,
+    MappedUnits,
+    Units,
+    single_threaded,
+    unit_rows,
+)
 from synesthete.recommend.ordering import path_smoothness
 from synesthete.recommend.playlist import Picks, check_n
 from synesthete.recommend.space import Space
@@ -69,7 +76,7 @@ def along_polyline(u: np.ndarray, t: np.ndarray) -> np.ndarray:
     return normalize((1.0 - frac) * u[i] + frac * u[i + 1])
 
 
-def _graph_route(u_all: np.ndarray, a: int, b: int, pool_rows: np.ndarray) -> np.ndarray | None:
+def _graph_route(u_all: Units, a: int, b: int, pool_rows: np.ndarray) -> np.ndarray | None:
     """Rows of the shortest a -> b path (edge cost: squared step) through the k-NN graph of the pool."""
     from scipy.sparse import csr_matrix
     from scipy.sparse.csgraph import dijkstra
@@ -134,7 +141,7 @@ def _walk_dp(
 
 
 def _shortest_walk(
-    u_all: np.ndarray, a: int, b: int, pool: np.ndarray, points: np.ndarray, point_weight: float
+    u_all: Units, a: int, b: int, pool: np.ndarray, points: np.ndarray, point_weight: float
 ) -> list[int]:
     """Rows of the smoothest path a -> b through exactly ``len(points)`` pool tracks, moving forward only.
 
@@ -167,7 +174,7 @@ def _shortest_walk(
 
 
 def journey_rows(
-    u_all: np.ndarray,
+    u_all: Units,
     a: int,
     b: int,
     n: int,
@@ -178,7 +185,7 @@ def journey_rows(
 ) -> tuple[list[int], str]:
     """Rows of a journey of ``n`` tracks from row ``a`` to row ``b`` (both included), and the method used.
 
-    ``u_all`` holds every track's unit vector; ``exclude`` rows are never visited.
+    ``u_all`` holds (or reads) every track's unit vector; ``exclude`` rows are never visited.
     """
     if method not in METHODS:
         raise ParameterError(f"unknown journey method '{method}'; known: {', '.join(METHODS)}")
@@ -210,8 +217,10 @@ def journey_rows(
     return [a, *_shortest_walk(u_all, a, b, pool, points, point_weight), b], used
 
 
-def _nearest(u_all: np.ndarray, points: np.ndarray, k: int, allowed: np.ndarray) -> np.ndarray:
+def _nearest(u_all: Units, points: np.ndarray, k: int, allowed: np.ndarray) -> np.ndarray:
     """The allowed rows among the ``k`` nearest of each point, merged."""
+    if isinstance(u_all, MappedUnits):
+        return u_all.nearest(points, k, allowed)
     sims = points @ u_all.T
     sims[:, ~allowed] = -np.inf
     k = min(k, int(allowed.sum()))
@@ -219,9 +228,11 @@ def _nearest(u_all: np.ndarray, points: np.ndarray, k: int, allowed: np.ndarray)
     return near[allowed[near]]
 
 
-def greedy_chain(u_all: np.ndarray, a: int, b: int, n: int) -> list[int]:
+def greedy_chain(u_all: Units, a: int, b: int, n: int) -> list[int]:
     """Baseline: from ``a``, step n - 2 times to the nearest unused track that is closer to ``b``
     (the nearest unused one when none is), then to ``b``."""
+    if isinstance(u_all, MappedUnits):
+        return _greedy_chain_mapped(u_all, a, b, n)
     used = np.zeros(len(u_all), dtype=bool)
     used[[a, b]] = True
     to_b = u_all @ u_all[b]
@@ -237,7 +248,22 @@ def greedy_chain(u_all: np.ndarray, a: int, b: int, n: int) -> list[int]:
     return [*path, b]
 
 
-def random_path(u_all: np.ndarray, a: int, b: int, n: int, rng: np.random.Generator) -> list[int]:
+def _greedy_chain_mapped(u: MappedUnits, a: int, b: int, n: int) -> list[int]:
+    """``greedy_chain`` choosing among the index's NEIGHBOURS nearest unused tracks at each step: scoring
+    every track at every step would read the whole mapped file n times."""
+    target = u[b]
+    path, cur = [a], a
+    for _ in range(n - 2):
+        rows, _ = u.neighbours(cur, NEIGHBOURS, np.array([*path, b]))
+        if len(rows) == 0:
+            break
+        closer = u[rows] @ target > float(u[cur] @ target)
+        cur = int(rows[np.argmax(closer)]) if closer.any() else int(rows[0])
+        path.append(cur)
+    return [*path, b]
+
+
+def random_path(u_all: Units, a: int, b: int, n: int, rng: np.random.Generator) -> list[int]:
     """Baseline: n - 2 random tracks, ordered by how far along the way from ``a`` to ``b`` they lie."""
     others = np.setdiff1d(np.arange(len(u_all)), [a, b])
     pick = rng.choice(others, size=n - 2, replace=False)
@@ -261,7 +287,7 @@ def journey(
     if n < 2:
         raise ParameterError("a journey has at least 2 tracks (its two ends)")
     a, b = space.row(start), space.row(end)
-    u_all = unit_vectors(space)
+    u_all = unit_rows(space)
     rows, used = journey_rows(u_all, a, b, n, method=method)
     info: dict = {"method": used, "smoothness": path_smoothness(u_all[rows])}
     if compare and n > 2:
@@ -323,7 +349,7 @@ def parse_direction(text: str, names: Sequence[str]) -> tuple[str, tuple[tuple[s
 
 
 def drift_rows(
-    u_all: np.ndarray,
+    u_all: Units,
     level: np.ndarray,
     start: int,
     steps: int,
@@ -351,7 +377,6 @@ def drift_rows(
             break
         gain = level - level[cur]
         room = float(gain[free].max())
-        sim = u_all @ u_all[cur]
         ok = free & (gain > 0)
         window = np.zeros_like(ok)
         if room > 0:
@@ -361,10 +386,17 @@ def drift_rows(
         choices = [c for c in (window & agree, window, ok & agree, ok) if c.any()]
         if not choices:  # the far end of the collection: stop rather than turn back
             break
-        cur = int(np.argmax(np.where(choices[0], sim, -np.inf)))
+        cur = _most_similar(u_all, cur, choices[0])
         used[cur] = True
         path.append(cur)
     return path
+
+
+def _most_similar(u_all: Units, row: int, mask: np.ndarray) -> int:
+    """The row in ``mask`` (not empty) whose track sounds most like ``row``'s."""
+    if isinstance(u_all, MappedUnits):
+        return u_all.most_similar(row, mask)
+    return int(np.argmax(np.where(mask, u_all @ u_all[row], -np.inf)))
 
 
 @single_threaded
@@ -383,7 +415,7 @@ def drift(space: Space, descriptors: Descriptors, seed: int, direction: str, n: 
     signed = _signed(space, descriptors, parts)
     level = signed.mean(axis=1)
     level = np.where(np.isnan(level), -np.inf, level)  # tracks without descriptors are never a step forward
-    u_all = unit_vectors(space)
+    u_all = unit_rows(space)
     rows = drift_rows(u_all, level, start, n - 1, parts=signed if len(parts) > 1 else None)
     ids = space.ids[rows].tolist()
     moves = np.diff(signed[rows], axis=0) >= 0  # (steps, descriptors): moved its way, or held
