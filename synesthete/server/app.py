@@ -60,6 +60,9 @@ def create_app(
         description="A music engine that sees sound: similar tracks for a catalogued track, an uploaded "
         "file or a microphone recording; OpenSubsonic `sonicSimilarity` under /rest.",
         lifespan=lifespan,
+        # No OpenTelemetry here: otherwise FastAPI asks OpenTelemetry's global providers on every request
+        # whether anyone listens (1 % of a `similar` answer's CPU, bench/http_load.py).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.pool = pool
     app.state.batcher = batcher
