@@ -127,7 +127,8 @@ class Library:
         self._building = threading.Lock() if spaces_of is None else spaces_of._building
         self._last_outside: tuple[tuple, Analysis] | None = None
         self.landmarks = LandmarkIndex(self.catalog)  # opened lazily, on the first identify
-        self._known = KnownTracks(self.catalog)  # rows ``similar`` reads, while the catalog is unchanged
+        # Rows ``similar`` and playlists read, kept while the catalog is unchanged (``library/known.py``).
+        self.known = KnownTracks(self.catalog)
         self._models_seen: tuple[tuple, Path | None, list[str]] | None = None
         self._activate()  # the cnn extractor runs this library's checkpoint
 
@@ -247,7 +248,7 @@ class Library:
     def tracks_by_ids(self, ids: Iterable[int]) -> dict[int, Track]:
         """The catalogued tracks among ``ids``, by id (an unknown id is left out); rows already read are
         not read again until the catalog changes (``library/known.py``)."""
-        return self._known.tracks(ids)
+        return self.known.tracks(ids)
 
     def resolve(self, query: int | str | Track) -> Track:
         """A track from its id, or from text matched against 'artist - title' and the path."""
@@ -556,15 +557,16 @@ class Library:
         """For each (ids, scores, against), the first ``k`` results that are not near-duplicates of each
         other or of ``against``. The catalog is read once for all the lists (a server batch), not per list,
         and only for tracks not read since it last changed (``library/known.py``)."""
-        from synesthete.recommend.dedup import Recordings, near_duplicates
+        from synesthete.recommend.dedup import Recordings, clear_of_duplicates, near_duplicates
 
         lists = [([int(i) for i in ids], scores, against) for ids, scores, against in lists]
-        known = Recordings(*self._known.facts(i for ids, _, against in lists for i in (*against, *ids)))
+        known = Recordings(*self.known.facts(i for ids, _, against in lists for i in (*against, *ids)))
+        clear = clear_of_duplicates(space, [[*against, *ids] for ids, _, against in lists], known)
         kept = []
-        for ids, scores, against in lists:
-            dropped = near_duplicates(self.catalog, space, ids, against=against, known=known)
+        for (ids, scores, against), clean in zip(lists, clear, strict=True):
+            dropped = () if clean else near_duplicates(self.catalog, space, ids, against=against, known=known)
             kept.append([(i, s) for i, s in zip(ids, scores, strict=True) if i not in dropped][:k])
-        tracks = self._known.tracks(i for pairs in kept for i, _ in pairs)
+        tracks = self.known.tracks(i for pairs in kept for i, _ in pairs)
         return [[Match(tracks[i], float(s)) for i, s in pairs if i in tracks] for pairs in kept]
 
 

@@ -14,7 +14,7 @@ from synesthete.cli import main
 from synesthete.exceptions import ParameterError
 from synesthete.features.registry import EXTRACTORS
 from synesthete.recommend import export, journey
-from synesthete.recommend.dedup import drop_near_duplicates, near_duplicates
+from synesthete.recommend.dedup import Recordings, clear_of_duplicates, drop_near_duplicates, near_duplicates
 from synesthete.recommend.geometry import unit_vectors
 from synesthete.recommend.ordering import path_smoothness
 from synesthete.service.playlists import descriptor_table
@@ -127,8 +127,8 @@ def test_dissimilar_is_far_from_every_seed(lib: Library) -> None:
     assert all(style(t) != style(seed) for t in far)
 
 
-def test_near_duplicates_same_bytes_or_same_sound(tmp_path: Path) -> None:
-    """Same content hash, or the same tonal/rhythm descriptors and duration: the later copy goes."""
+def five_tracks(lib: Library) -> None:
+    """Tracks 1-5 with descriptors: 2 is a byte-identical copy of 1, 3 a re-encode of it, 4 and 5 others."""
     extractor = EXTRACTORS["descriptors"]
     rng = np.random.default_rng(0)
     base = rng.standard_normal(extractor.dim).astype(np.float32)
@@ -140,22 +140,60 @@ def test_near_duplicates_same_bytes_or_same_sound(tmp_path: Path) -> None:
         5: rng.standard_normal(extractor.dim).astype(np.float32),
     }
     hashes = {1: "h1", 2: "h1", 3: "h3", 4: "h4", 5: "h5"}
+    conn = lib.catalog.conn
+    for i, v in vectors.items():
+        conn.execute(
+            "INSERT INTO tracks (id, path, content_hash, size, mtime, title, duration, added_at,"
+            " analysed_at) VALUES (?, ?, ?, 0, 0, ?, 180, 0, 0)",
+            (i, f"/m/{i}.flac", hashes[i], f"t{i}"),
+        )
+        conn.execute(
+            "INSERT INTO vectors VALUES (?, ?, ?, ?)", (i, extractor.name, extractor.version, v.tobytes())
+        )
+    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+
+def test_near_duplicates_same_bytes_or_same_sound(tmp_path: Path) -> None:
+    """Same content hash, or the same tonal/rhythm descriptors and duration: the later copy goes."""
     with Library(tmp_path / "lib") as lib:
-        conn = lib.catalog.conn
-        for i, v in vectors.items():
-            conn.execute(
-                "INSERT INTO tracks (id, path, content_hash, size, mtime, title, duration, added_at,"
-                " analysed_at) VALUES (?, ?, ?, 0, 0, ?, 180, 0, 0)",
-                (i, f"/m/{i}.flac", hashes[i], f"t{i}"),
-            )
-            conn.execute(
-                "INSERT INTO vectors VALUES (?, ?, ?, ?)", (i, extractor.name, extractor.version, v.tobytes())
-            )
-        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+        five_tracks(lib)
         space = lib.space("descriptors")
         assert near_duplicates(lib.catalog, space, [1, 2, 3, 4, 5]) == {2, 3}
         assert drop_near_duplicates(lib.catalog, space, [4, 2, 5], against=[1]) == [4, 5]
         assert set(lib.radio([1], n=4, diversity=0.0, model="descriptors").ids) == {4, 5}
+
+
+def test_a_batch_of_lists_is_cleared_only_where_nothing_repeats(tmp_path: Path) -> None:
+    """``clear_of_duplicates`` (a server's batch of result lists at once) clears a list exactly when
+    ``near_duplicates`` would find nothing to drop in it."""
+    with Library(tmp_path / "lib") as lib:
+        five_tracks(lib)
+        space = lib.space("descriptors")
+        lists = [[1, 4, 5], [4, 1, 2], [3, 5, 1], [5, 4], [4], [2, 3, 4, 5]]
+        clear = clear_of_duplicates(space, lists, Recordings.read(lib.catalog, range(1, 6)))
+        assert clear == [True, False, False, True, True, False]
+        assert clear == [not near_duplicates(lib.catalog, space, ids) for ids in lists]
+
+
+def test_radio_reads_candidates_once_until_the_catalog_changes(tmp_path: Path) -> None:
+    """A server asks for radios all the time: the candidates' rows and facts are read once, and read
+    again as soon as a write moves the catalog's generation on (a retag shows in the next radio)."""
+    with Library(tmp_path / "lib") as lib:
+        five_tracks(lib)
+        conn = lib.catalog.conn
+
+        def titles() -> dict[int, str | None]:
+            return {t.id: t.title for t in lib.radio([1], n=2, diversity=0.0, model="descriptors")}
+
+        assert titles() == {4: "t4", 5: "t5"}
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        assert titles() == {4: "t4", 5: "t5"}
+        assert not [s for s in statements if "FROM tracks WHERE id IN" in s]
+        conn.set_trace_callback(None)
+        conn.execute("UPDATE tracks SET title = 'new name' WHERE id = 4")
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+        assert titles() == {4: "new name", 5: "t5"}
 
 
 # ---- journeys and drifts ------------------------------------------------------------------------------

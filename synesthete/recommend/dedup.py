@@ -29,6 +29,7 @@ SAME_TONAL_COSINE = 0.998
 SAME_RHYTHM_COSINE = 0.85
 SAME_DURATION_S = 2.0
 BLOCKS = (("tonal", SAME_TONAL_COSINE), ("rhythm", SAME_RHYTHM_COSINE))
+MARGIN = 1e-4  # ``clear_of_duplicates`` clears lists this far below the limits: far above a cosine's rounding
 
 
 @dataclass(frozen=True)
@@ -132,11 +133,79 @@ def near_duplicates(
     return dropped
 
 
+def clear_of_duplicates(space: Space | None, lists: Sequence[Sequence[int]], known: Recordings) -> list[bool]:
+    """For each list of ids, whether surely no two of its tracks are the same recording, so that
+    ``near_duplicates`` would find nothing to drop in it. ``known`` must hold every id.
+
+    Why: a server answers ``similar`` for a batch of requests, each list ~20 tracks; this tests the whole
+    batch with one gather of rows and one stacked product per list length, where ``near_duplicates`` pays
+    numpy's per-call overhead on every list. The sound test keeps a margin (``MARGIN``) below the limits,
+    so a rounding difference never clears a list ``near_duplicates`` would shorten; a list it does not
+    clear goes to ``near_duplicates``.
+    """
+    lists = [list(dict.fromkeys(int(i) for i in ids)) for ids in lists]
+    marked = {i: known.marks[i] for ids in lists for i in ids if i in known.marks}
+    pairs = same_recording(marked)  # pairs are judged each on their own: the same within any list
+    clear = [False] * len(lists)
+    by_length: dict[int, list[int]] = {}
+    for pos, ids in enumerate(lists):
+        by_length.setdefault(len(ids), []).append(pos)
+    for length, positions in by_length.items():
+        if length < 2:  # nothing to compare
+            for p in positions:
+                clear[p] = True
+            continue
+        ids = np.array([lists[p] for p in positions], dtype=np.int64).reshape(len(positions), length)
+        facts = [[known.facts.get(i, ("", 0.0)) for i in row] for row in ids.tolist()]
+        durations = np.array([[d for _, d in row] for row in facts], dtype=np.float64).reshape(ids.shape)
+        alike = np.abs(durations[:, :, None] - durations[:, None, :]) <= SAME_DURATION_S
+        if space is None:
+            alike[:] = False
+        else:
+            rows = space.rows(ids).reshape(ids.shape)
+            alike &= _same_sound_stack(space, np.maximum(rows, 0))
+            alike &= (rows >= 0)[:, :, None] & (rows >= 0)[:, None, :]
+        alike[:, np.arange(length), np.arange(length)] = False
+        for p, row, row_facts, sound in zip(
+            positions, ids.tolist(), facts, alike.any(axis=(1, 2)), strict=True
+        ):
+            named = [h for h, _ in row_facts if h]
+            members = set(row)
+            clear[p] = (
+                not sound and len(set(named)) == len(named) and not any(pair <= members for pair in pairs)
+            )
+    return clear
+
+
+def _same_sound_stack(space: Space, rows: np.ndarray) -> np.ndarray:
+    """``_same_sound_rows`` of each row of ``rows`` (b, L) at once, (b, L, L), ``MARGIN`` below the limits."""
+    b, length = rows.shape
+    taken = space.vectors[rows.reshape(-1)]  # one gather for every block
+    blocks = [(space.group_norms(group), limit) for group, limit in BLOCKS]
+    if any(block is None for block, _ in blocks):
+        v = normalize(np.asarray(taken, dtype=np.float32)).reshape(b, length, -1)
+        return v @ v.transpose(0, 2, 1) >= SAME_SOUND_COSINE - MARGIN
+    same = np.ones((b, length, length), dtype=bool)
+    for (columns, norms), limit in blocks:
+        block = np.array(taken[:, columns], dtype=np.float32)
+        lengths = norms[rows.reshape(-1)][:, None]
+        np.divide(block, lengths, out=block, where=lengths > 0)
+        block = block.reshape(b, length, -1)
+        same &= block @ block.transpose(0, 2, 1) >= limit - MARGIN
+    return same
+
+
 def drop_near_duplicates(
-    catalog: CatalogStore, space: Space | None, ids: Sequence[int], *, against: Collection[int] = ()
+    catalog: CatalogStore,
+    space: Space | None,
+    ids: Sequence[int],
+    *,
+    against: Collection[int] = (),
+    known: Recordings | None = None,
 ) -> list[int]:
-    """``ids`` in their order, without those that repeat an earlier one or one of ``against``."""
-    dropped = near_duplicates(catalog, space, ids, against=against)
+    """``ids`` in their order, without those that repeat an earlier one or one of ``against``
+    (``known``: as ``near_duplicates`` takes it)."""
+    dropped = near_duplicates(catalog, space, ids, against=against, known=known)
     return [int(i) for i in ids if int(i) not in dropped]
 
 

@@ -23,8 +23,9 @@ import numpy as np
 from synesthete.evaluate.labels import album_or_folder, artist_or_folder
 from synesthete.exceptions import ParameterError, UserError
 from synesthete.index import ExactIndex, normalize
+from synesthete.library.known import KnownTracks
 from synesthete.library.store import CatalogStore, Track
-from synesthete.recommend.dedup import copies_of_file, drop_near_duplicates
+from synesthete.recommend.dedup import Recordings, copies_of_file, drop_near_duplicates
 from synesthete.recommend.geometry import Descriptors, single_threaded, unit_vectors
 from synesthete.recommend.ordering import path_smoothness, smooth_order
 from synesthete.recommend.space import Space
@@ -262,6 +263,7 @@ def pick(
     n: int,
     *,
     catalog: CatalogStore,
+    known: KnownTracks | None = None,
     diversity: float = DEFAULT_DIVERSITY,
     rules: Rules | None = None,
     exclude: Sequence[int] = (),
@@ -271,7 +273,8 @@ def pick(
 ) -> tuple[list[int], list[float], list[str]]:
     """Up to ``n`` tracks near the seeds (or far from all of them), by MMR, obeying ``rules``; with
     ``per_seed`` the seeds take turns, each pick the best for its seed. ``catalog`` gives the candidates'
-    tags and durations, and what tells copies of one recording apart.
+    tags and durations, and what tells copies of one recording apart; ``known``, when given, the same,
+    from the rows it read since the catalog last changed (a server's radio reads ~200 candidates a pick).
 
     Returns the ids in pick order, each one's cosine to its nearest seed, and warnings: rules that
     had nothing to act on, and why there are fewer than ``n`` tracks.
@@ -289,7 +292,7 @@ def pick(
     while True:
         rows, u, sims = _candidates(space, queries, pool, dissimilar=dissimilar, exclude=excluded)
         ids = space.ids[rows].tolist()
-        tracks = catalog.tracks_by_ids(ids)
+        tracks = known.tracks(ids) if known is not None else catalog.tracks_by_ids(ids)
         tempo = descriptors.values(ids, "tempo") if rules.needs_tempo and descriptors else None
         left_out: Counter[str] = Counter()
         ok = []
@@ -305,7 +308,8 @@ def pick(
                 left_out[why] += 1
         same = descriptors.space if descriptors is not None else space
         before = len(ok)
-        ok = drop_near_duplicates(catalog, same, ok, against=seeds.ids)
+        recordings = Recordings(*known.facts([*seeds.ids, *ok])) if known is not None else None
+        ok = drop_near_duplicates(catalog, same, ok, against=seeds.ids, known=recordings)
         if descriptors is not None:
             for raw, seconds in seeds.file_sounds:
                 copies = copies_of_file(catalog, same, same.transform(raw), seconds, ok)
@@ -412,6 +416,7 @@ def radio(
     n: int = 20,
     *,
     catalog: CatalogStore,
+    known: KnownTracks | None = None,
     rules: Rules | None = None,
     descriptors: Descriptors | None = None,
     diversity: float = DEFAULT_DIVERSITY,
@@ -419,7 +424,7 @@ def radio(
 ) -> Picks:
     """``n`` tracks that sound like the seeds, varied by ``diversity``, within ``rules``."""
     ids, scores, warnings = pick(
-        space, seeds, n, catalog=catalog, diversity=diversity, rules=rules, exclude=exclude,
+        space, seeds, n, catalog=catalog, known=known, diversity=diversity, rules=rules, exclude=exclude,
         descriptors=descriptors, per_seed=True,
     )  # fmt: skip
     return Picks(ids, scores, {"seeds": seeds.describe(), "diversity": diversity, "warnings": warnings})
@@ -432,13 +437,14 @@ def dissimilar(
     n: int = 10,
     *,
     catalog: CatalogStore,
+    known: KnownTracks | None = None,
     rules: Rules | None = None,
     descriptors: Descriptors | None = None,
     diversity: float = 0.0,
 ) -> Picks:
     """``n`` tracks least like every seed (score: cosine to the nearest seed, lowest first)."""
     ids, scores, warnings = pick(
-        space, seeds, n, catalog=catalog, diversity=diversity, rules=rules, dissimilar=True,
+        space, seeds, n, catalog=catalog, known=known, diversity=diversity, rules=rules, dissimilar=True,
         descriptors=descriptors,
     )  # fmt: skip
     return Picks(ids, scores, {"seeds": seeds.describe(), "diversity": diversity, "warnings": warnings})
@@ -451,6 +457,7 @@ def extend(
     n: int = 10,
     *,
     catalog: CatalogStore,
+    known: KnownTracks | None = None,
     rules: Rules | None = None,
     descriptors: Descriptors | None = None,
     diversity: float = DEFAULT_DIVERSITY,
@@ -459,8 +466,9 @@ def extend(
     if not seeds.tracks:
         raise UserError("extend needs the playlist's tracks in the library")
     new, scores, warnings = pick(
-        space, seeds, n, catalog=catalog, diversity=diversity, rules=rules, descriptors=descriptors
-    )
+        space, seeds, n, catalog=catalog, known=known, diversity=diversity, rules=rules,
+        descriptors=descriptors,
+    )  # fmt: skip
     if new:
         last = seeds.vectors[len(seeds.tracks) - 1]
         u = np.vstack([last, normalize(space.vectors[space.rows(new)])])

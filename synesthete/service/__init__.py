@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from synesthete.features.base import Analysis
+from synesthete.library.known import KnownTracks
 from synesthete.library.store import CatalogStore, Track
 from synesthete.recommend.space import Space
 
@@ -22,6 +23,7 @@ class LibraryLike(Protocol):
 
     folder: Path
     catalog: CatalogStore
+    known: KnownTracks
 
     def space(self, model: str | None = None) -> Space: ...
 

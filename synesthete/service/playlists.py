@@ -77,7 +77,7 @@ def resolve_seeds(lib: LibraryLike, seeds: Seed | Sequence[Seed], space: Space) 
 
 
 def _playlist(lib: LibraryLike, kind: str, space: Space, picks: Picks) -> Playlist:
-    tracks = lib.catalog.tracks_by_ids(picks.ids)
+    tracks = lib.known.tracks(picks.ids)
     return Playlist(kind, space.name, [tracks[i] for i in picks.ids], picks.scores, picks.info)
 
 
@@ -94,7 +94,8 @@ def _picked(
     space = lib.space(model)
     rules = Rules.from_options(options)
     s = resolve_seeds(lib, seeds, space)
-    picks = build(space, s, n, catalog=lib.catalog, rules=rules, descriptors=descriptor_table(lib), **kw)
+    table = descriptor_table(lib)
+    picks = build(space, s, n, catalog=lib.catalog, known=lib.known, rules=rules, descriptors=table, **kw)
     return _playlist(lib, build.__name__, space, picks)
 
 
