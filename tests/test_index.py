@@ -7,6 +7,7 @@ import pytest
 
 from synesthete.exceptions import ParameterError
 from synesthete.index import ExactIndex, HNSWIndex, QuantizedIndex, VectorIndex, build_index, load_index
+from synesthete.index.exact import best_columns
 
 KINDS = [ExactIndex, HNSWIndex, QuantizedIndex]
 
@@ -51,6 +52,19 @@ def test_exact_matches_brute_force(rng: np.random.Generator, k: int, n_queries: 
     assert found.shape == scores.shape == (n_queries, k)
     np.testing.assert_array_equal(found, ids[rows])
     np.testing.assert_allclose(scores, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(("n", "k"), [(5, 3), (5, 5), (2000, 1), (2000, 21), (20_000, 12), (20_000, 400)])
+def test_best_columns_is_a_stable_sort_of_each_row(rng: np.random.Generator, n: int, k: int) -> None:
+    """The top k of each row, bounded by chunk maxima or not, in either memory layout: the columns a full
+    stable sort gives, ties (many here, at the k-th value too) in column order; a NaN sorts last."""
+    scores = np.round(rng.standard_normal((7, n)), 2).astype(np.float32)
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    np.testing.assert_array_equal(best_columns(scores, k), expected)
+    np.testing.assert_array_equal(best_columns(np.asfortranarray(scores), k), expected)
+    scores[0, 0] = np.nan
+    nan_last = np.argsort(-scores[0], kind="stable")[:k]
+    np.testing.assert_array_equal(best_columns(scores, k)[0], nan_last)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -18,6 +18,7 @@ from synesthete.exceptions import ParameterError
 from synesthete.index.base import check_add, check_query, normalize
 
 FORMAT = "synesthete-exact-index"
+CHUNK = 64  # columns per chunk whose maximum bounds a row's k-th best (``best_columns``)
 FORMAT_VERSION = 1
 # One query is a matrix-vector product: memory-bound, so extra BLAS threads buy nothing and, on a busy
 # machine, spin-wait for cores (measured: 11 ms instead of 0.7 ms at 10^4 x 258 under load).
@@ -138,16 +139,8 @@ class ExactIndex:
         if skip:
             scores[:, skip] = -np.inf
         k = min(k, self._n - len(set(skip)))
-        if k < self._n:
-            part = (
-                np.argpartition(-scores, k - 1, axis=1)[:, :k] if k > 0 else np.empty((len(scores), 0), int)
-            )
-        else:
-            part = np.broadcast_to(np.arange(self._n), (len(scores), self._n))
-        top = np.take_along_axis(scores, part, axis=1)
-        order = np.argsort(-top, axis=1, kind="stable")
-        rows = np.take_along_axis(part, order, axis=1)
-        best = np.take_along_axis(top, order, axis=1)
+        rows = best_columns(scores, k)
+        best = np.take_along_axis(scores, rows, axis=1)
         if farthest:
             np.negative(best, out=best)
         return self._ids[rows], np.clip(best, -1.0, 1.0)
@@ -172,3 +165,30 @@ class ExactIndex:
         index._n = len(index._ids)
         index._row = dict(zip(index._ids.tolist(), range(index._n), strict=True))
         return index
+
+
+def best_columns(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column positions of the ``k`` largest values of each row of ``scores`` (m, n), largest first;
+    equal values in column order (the order the ids were added), so ties always come out the same way.
+
+    Why not a partial sort of each row (``argpartition``: ~0.1 ms a row of 10^4, a tenth of a batched
+    query's time): every chunk of ``CHUNK`` columns holds its own maximum, so k chunks reach the k-th
+    largest of the chunks' maxima, and a row's k-th largest value is at least that bound. One pass reads
+    the maxima; only the columns at or above the bound (a few times k) are ranked.
+    """
+    m, n = scores.shape
+    if k <= 0:
+        return np.empty((m, 0), dtype=np.int64)
+    chunks = n // CHUNK
+    if chunks >= 2 * k:
+        columns = scores.T[: chunks * CHUNK].reshape(chunks, CHUNK, m)  # a view of the column-major product
+        bound = np.partition(columns.max(axis=1), chunks - k, axis=0)[chunks - k]
+    else:  # the bound would keep most columns: the k-th largest value itself
+        bound = np.partition(scores, n - k, axis=1)[:, n - k]
+    row, col = np.nonzero(scores >= bound[:, None])  # row by row, columns in order
+    counts = np.bincount(row, minlength=m)
+    if counts.min() < k:  # a NaN among the scores: sort whole rows (NaN last)
+        return np.lexsort((np.broadcast_to(np.arange(n), (m, n)), -scores), axis=1)[:, :k]
+    order = np.lexsort((col, -scores[row, col], row))  # by row, then largest first, then column
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return col[order][starts[:, None] + np.arange(k)]
