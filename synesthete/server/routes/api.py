@@ -80,6 +80,31 @@ def features(lib: Library) -> dict[str, bool]:
     }
 
 
+# First of the routes: a request is matched against them one by one (twice, in FastAPI), and this is the
+# route asked most (a shop page, a player on every track change).
+@router.get("/tracks/{track_id}/similar", summary="Tracks that sound like this one (`similar --json`)")
+async def similar(
+    request: Request,
+    track_id: int,
+    k: K = 10,
+    model: Model = None,
+    dissimilar: Dissimilar = False,
+    explain: Annotated[
+        bool, Query(description="add each result's explanation: feature-group shares and words")
+    ] = False,
+) -> Response:
+    if explain:
+        return json_response(await run_in_threadpool(_explained, request, track_id, k, model, dissimilar))
+    if not 0 <= track_id <= MAX_ID:
+        raise HTTPException(404, f"no track with id {track_id}")
+    batcher = request.app.state.batcher
+    try:  # no thread of its own: the request waits on the event loop for its batch's answer
+        found = await asyncio.wrap_future(batcher.submit(track_id, k=k, model=model, dissimilar=dissimilar))
+    except NoSuchTrack as e:
+        raise HTTPException(404, str(e)) from None
+    return json_response(similar_document(query_of(found.query), found.model, found.matches))
+
+
 @router.get("/info", summary="Version, models, optional features and upload limits")
 def info(request: Request) -> dict:
     with pool(request).borrow() as lib:
@@ -137,29 +162,6 @@ async def tracks(
 def track(request: Request, track_id: int) -> dict:
     with pool(request).borrow() as lib:
         return track_or_404(lib, track_id).to_dict()
-
-
-@router.get("/tracks/{track_id}/similar", summary="Tracks that sound like this one (`similar --json`)")
-async def similar(
-    request: Request,
-    track_id: int,
-    k: K = 10,
-    model: Model = None,
-    dissimilar: Dissimilar = False,
-    explain: Annotated[
-        bool, Query(description="add each result's explanation: feature-group shares and words")
-    ] = False,
-) -> Response:
-    if explain:
-        return json_response(await run_in_threadpool(_explained, request, track_id, k, model, dissimilar))
-    if not 0 <= track_id <= MAX_ID:
-        raise HTTPException(404, f"no track with id {track_id}")
-    batcher = request.app.state.batcher
-    try:  # no thread of its own: the request waits on the event loop for its batch's answer
-        found = await asyncio.wrap_future(batcher.submit(track_id, k=k, model=model, dissimilar=dissimilar))
-    except NoSuchTrack as e:
-        raise HTTPException(404, str(e)) from None
-    return json_response(similar_document(query_of(found.query), found.model, found.matches))
 
 
 def _explained(request: Request, track_id: int, k: int, model: str | None, dissimilar: bool) -> dict:
