@@ -321,12 +321,7 @@ def test_vote_in_groups_finds_what_a_vote_per_group_finds() -> None:
 
     def postings(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         wanted = np.unique(hashes.astype(np.uint32))
-        h, p = index.gather(wanted, *index.ranges(wanted))
-        return (
-            h.astype(np.int64),
-            (p >> np.uint64(32)).astype(np.int64),
-            (p & np.uint64(0xFFFFFFFF)).astype(np.int64),
-        )
+        return index.gather(wanted, *index.ranges(wanted))
 
     # Three groups: excerpts of tracks 1 and 3 at different places, and landmarks matching nothing.
     queries = [
@@ -356,7 +351,8 @@ def test_crowded_pairs_keeps_every_vote_with_a_neighbour_and_drops_the_lonely() 
     """The compiled join keeps, in posting order, every vote with another vote of its (fingerprint, group)
     within two frames of offset (they make the pools that count), drops nearly every vote with none
     within seven (its two cells of four offsets; a collision in the counts may keep one), and drops
-    offsets before ``-lead``: checked against a plain loop over random postings."""
+    offsets before ``-lead``: checked against a plain loop over random postings, in runs of one hash as
+    the index gives them (a hash may have several runs, one per segment)."""
     from synesthete.fingerprint.pairs import crowded_pairs
 
     rng = np.random.default_rng(3)
@@ -364,7 +360,10 @@ def test_crowded_pairs_keeps_every_vote_with_a_neighbour_and_drops_the_lonely() 
     fp, t = rng.integers(0, 50, h.size), rng.integers(0, 2_000, h.size)
     qh = np.sort(rng.integers(0, 300, 400))
     qt, qg = rng.integers(0, 200, qh.size), rng.integers(0, 3, qh.size)
-    keys, cols = crowded_pairs(h, fp, t, qh, qt, qg, 4, 21, 2)
+    starts = np.flatnonzero(np.r_[True, h[1:] != h[:-1], True] | (np.arange(h.size + 1) % 997 == 0))
+    run_hashes, run_sizes = h[starts[:-1]].astype(np.uint32), np.diff(starts)
+    postings = fp.astype(np.uint64) << np.uint64(32) | t.astype(np.uint64)
+    keys, cols = crowded_pairs(run_hashes, run_sizes, postings, qh, qt, qg, 4, 21, 2)
     votes = [
         ((int(fp[i]) << 4 | int(qg[j])) << 32 | (int(t[i] - qt[j]) + (1 << 31)), int(j))
         for i in range(h.size)

@@ -48,12 +48,21 @@ def truth(lib: Library, hashes: np.ndarray) -> set[tuple[int, int, int]]:
     return out
 
 
+def rows(runs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> list[tuple[int, int, int]]:
+    """(hash, fp_id, frame) of each posting of a lookup's runs (``LandmarkIndex.postings``)."""
+    hashes, counts, postings = runs
+    assert hashes.dtype == np.uint32 and postings.dtype == np.uint64
+    assert (counts > 0).all() and counts.sum() == postings.size
+    h = np.repeat(hashes, counts)
+    fp, t = postings >> np.uint64(32), postings & np.uint64(0xFFFFFFFF)
+    return list(zip(h.tolist(), fp.tolist(), t.tolist(), strict=True))
+
+
 def answer(idx: LandmarkIndex, hashes: np.ndarray, current_only: Library | None = None) -> set:
-    h, fp, t = idx.postings(hashes, common=None)
-    got = list(zip(h.tolist(), fp.tolist(), t.tolist(), strict=True))
+    got = rows(idx.postings(hashes, common=None))
     assert len(got) == len(set(got)), "a landmark is indexed twice"
     if current_only is not None:
-        alive = current_only.catalog.fingerprint_tracks(landmarks.VERSION, set(fp.tolist()))
+        alive = current_only.catalog.fingerprint_tracks(landmarks.VERSION, {g[1] for g in got})
         got = [g for g in got if g[1] in alive]
     return set(got)
 
@@ -162,15 +171,7 @@ def test_segment_lookup_matches_a_brute_force_search() -> None:
     t = rng.integers(0, 10_000, 5000).astype(np.uint32)
     segment = Segment.of(h, fp, t)
     wanted = np.unique(rng.integers(0, 600, 80)).astype(np.uint32)
-    got_h, got_p = segment.gather(wanted, *segment.ranges(wanted))
-    got = sorted(
-        zip(
-            got_h.tolist(),
-            (got_p >> np.uint64(32)).tolist(),
-            (got_p & np.uint64(0xFFFFFFFF)).tolist(),
-            strict=True,
-        )
-    )
+    got = sorted(rows(segment.gather(wanted, *segment.ranges(wanted))))
     keep = np.isin(h, wanted)
     assert got == sorted(zip(h[keep].tolist(), fp[keep].tolist(), t[keep].tolist(), strict=True))
     part_h, part_p = segment.part(100, 200)
@@ -203,7 +204,4 @@ def test_queries_skip_the_hashes_that_are_everywhere(tmp_path: Path) -> None:
         queries = np.r_[common, rng.integers(5, HASHES, 200).astype(np.uint32)]
         everything = answer(lib.landmarks, queries)
         assert {x[0] for x in everything} >= set(common.tolist())  # asked for everything, they are there
-        h, fp, t = lib.landmarks.postings(queries)
-        assert set(zip(h.tolist(), fp.tolist(), t.tolist(), strict=True)) == {
-            x for x in everything if x[0] >= 5
-        }
+        assert set(rows(lib.landmarks.postings(queries))) == {x for x in everything if x[0] >= 5}

@@ -75,10 +75,18 @@ class Segment:
         lo = np.asarray(self.starts[i]).astype(np.int64)
         return lo, np.where(found, np.asarray(self.starts[i + 1]).astype(np.int64) - lo, 0)
 
-    def gather(self, hashes: np.ndarray, lo: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(hash, posting) of ``n`` postings from ``lo`` for each of ``hashes``."""
-        at = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
-        return np.repeat(hashes, n), np.asarray(self.postings[at])
+    def gather(
+        self, hashes: np.ndarray, lo: np.ndarray, n: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The runs (hash, count, postings) of ``n`` postings from ``lo`` for each of ``hashes``, empty
+        runs left out (see ``LandmarkIndex.postings``)."""
+        from synesthete.fingerprint.pairs import copy_runs  # numba: loaded by the first lookup
+
+        found = n > 0
+        lo, n = lo[found], n[found]
+        out = np.empty(int(n.sum()), np.uint64)
+        copy_runs(np.asarray(self.postings), lo, n, out, 0)
+        return hashes[found], n, out
 
     def part(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """(hash, posting) of every posting whose hash is in [lo, hi)."""
@@ -136,7 +144,13 @@ class LandmarkIndex:
     def postings(
         self, hashes: np.ndarray, common: float | None = COMMON
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(hash, fp_id, frame) int64 arrays of the indexed landmarks whose hash is in ``hashes``.
+        """The indexed landmarks whose hash is in ``hashes``, in runs of one hash: (hashes uint32, counts
+        int64, postings uint64), ``counts[i]`` postings of ``hashes[i]`` and then the next run; a posting is
+        ``fp_id << 32 | frame``. A hash has a run in each segment holding it.
+
+        Runs and packed postings, as the segments hold them, not a (hash, fp_id, frame) row per posting:
+        at 10^4 tracks a query has ~10^5 postings, and splitting and widening them cost more than finding
+        them (``pairs.crowded_pairs`` reads them as they are).
 
         Hashes with more than ``common`` times the median count of the query's hashes are skipped, like
         stop words: measured at 10^4 tracks, they are 5-11% of a query's hashes but 56-90% of its
@@ -152,9 +166,13 @@ class LandmarkIndex:
         found = [
             s.gather(wanted, lo, np.where(skip, 0, n)) for s, (lo, n) in zip(segments, ranges, strict=True)
         ]
-        h = np.concatenate([np.zeros(0, np.uint32), *(f[0] for f in found)]).astype(np.int64)
-        p = np.concatenate([np.zeros(0, np.uint64), *(f[1] for f in found)])
-        return h, (p >> np.uint64(32)).astype(np.int64), (p & np.uint64(0xFFFFFFFF)).astype(np.int64)
+        if len(found) == 1:
+            return found[0]
+        return (
+            np.concatenate([np.zeros(0, np.uint32), *(f[0] for f in found)]),
+            np.concatenate([np.zeros(0, np.int64), *(f[1] for f in found)]),
+            np.concatenate([np.zeros(0, np.uint64), *(f[2] for f in found)]),
+        )
 
     def alive(self, fp_ids: list[int]) -> Collection[int]:
         """Those of ``fp_ids`` that are current fingerprints (the index may still hold replaced ones)."""

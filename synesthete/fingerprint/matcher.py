@@ -55,14 +55,15 @@ POOL_FRAMES = 3  # votes at offsets d .. d + 2 pooled: an anchor may move by a f
 TWIN_CHECKS = 8  # close rivals of a winner checked for holding the same recording (see ``_verdict``)
 TWIN_VOTES, TWIN_SHARE = 10, 0.2  # stored hashes aligned over the excerpt's passage: a twin (``twins``)
 
-Postings = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]  # hashes -> (hash, fp_id, frame)
+Postings = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]  # hashes -> runs (``postings``)
 
 
 class Reference(Protocol):
     """The catalogued fingerprints, as matching reads them (``index.LandmarkIndex``)."""
 
     def postings(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(hash, fp_id, frame) of every indexed landmark with one of ``hashes``."""
+        """Every indexed landmark with one of ``hashes``, in runs of one hash: (hashes, counts, postings
+        ``fp_id << 32 | frame``); see ``LandmarkIndex.postings``."""
 
     def alive(self, fp_ids: list[int]) -> Collection[int]:
         """Those of ``fp_ids`` still current in the catalog (the index may hold replaced ones)."""
@@ -134,8 +135,8 @@ def vote(
     none = Candidates(empty, empty, empty, empty, empty)
     if q_hashes.size == 0:
         return none
-    h, fp, t = postings(q_hashes)
-    if h.size == 0:
+    run_hashes, run_sizes, found = postings(q_hashes)
+    if found.size == 0:
         return none
     # Join the postings to the query landmarks of the same hash (a hash may occur several times).
     order = np.argsort(q_hashes, kind="stable")
@@ -145,7 +146,9 @@ def vote(
 
     # The votes at plausible offsets (a recording may start a little before the track, no more) that
     # another vote of their fingerprint joins within POOL_FRAMES - 1 frames: only they can make a pool.
-    pair_key, cols = crowded_pairs(h, fp, t, qh, qt, qg, GROUP_BITS, MAX_LEAD_FRAMES, POOL_FRAMES - 1)
+    pair_key, cols = crowded_pairs(
+        run_hashes, run_sizes, found, qh, qt, qg, GROUP_BITS, MAX_LEAD_FRAMES, POOL_FRAMES - 1
+    )
     if pair_key.size == 0:
         return none
     key = np.sort(pair_key)  # a sort, not an argsort: the few winners' votes are found again below
