@@ -45,8 +45,36 @@ REFERENCE = Density(peaks_per_second=12.0, fan_out=6)  # stored
 QUERY = Density(peaks_per_second=30.0, fan_out=12)  # a recording is short: be generous
 
 
-def peaks(power: np.ndarray, density: Density = REFERENCE) -> tuple[np.ndarray, np.ndarray]:
-    """(frames, bins) of the most prominent local maxima of a power spectrogram (bins, frames).
+@dataclass(frozen=True)
+class Maxima:
+    """The prominent local maxima of one spectrogram, scored, before the strongest few per second are kept.
+
+    Finding them is nearly all of ``peaks``'s work, and a query keeps two densities of the same ones (its
+    own and the speed screening's): found once, each density is a sort.
+    """
+
+    t: np.ndarray  # frames
+    f: np.ndarray  # bins, counted from F_LO
+    score: np.ndarray
+
+    def strongest(self, density: Density) -> tuple[np.ndarray, np.ndarray]:
+        """(frames, bins) of the ``density.peaks_per_second`` best scores of each second, in time order.
+
+        Second by second, so quiet passages keep their share.
+        """
+        block = max(1, round(1.0 / FRAME_SECONDS))
+        per_block = max(1, round(density.peaks_per_second))
+        blocks = self.t // block
+        order = np.lexsort((-self.score, blocks))
+        f, t, blocks = self.f[order], self.t[order], blocks[order]
+        rank = np.arange(blocks.size) - np.searchsorted(blocks, blocks, side="left")
+        f, t = f[rank < per_block], t[rank < per_block]
+        order = np.lexsort((f, t))
+        return t[order], f[order] + F_LO
+
+
+def maxima(power: np.ndarray) -> Maxima:
+    """The local maxima of a power spectrogram (bins, frames) that stand out of their background.
 
     The log power is first averaged over ``SMOOTH_FRAMES``: a sustained note is nearly flat in time, so
     where its maximum falls is decided by noise and reverberation frame by frame; smoothed, it falls
@@ -58,7 +86,7 @@ def peaks(power: np.ndarray, density: Density = REFERENCE) -> tuple[np.ndarray, 
     s = uniform_filter1d(np.log(band + floor, dtype=np.float32), SMOOTH_FRAMES, axis=1, mode="nearest")
     n_frames = s.shape[1]
     if n_frames < 3:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return Maxima(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
     local_max = _running_max(_running_max(s, PEAK_BINS, axis=0), PEAK_FRAMES, axis=1)
     f, t = np.nonzero(s == local_max)
     # The first and last frames see the signal's cut (zero padding): an artificial onset, not music.
@@ -68,20 +96,17 @@ def peaks(power: np.ndarray, density: Density = REFERENCE) -> tuple[np.ndarray, 
     prominence = s[f, t] - _background(s)[f // BG_BINS, t // BG_FRAMES]
     keep = prominence > 0.5
     f, t = f[keep], t[keep]
-    # The strongest few per second, second by second, so quiet passages keep their share. Strongest by
-    # prominence and by level alike: a faint partial standing out of a faint neighbourhood is the first
-    # to drown in noise or in a room's reverberation, so on sparse music, where there are few loud
-    # peaks, ranking by prominence alone keeps many that no recording will show.
+    # Scored by prominence and by level alike: a faint partial standing out of a faint neighbourhood is
+    # the first to drown in noise or in a room's reverberation, so on sparse music, where there are few
+    # loud peaks, ranking by prominence alone keeps many that no recording will show.
     score = prominence[keep] + LEVEL_WEIGHT * s[f, t]  # within a second, a gain shifts every peak alike
-    block = max(1, round(1.0 / FRAME_SECONDS))
-    per_block = max(1, round(density.peaks_per_second))
-    blocks = t // block
-    order = np.lexsort((-score, blocks))
-    f, t, blocks = f[order], t[order], blocks[order]
-    rank = np.arange(blocks.size) - np.searchsorted(blocks, blocks, side="left")
-    f, t = f[rank < per_block], t[rank < per_block]
-    order = np.lexsort((f, t))
-    return t[order], f[order] + F_LO
+    return Maxima(t, f, score)
+
+
+def peaks(power: np.ndarray, density: Density = REFERENCE) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, bins) of the most prominent local maxima of a power spectrogram (bins, frames): the
+    strongest ``density.peaks_per_second`` of each second (``maxima``, ``Maxima.strongest``)."""
+    return maxima(power).strongest(density)
 
 
 def refine(power: np.ndarray, t: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

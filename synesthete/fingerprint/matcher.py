@@ -33,6 +33,7 @@ from synesthete.fingerprint.landmarks import (
     FRAME_SECONDS,
     QUERY,
     Density,
+    maxima,
     pair,
     peaks,
     refine,
@@ -218,7 +219,8 @@ def identify_signal(
     y = np.asarray(y, dtype=np.float32)[: int(MAX_QUERY_SECONDS * SR)]
     power = Spectra(y, SR).stft_power
     best: dict[int, tuple[int, int, int, float]] = {}  # fp_id -> (evidence, votes, offset, speed)
-    t, f = peaks(power, density)
+    prominent = maxima(power)  # the query's peaks and the speed screening's, from one search
+    t, f = prominent.strongest(density)
     _consider(best, vote(*_landmarks(t, f, density), reference.postings), [1.0], reference)
     verdict = _verdict(best, reference, power.shape[1])
     speeds = [s for s in SPEEDS[1:] if abs(s - 1.0) <= max_speed_change + 1e-9]
@@ -229,7 +231,7 @@ def identify_signal(
     # then heard again properly, the excerpt resampled (measured: 3x cheaper, as accurate). This screening
     # only ranks the speeds: it looks up exact time steps, a third of the work of the ``JITTER``ed ones,
     # and every speed in one lookup (``vote``'s groups): one index search and one sort, not one per speed.
-    t, f = refine(power, *peaks(power, SPEED_DENSITY))
+    t, f = refine(power, *prominent.strongest(SPEED_DENSITY))
     hashes, frames, groups = [], [], []
     for i, speed in enumerate(speeds):
         moved_t, moved_f = np.rint(t * speed).astype(np.int64), np.rint(f / speed).astype(np.int64)
