@@ -95,6 +95,28 @@ def test_saved_vectors_are_memory_mapped_float16(case: tuple, tmp_path) -> None:
     assert last not in reread.query(vectors[-1], 10)[0][:1]  # its vector is now zero: cosine 0 with all
 
 
+def test_a_mapped_space_measures_group_lengths_of_the_rows_asked_for_only(case: tuple, tmp_path) -> None:
+    """Near-duplicate removal's row lengths over a group's columns: on a space mapped from its file they
+    are the lengths ``row_norms`` gives, measured row by row as asked (not the whole file at once)."""
+    from synesthete.index.base import row_norms
+
+    ids, vectors, _ = case
+    dim = vectors.shape[1]
+    groups = np.where(np.arange(dim) % 3 == 0, "tonal", "timbre")
+    space = Space("g", 1, ids, vectors.copy(), np.zeros(dim), np.ones(dim), np.ones(dim), None, groups=groups)
+    space.built_index = QuantizedIndex(dim, threads=1)
+    space.built_index.add(ids, space.vectors)
+    space.save(tmp_path, generation=1)
+    loaded = Space.load(tmp_path, "g", 1, generation=1)
+    assert loaded is not None and loaded.group_norms("rhythm") is None
+    columns, norms = loaded.group_norms("tonal")
+    rows = np.array([5, 4_000, 5, 17])
+    expected = row_norms(np.asarray(loaded.vectors[rows][:, columns], dtype=np.float32))
+    np.testing.assert_array_equal(norms[rows], expected)
+    assert np.isnan(norms._known).sum() == len(ids) - 3  # three rows measured, the rest never read
+    np.testing.assert_array_equal(norms[rows[::-1]], expected[::-1])  # kept: the same again
+
+
 def test_build_index_quantizes_past_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     vectors = low_rank(3_000, 300, 20, 10, seed=5)
     ids = np.arange(3_000)
