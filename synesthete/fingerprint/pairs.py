@@ -90,7 +90,7 @@ def crowded_pairs(run_hashes, run_sizes, postings, qh, qt, qg, group_bits, lead,
     the core's own cache, each with its own hash of the cell. Every vote is counted in the first; only
     the votes it finds crowded (a fifth) are kept and counted in the second, which keeps those it finds
     crowded too: a vote with a real neighbour has it among the first's survivors. The join is run twice
-    rather than its ~10^5 votes stored: reading the postings again costs less than writing them all.
+    (count, then keep) rather than its ~1.5 x 10^5 votes stored between: only the survivors are written.
     """
     q_lo = np.searchsorted(qh, run_hashes, "left")  # one search per run of one hash
     q_hi = np.searchsorted(qh, run_hashes, "right")
