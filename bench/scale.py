@@ -32,8 +32,9 @@ rows and raw vectors of the default model's members written straight to SQLite (
 then a first `similar` and a first `radio` on the command line build and save the fused and descriptors
 spaces (wall time and peak resident memory of each), then the server is started twice, cold (the
 library's own files dropped from the page cache) and warm: seconds from launching it to its first
-`similar` answer, a first radio, three journeys, then `similar` and `radio` over HTTP with 1 and 16
-clients, and the server's resident memory (anonymous and mapped-file pages) and PSS along the way. The
+`similar` answer, a first radio, three journeys of 12, then `similar` and `radio` over HTTP with 1 and 16
+clients (and the server's CPU time a request), and the server's resident memory (anonymous and mapped-file pages) and PSS along the way (and the
+CPU seconds it used up to its first answer, which a busy machine does not inflate as it does the wall time). The
 library is made under /tmp and deleted at the end (``--library DIR`` fills or reuses DIR and keeps it).
 """
 
@@ -555,11 +556,12 @@ def _get(port: int, target: str, timeout: float = 600) -> float:
     return time.perf_counter() - t0
 
 
-def _start(library: Path, n: int) -> tuple[subprocess.Popen, int, float]:
-    """``synesthete serve`` on a free port; the seconds from launching it to its first `similar` answer."""
+def _start(library: Path, n: int) -> tuple[subprocess.Popen, int, float, float]:
+    """``synesthete serve`` on a free port; the seconds from launching it to its first `similar` answer, and
+    the CPU seconds the server had used by then (what a busy machine does not inflate)."""
     import urllib.error
 
-    from http_load import free_port
+    from http_load import cpu_seconds, free_port
 
     port = free_port()
     cmd = [sys.executable, "-m", "synesthete.cli", "--library", str(library), "serve", "--host", "127.0.0.1"]
@@ -570,7 +572,7 @@ def _start(library: Path, n: int) -> tuple[subprocess.Popen, int, float]:
             raise SystemExit(f"serve stopped:\n{proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
         try:
             _get(port, f"/api/tracks/{n // 2}/similar?k=10")
-            return proc, port, round(time.monotonic() - t0, 2)
+            return proc, port, round(time.monotonic() - t0, 2), round(cpu_seconds(proc.pid), 2)
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.05)
     proc.kill()
@@ -587,7 +589,7 @@ def run_serve(args: argparse.Namespace) -> dict:
     a scan leaves them), its spaces built and saved by a first `similar` and a first `radio` (the real
     path, timed, peak memory), then `synesthete serve` started cold (the library's pages dropped from the
     cache) and warm: first answer, latency of similar and radio over HTTP, memory."""
-    from http_load import one_route
+    from http_load import cpu_seconds, one_route
     from library_speed import fill
 
     n = args.sizes[0]
@@ -607,27 +609,34 @@ def run_serve(args: argparse.Namespace) -> dict:
         cli = [sys.executable, "-m", "synesthete.cli", "--library", str(library)]
         doc["build_similar"] = _timed_child([*cli, "similar", "1", "-k", "10", "--json"])
         doc["build_radio"] = _timed_child([*cli, "playlist", "radio", "1", "-n", "20", "--json"])
-        doc["index_mb"] = round(sum(p.stat().st_size for p in (library / "index").iterdir()) / 2**20)
+        saved = (library / "index").glob("*")  # none below Library's PERSIST_SPACE_ABOVE tracks
+        doc["index_mb"] = round(sum(p.stat().st_size for p in saved) / 2**20)
         doc["catalog_mb"] = round((library / "catalog.sqlite").stat().st_size / 2**20)
         print(json.dumps(doc), flush=True)
         for start in ("cold", "warm"):
             if start == "cold":
                 _evict(library)
-            proc, port, first = _start(library, n)
+            proc, port, first, cpu = _start(library, n)
             try:
-                row: dict = {"start": start, "first_answer_s": first, "after_first": _memory(proc.pid)}
+                row: dict = {"start": start, "first_answer_s": first, "first_answer_cpu_s": cpu}
+                row["after_first"] = _memory(proc.pid)
                 row["first_radio_s"] = round(_get(port, f"/api/playlists/radio?seed={n // 3}&n=20"), 2)
-                row["journeys_s"] = [
-                    round(_get(port, f"/api/playlists/journey?start={a}&end={b}&n=12"), 2)
-                    for a, b in np.random.default_rng(1).integers(1, n + 1, (3, 2)).tolist()
-                ]
+                row["journeys_s"], row["journeys_cpu_s"] = [], []
+                for a, b in np.random.default_rng(1).integers(1, n + 1, (3, 2)).tolist():
+                    used = cpu_seconds(proc.pid)
+                    row["journeys_s"].append(
+                        round(_get(port, f"/api/playlists/journey?start={a}&end={b}"), 2)
+                    )
+                    row["journeys_cpu_s"].append(round(cpu_seconds(proc.pid) - used, 2))
                 row["after_playlists"] = _memory(proc.pid)
                 row["load_before"] = round(os.getloadavg()[0], 1)
-                row["routes"] = [
-                    one_route(port, route, clients, args.seconds, n)
-                    for route in SERVE_ROUTES
-                    for clients in args.clients
-                ]
+                row["routes"] = []
+                for route in SERVE_ROUTES:
+                    for clients in args.clients:
+                        used = cpu_seconds(proc.pid)
+                        found = one_route(port, route, clients, args.seconds, n)
+                        spent = (cpu_seconds(proc.pid) - used) * 1000 / max(found["requests"], 1)
+                        row["routes"].append(found | {"server_cpu_ms_per_request": round(spent, 2)})
                 row["load_after"] = round(os.getloadavg()[0], 1)
                 row["after_load"] = _memory(proc.pid)
             finally:
