@@ -33,9 +33,10 @@ then a first `similar` and a first `radio` on the command line build and save th
 spaces (wall time and peak resident memory of each), then the server is started twice, cold (the
 library's own files dropped from the page cache) and warm: seconds from launching it to its first
 `similar` answer, a first radio, three journeys of 12, then `similar` and `radio` over HTTP with 1 and 16
-clients (and the server's CPU time a request), and the server's resident memory (anonymous and mapped-file pages) and PSS along the way (and the
-CPU seconds it used up to its first answer, which a busy machine does not inflate as it does the wall time). The
-library is made under /tmp and deleted at the end (``--library DIR`` fills or reuses DIR and keeps it).
+clients; the server's resident memory (anonymous and mapped-file pages) and PSS along the way, and its
+CPU time to the first answer, per journey and per request (which a busy machine does not inflate as it
+does the wall times). The library is made under /tmp and deleted at the end (``--library DIR`` fills or
+reuses DIR and keeps it).
 """
 
 from __future__ import annotations
