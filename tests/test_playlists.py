@@ -13,10 +13,12 @@ from synesthete import Library
 from synesthete.cli import main
 from synesthete.exceptions import ParameterError
 from synesthete.features.registry import EXTRACTORS
+from synesthete.library.store import Track
 from synesthete.recommend import export, journey
 from synesthete.recommend.dedup import Recordings, clear_of_duplicates, drop_near_duplicates, near_duplicates
 from synesthete.recommend.geometry import unit_vectors
 from synesthete.recommend.ordering import path_smoothness
+from synesthete.recommend.playlist import Rules
 from synesthete.service.playlists import descriptor_table
 
 
@@ -110,6 +112,18 @@ def test_caps_blocklists_and_filters_are_obeyed(lib: Library) -> None:
     assert len(tempo) > 0 and np.all((values >= 100) & (values <= 130))
     with pytest.raises(ParameterError):
         lib.radio([seed.id], n=5, max_per_artst=1)
+
+
+def test_rules_without_filters_check_nothing() -> None:
+    """A plain radio (no blocklist, no filter) reads no candidate's tags; every other option is a filter."""
+    assert not Rules().filters and not Rules(max_per_artist=1, max_per_album=2).filters
+    assert Rules().rejects(Track(1, "/m/a.flac", genre="rock")) is None
+    for option, value in [("block_tracks", 1), ("genres", "rock"), ("min_duration", 10), ("max_tempo", 90)]:
+        assert Rules.from_options({option: value}).filters, option
+    assert (
+        Rules.from_options({"block_genres": "rock"}).rejects(Track(1, "/m/a.flac", genre="Rock"))
+        == "--block-genre"
+    )
 
 
 def test_extend_adds_new_tracks_after_the_playlist(lib: Library) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -133,12 +134,24 @@ class Rules:
     def needs_tempo(self) -> bool:
         return self.min_tempo is not None or self.max_tempo is not None
 
+    @cached_property
+    def filters(self) -> bool:
+        """Whether any blocklist or filter is set: with none (a plain radio), ``rejects`` reads no tags."""
+        caps = ("max_per_artist", "max_per_album")
+        return any(getattr(self, f.name) not in (None, ()) for f in fields(self) if f.name not in caps)
+
+    @property
+    def capped(self) -> bool:
+        return self.max_per_artist is not None or self.max_per_album is not None
+
     def allows(self, track: Track, tempo: float | None = None) -> bool:
         """Whether ``track`` passes the blocklists and filters (caps are counted while picking)."""
         return self.rejects(track, tempo) is None
 
     def rejects(self, track: Track, tempo: float | None = None) -> str | None:
         """The option that keeps ``track`` out (as the command line spells it), or None."""
+        if not self.filters:
+            return None
         if track.id in self.block_tracks:
             return "--block-track"
         artist, album, genre = (x.lower() if x else "" for x in (track.artist, track.album, track.genre))
@@ -377,15 +390,16 @@ def _mmr(
         score = np.where(open_, score, -np.inf)
         c = int(np.argmax(score))
         open_[c] = False
-        artist, album = artist_or_folder(tracks[c]), album_or_folder(tracks[c])
-        if rules.max_per_artist is not None and count[artist] >= rules.max_per_artist:
-            skipped["--max-per-artist"] += 1
-            continue
-        if rules.max_per_album is not None and count["\0" + album] >= rules.max_per_album:
-            skipped["--max-per-album"] += 1
-            continue
-        count[artist] += 1
-        count["\0" + album] += 1
+        if rules.capped:  # a folder per track costs path parsing: only when a cap counts them
+            artist, album = artist_or_folder(tracks[c]), album_or_folder(tracks[c])
+            if rules.max_per_artist is not None and count[artist] >= rules.max_per_artist:
+                skipped["--max-per-artist"] += 1
+                continue
+            if rules.max_per_album is not None and count["\0" + album] >= rules.max_per_album:
+                skipped["--max-per-album"] += 1
+                continue
+            count[artist] += 1
+            count["\0" + album] += 1
         chosen.append(c)
         if diversity > 0:
             np.maximum(redundancy, u @ u[c], out=redundancy)
