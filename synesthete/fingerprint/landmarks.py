@@ -73,8 +73,9 @@ class Maxima:
         return t[order], f[order] + F_LO
 
 
-def maxima(power: np.ndarray) -> Maxima:
-    """The local maxima of a power spectrogram (bins, frames) that stand out of their background.
+def maxima(power: np.ndarray, *, bins: int = PEAK_BINS, frames: int = PEAK_FRAMES) -> Maxima:
+    """The local maxima of a power spectrogram (bins, frames) that stand out of their background: each
+    the greatest of its neighbourhood of ``bins`` x ``frames`` (odd; a query's second look narrows it).
 
     The log power is first averaged over ``SMOOTH_FRAMES``: a sustained note is nearly flat in time, so
     where its maximum falls is decided by noise and reverberation frame by frame; smoothed, it falls
@@ -87,7 +88,7 @@ def maxima(power: np.ndarray) -> Maxima:
     n_frames = s.shape[1]
     if n_frames < 3:
         return Maxima(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    local_max = _running_max(_running_max(s, PEAK_BINS, axis=0), PEAK_FRAMES, axis=1)
+    local_max = _running_max(_running_max(s, bins, axis=0), frames, axis=1)
     f, t = np.nonzero(s == local_max)
     # The first and last frames see the signal's cut (zero padding): an artificial onset, not music.
     inside = (t >= EDGE_FRAMES) & (t < n_frames - EDGE_FRAMES)
