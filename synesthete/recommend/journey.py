@@ -265,8 +265,11 @@ def _greedy_chain_mapped(u: MappedUnits, a: int, b: int, n: int) -> list[int]:
 
 def random_path(u_all: Units, a: int, b: int, n: int, rng: np.random.Generator) -> list[int]:
     """Baseline: n - 2 random tracks, ordered by how far along the way from ``a`` to ``b`` they lie."""
-    others = np.setdiff1d(np.arange(len(u_all)), [a, b])
-    pick = rng.choice(others, size=n - 2, replace=False)
+    # Row i of the others (every row but a and b, in order), without listing them: their setdiff1d was
+    # 15-20 % of a journey's CPU at 10^5 tracks. The same draws, and rows, as choosing from that list.
+    lo, hi = sorted((a, b))
+    pick = rng.choice(len(u_all) - 2, size=n - 2, replace=False)
+    pick = pick + (pick >= lo) + (pick >= hi - 1)
     along = u_all[pick] @ (u_all[b] - u_all[a])
     return [a, *pick[np.argsort(along)].tolist(), b]
 
