@@ -7,6 +7,7 @@ tracks a scan adds are found at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import http.client
 import json
@@ -117,6 +118,34 @@ def test_the_least_similar_comes_from_the_same_search(small_library: Path) -> No
                 found = future.result(timeout=120)
                 assert [m.track.id for m in found.matches] == [m.track.id for m in matches]
                 assert found.least.track.id == least.track.id
+    finally:
+        batcher.close()
+        pool.close()
+
+
+def test_asks_awaited_on_a_loop_get_the_batch_answers(small_library: Path) -> None:
+    """``ask`` (what the routes await): the answers ``submit`` gives, delivered to the event loop a batch at
+    a time; an unknown id fails alone, and an ask given up before its batch leaves the others answered."""
+    pool = LibraryPool(small_library, size=1)
+    batcher = SimilarBatcher(pool)
+
+    async def many(ids: list[int], lib: Library) -> list:
+        with lib._building:  # the first batch waits for the space: every other ask queues behind it
+            tasks = [asyncio.ensure_future(batcher.ask(i, k=3, model=None, dissimilar=False)) for i in ids]
+            tasks.append(asyncio.ensure_future(batcher.ask(99_999, k=3, model=None, dissimilar=False)))
+            await asyncio.sleep(0.05)  # every ask queued
+            tasks[1].cancel()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        with pool.borrow() as lib:
+            ids = [t.id for t in lib.tracks()][:6]
+            found = asyncio.run(many(ids, lib))
+            assert isinstance(found[1], asyncio.CancelledError) and isinstance(found[-1], NoSuchTrack)
+            for track_id, answer in [(ids[0], found[0]), *zip(ids[2:], found[2:-1], strict=True)]:
+                alone = batcher.submit(track_id, k=3, model=None, dissimilar=False).result(timeout=60)
+                assert answer.query.id == track_id
+                assert [m.track.id for m in answer.matches] == [m.track.id for m in alone.matches]
     finally:
         batcher.close()
         pool.close()

@@ -6,7 +6,6 @@ The CLI, this API and the page map one to one (`synesthete similar` ↔ ``Librar
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -99,7 +98,7 @@ async def similar(
         raise HTTPException(404, f"no track with id {track_id}")
     batcher = request.app.state.batcher
     try:  # no thread of its own: the request waits on the event loop for its batch's answer
-        found = await asyncio.wrap_future(batcher.submit(track_id, k=k, model=model, dissimilar=dissimilar))
+        found = await batcher.ask(track_id, k=k, model=model, dissimilar=dissimilar)
     except NoSuchTrack as e:
         raise HTTPException(404, str(e)) from None
     return json_response(similar_document(query_of(found.query), found.model, found.matches))

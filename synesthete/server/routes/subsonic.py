@@ -16,7 +16,6 @@ linearly so that the collection's most different track from the query scores 0: 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import inspect
 import json
@@ -304,11 +303,11 @@ async def get_sonic_similar_tracks(request: Request, params: dict[str, str]) -> 
     """``Library.similar``, searched with the server's other similar requests (``pool.SimilarBatcher``)."""
     track_id, count = _int(params, "id"), _int(params, "count", 10)
     # With the least similar track (where similarity is 0), from the same pass over the vectors.
-    ask = request.app.state.batcher.submit(
+    ask = request.app.state.batcher.ask(
         track_id, k=max(count, 1), model=None, dissimilar=False, with_least=True
     )
     try:
-        found = await asyncio.wrap_future(ask)
+        found = await ask
     except NoSuchTrack:
         raise SubsonicError(70, "Song not found") from None
     floor = float(found.least.score) if found.least is not None else -1.0
