@@ -336,13 +336,16 @@ class Library:
         return self._models_seen[1]
 
     def _build_space(self, name: str, version: int) -> Space:
-        if name == FUSED_MODEL:  # members are read to build it, never searched: not kept
-            members = [self._build_space(m, EXTRACTORS[m].version) for m in FUSION]
-            return Space.fuse(name, version, members, list(FUSION.values()))
+        if name == FUSED_MODEL:  # members are read to build it, never searched: each built, fused, let go
+            members = (self._build_space(m, EXTRACTORS[m].version) for m in FUSION)
+            dims = [EXTRACTORS[m].dim for m in FUSION]
+            return Space.fuse(name, version, members, list(FUSION.values()), dims)
         extractor = get_extractor(name)
         ids, raw = self.catalog.vectors(name, version)
         names, groups = getattr(extractor, "names", None), getattr(extractor, "groups", None)
-        return Space.build(name, version, ids, raw, extractor.weights, names=names, groups=groups)
+        return Space.build(
+            name, version, ids, raw, extractor.weights, names=names, groups=groups, inplace=True
+        )
 
     def similar(
         self, track: int | str | Track, *, k: int = 10, model: str | None = None, dissimilar: bool = False

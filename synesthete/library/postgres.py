@@ -37,6 +37,7 @@ import numpy as np
 
 from synesthete.exceptions import UserError
 from synesthete.library.store import (
+    READ_ROWS,
     Failure,
     FileState,
     Fingerprint,
@@ -44,6 +45,7 @@ from synesthete.library.store import (
     ProjectionKey,
     Track,
     Vectors,
+    fill_rows,
     projection_of,
 )
 
@@ -390,17 +392,23 @@ class PostgresCatalog:
                 self.save_fingerprint(track_id, *fingerprint)
 
     def vectors(self, extractor: str, version: int) -> tuple[np.ndarray, np.ndarray]:
-        """(ids int64 (n,), vectors float32 (n, dim)), read in binary (pgvector's float32, exact)."""
+        """(ids int64 (n,), vectors float32 (n, dim)), read in binary (pgvector's float32, exact), straight
+        into one array (``fill_rows``), not as a list of rows then stacked."""
         with self._lock, self.conn.cursor(binary=True) as cur:
             cur.execute(
                 "SELECT track_id, vector FROM vectors WHERE extractor = %s AND version = %s ORDER BY track_id",
                 (extractor, version),
             )
-            rows = cur.fetchall()
-        if not rows:
-            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        return ids, np.stack([r[1].to_numpy() for r in rows]).astype(np.float32, copy=False)
+            return fill_rows(
+                cur.rowcount,
+                (
+                    (
+                        np.array([r[0] for r in rows], dtype=np.int64),
+                        b"".join(np.asarray(r[1].to_numpy(), dtype=np.float32).tobytes() for r in rows),
+                    )
+                    for rows in iter(lambda: cur.fetchmany(READ_ROWS), [])
+                ),
+            )
 
     def vector_versions(self) -> dict[int, dict[str, int]]:
         out: dict[int, dict[str, int]] = {}

@@ -250,3 +250,26 @@ class CatalogStore(Protocol):
     def meta(self, key: str) -> str | None: ...
 
     def set_meta(self, key: str, value: str) -> None: ...
+
+
+READ_ROWS = 16_384  # vectors a catalog reads from its cursor at a time (10^3-d: ~70 MB of rows and bytes)
+
+
+def fill_rows(capacity: int, chunks: Iterable[tuple[np.ndarray, bytes]]) -> tuple[np.ndarray, np.ndarray]:
+    """(ids int64 (n,), vectors float32 (n, dim)) from chunks of (ids, their float32 vectors' bytes),
+    written into one array of ``capacity`` rows (counted before reading, so a catalog holds no list of every
+    row and no stacked copy of it). More rows than counted (a scan adding tracks meanwhile) grow it; the
+    rows not filled are given back."""
+    ids, vectors, n = np.empty(0, dtype=np.int64), np.empty((0, 0), dtype=np.float32), 0
+    for chunk_ids, data in chunks:
+        block = np.frombuffer(data, dtype=np.float32).reshape(len(chunk_ids), -1)
+        if n + len(block) > len(ids):  # the first chunk, or more rows than counted
+            rows = max(capacity, 2 * len(ids), n + len(block))
+            ids.resize(rows, refcheck=False)  # in place: nothing else refers to these arrays
+            vectors.resize((rows, block.shape[1]), refcheck=False)
+        ids[n : n + len(block)], vectors[n : n + len(block)] = chunk_ids, block
+        n += len(block)
+    if n < len(ids):
+        ids.resize(n, refcheck=False)
+        vectors.resize((n, vectors.shape[1]) if n else (0, 0), refcheck=False)
+    return ids, vectors

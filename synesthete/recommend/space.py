@@ -10,7 +10,7 @@ cosines.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,8 +34,20 @@ def _column_stats(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = total / n
     squares = np.zeros(raw.shape[1])
     for start in range(0, len(raw), CHUNK):
-        squares += np.square(raw[start : start + CHUNK].astype(np.float64) - mean).sum(axis=0)
+        part = raw[start : start + CHUNK].astype(np.float64)  # then in place: one float64 chunk
+        part -= mean
+        squares += np.square(part, out=part).sum(axis=0)
     return mean, np.sqrt(squares / n)
+
+
+def _keep_rows(vectors: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """The rows of ``vectors`` where ``keep``, moved up in place ``CHUNK`` rows at a time (each row moves
+    to a row at or before its own, which no later chunk still reads): no second array of them."""
+    kept = np.flatnonzero(keep)
+    for first in range(0, len(kept), CHUNK):
+        rows = kept[first : first + CHUNK]
+        vectors[first : first + len(rows)] = vectors[rows]
+    return vectors[: len(kept)]
 
 
 class RowNorms:
@@ -100,8 +112,13 @@ class Space:
         *,
         names: Sequence[str] | None = None,
         groups: Sequence[str] | None = None,
+        inplace: bool = False,
     ) -> Space:
-        """One extractor's space from its raw vectors of the whole collection."""
+        """One extractor's space from its raw vectors of the whole collection.
+
+        ``inplace=True`` standardises ``raw`` (float32) in its own memory, overwriting it: a caller that
+        read it only to build the space needs no second copy (10^6 x 498: 2 GB).
+        """
         if len(ids) == 0:
             raise UserError(
                 f"no track has a '{model}' vector yet: scan a folder first (synesthete scan PATH)"
@@ -109,10 +126,13 @@ class Space:
         mean, scale = _column_stats(raw)
         scale = np.maximum(scale, MIN_SCALE)
         w = np.ones(raw.shape[1]) if weights is None else np.asarray(weights, dtype=np.float64)
-        vectors = np.empty(raw.shape, dtype=np.float32)
+        vectors = raw if inplace else np.empty(raw.shape, dtype=np.float32)
         for start in range(0, len(raw), CHUNK):  # float64 a chunk at a time: 10^6 x 498 fits in memory
-            part = raw[start : start + CHUNK].astype(np.float64)
-            vectors[start : start + CHUNK] = ((part - mean) / scale) * w
+            part = raw[start : start + CHUNK].astype(np.float64)  # then in place: one float64 chunk
+            part -= mean
+            part /= scale
+            part *= w
+            vectors[start : start + CHUNK] = part
         return cls(
             model, version, ids, vectors, mean, scale, w, None,
             names=None if names is None else np.asarray(names),
@@ -120,29 +140,60 @@ class Space:
         )  # fmt: skip
 
     @classmethod
-    def fuse(cls, model: str, version: int, spaces: Sequence[Space], weights: Sequence[float]) -> Space:
-        """The weighted fusion of member spaces, over the tracks every member has."""
-        ids = spaces[0].ids
-        for s in spaces[1:]:
-            ids = ids[np.isin(ids, s.ids)]
-        if len(ids) == 0:
-            raise UserError(f"no track has every vector of '{model}' yet: run `synesthete scan` again")
-        vectors = np.empty((len(ids), sum(s.vectors.shape[1] for s in spaces)), dtype=np.float32)
-        blocks, start = [], 0
-        for s, w in zip(spaces, weights, strict=True):
-            rows, stop = s.rows(ids), start + s.vectors.shape[1]
+    def fuse(
+        cls,
+        model: str,
+        version: int,
+        spaces: Iterable[Space],
+        weights: Sequence[float],
+        dims: Sequence[int],
+    ) -> Space:
+        """The weighted fusion of member spaces (of ``dims`` columns each), over the tracks every member has.
+
+        ``spaces`` may be built one at a time (a generator): each is written into the fused array and let go
+        before the next is asked for, so the build holds the fused array and one member, not every member's
+        standardised copy beside it (10^6 tracks: 3.8 GB less).
+        """
+        vectors = np.empty((0, sum(dims)), dtype=np.float32)
+        ids, have = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+        blocks: list[tuple[int, int, float]] = []
+        parts: dict[str, list[np.ndarray]] = {a: [] for a in ("mean", "scale", "weights", "names", "groups")}
+        members: list[str] = []
+        start, members_left = 0, iter(spaces)
+        for w, dim in zip(weights, dims, strict=True):
+            # next(), not a zip over ``spaces``: zip's reused result tuple would hold the last member
+            # while the next one is built.
+            s = next(members_left, None)
+            if s is None:
+                raise ParameterError(f"'{model}' has {len(dims)} members, fewer spaces were given")
+            if s.vectors.shape[1] != dim:
+                raise ParameterError(f"'{s.model}' has {s.vectors.shape[1]} dimensions, not {dim}")
+            if not blocks:  # rows: the first member's tracks (those another member lacks go at the end)
+                ids, have = s.ids, np.ones(len(s.ids), dtype=bool)
+                vectors = np.empty((len(ids), sum(dims)), dtype=np.float32)
+            rows, stop = s.rows(ids), start + dim
+            have &= rows >= 0
             for first in range(0, len(ids), CHUNK):  # float64 a chunk at a time, straight into the result
-                block = s.vectors[rows[first : first + CHUNK]].astype(np.float64)
-                vectors[first : first + CHUNK, start:stop] = normalize(block, dtype=np.float64) * np.sqrt(w)
+                block = normalize(s.vectors[rows[first : first + CHUNK]].astype(np.float64), inplace=True)
+                block *= np.sqrt(w)
+                vectors[first : first + CHUNK, start:stop] = block
             blocks.append((start, stop, float(w)))
+            members.append(s.model)
+            for attr, got in parts.items():
+                got.append(getattr(s, attr))
             start = stop
+            del s, rows, block  # the member's vectors go before the next member is read
+        if not have.any():
+            raise UserError(f"no track has every vector of '{model}' yet: run `synesthete scan` again")
+        if not have.all():
+            vectors, ids = _keep_rows(vectors, have), ids[have]
 
         def joined(attr: str) -> np.ndarray:
-            return np.concatenate([getattr(s, attr) for s in spaces])
+            return np.concatenate(parts[attr])
 
         return cls(
             model, version, ids, vectors, joined("mean"), joined("scale"), joined("weights"),
-            None, members=tuple(s.model for s in spaces), blocks=tuple(blocks),
+            None, members=tuple(members), blocks=tuple(blocks),
             names=joined("names"), groups=joined("groups"),
         )  # fmt: skip
 
