@@ -7,7 +7,7 @@ import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -99,8 +99,8 @@ class Similar(NamedTuple):
 
 
 class _OnLoop:
-    """The answer to an ask awaited on an event loop (``SimilarBatcher.ask``), set by the batching thread as
-    a ``concurrent.futures.Future`` is, but handed to the loop with the rest of its batch in one call.
+    """The answer to an ask awaited on an event loop (``SimilarBatcher.ask``), set by the batching thread
+    and handed to the loop with the rest of its batch in one call.
 
     Why: a wrapped concurrent future wakes the loop once per answer (``call_soon_threadsafe`` and its
     callbacks: ~3 % of a `similar` answer's CPU under 50 clients); a batch of 20 needs one wake-up.
@@ -140,7 +140,7 @@ class _Ask(NamedTuple):
     model: str | None
     dissimilar: bool
     with_least: bool
-    answer: Future | _OnLoop
+    answer: _OnLoop
 
 
 class SimilarBatcher:
@@ -160,18 +160,12 @@ class SimilarBatcher:
         self._thread = threading.Thread(target=self._serve, name="similar-batches", daemon=True)
         self._thread.start()
 
-    def submit(
-        self, track_id: int, *, k: int, model: str | None, dissimilar: bool, with_least: bool = False
-    ) -> Future[Similar]:
-        """``with_least``: also the least similar track, from the same pass (``Library.similar_and_least_many``)."""
-        answer: Future[Similar] = Future()
-        self._asks.put(_Ask(track_id, k, model, dissimilar, with_least, answer))
-        return answer
-
     async def ask(
         self, track_id: int, *, k: int, model: str | None, dissimilar: bool, with_least: bool = False
     ) -> Similar:
-        """``submit``, awaited on the running event loop, which the whole batch's answers reach at once."""
+        """``Library.similar`` of ``track_id``, searched with the other asks queued meanwhile and awaited on
+        the running event loop, which the whole batch's answers reach at once. ``with_least``: also the
+        least similar track, from the same pass (``Library.similar_and_least_many``)."""
         future = asyncio.get_running_loop().create_future()
         self._asks.put(_Ask(track_id, k, model, dissimilar, with_least, _OnLoop(future, self._outbox)))
         return await future
