@@ -607,6 +607,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.out = args.out or args.corpus / checkpoints.SHIPPED.name
+    # read before the teacher's cache is built (minutes to hours), so a wrong path fails at once
+    init = copy.deepcopy(checkpoints.load(checkpoints.checkpoint(args.init))) if args.init else None
     data, packages = corpus.teacher_outputs(
         args.corpus, manifest=args.manifest, per_track=args.per_track, workers=args.workers
     )
@@ -620,7 +622,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     torch.set_num_threads(args.threads)
     start = time.time()
-    init = copy.deepcopy(checkpoints.load(checkpoints.checkpoint(args.init))) if args.init else None
     meta = {
         "objective": "distill",
         "teacher": "musicnn (MSD)",
@@ -664,4 +665,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from synesthete.exceptions import SynestheteError
+
+    try:
+        sys.exit(main())
+    except (SynestheteError, FileNotFoundError) as e:  # a wrong path or corpus: the reason, no traceback
+        sys.exit(f"error: {e}")
