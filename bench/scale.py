@@ -6,6 +6,7 @@ against pgvector).
         [--kinds exact,hnsw,fresh,pgvector] [--postgres postgresql://...]
     .venv/bin/python bench/scale.py --bytes [--limit 24]    # catalog bytes per track, SQLite and PostgreSQL
     .venv/bin/python bench/scale.py --serve [--sizes 1e6] [--seconds 20] [--clients 1,16] [--library DIR]
+    .venv/bin/python bench/scale.py --pg-build [--sizes 1e5] [--postgres postgresql://...]
 
 Each row scans the same files into a fresh temporary library (the folder is only read). ``wall`` is the
 whole scan (for Ray: starting the local head too); ``steady`` is files a second from the first result to
@@ -37,6 +38,13 @@ clients; the server's resident memory (anonymous and mapped-file pages) and PSS 
 CPU time to the first answer, per journey and per request (which a busy machine does not inflate as it
 does the wall times). The library is made under /tmp and deleted at the end (``--library DIR`` fills or
 reuses DIR and keeps it).
+
+``--pg-build``: the fused space built from a PostgreSQL catalog (what a `serve` on a shared catalog does
+when the collection changed): a catalog of the first size filled with ``bench/library_speed.py``'s
+synthetic tracks (the same vectors as ``fill`` writes to SQLite; kept in the database, so a second run
+with the same ``--postgres`` reuses it), then ``Library._build_space("fused")`` alone (no index) in a
+fresh process: its wall and CPU seconds, peak resident memory (the kernel's high-water mark) and the
+sha256 of the fused vectors (the same before and after a change of how the catalog reads).
 """
 
 from __future__ import annotations
@@ -650,6 +658,77 @@ def run_serve(args: argparse.Namespace) -> dict:
     return doc
 
 
+PG_BUILD = """
+import hashlib, json, resource, sys, time
+from synesthete import Library
+from synesthete.features.registry import FUSED_MODEL, FUSED_VERSION
+with Library(sys.argv[2], catalog=sys.argv[1]) as lib:
+    space = lib._build_space(FUSED_MODEL, FUSED_VERSION)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    digest = hashlib.sha256(space.ids.tobytes() + space.vectors.tobytes()).hexdigest()[:16]
+    print(json.dumps({"tracks": len(space.ids), "dim": space.vectors.shape[1], "sha256": digest,
+                      "cpu_s": round(usage.ru_utime + usage.ru_stime, 1), "peak_mb": round(usage.ru_maxrss / 1024)}))
+"""
+
+
+def fill_postgres(url: str, folder: Path, n: int, rng: np.random.Generator) -> None:
+    """``library_speed.fill``'s tracks and vectors (the same draws) in a PostgreSQL catalog, by COPY."""
+    from library_speed import synthetic_vectors
+
+    from synesthete.library.postgres import PostgresCatalog
+
+    catalog = PostgresCatalog(url, folder)
+    with catalog.transaction() as conn, conn.cursor() as cur:
+        cur.execute("TRUNCATE tracks CASCADE")
+        for start in range(0, n, 50_000):
+            m = min(50_000, n - start)
+            ids = range(start + 1, start + m + 1)
+            with cur.copy(
+                "COPY tracks (id, path, content_hash, size, mtime, title, duration, added_at, analysed_at,"
+                " search_text, title_key, artist_key, album_key, genre_key) FROM STDIN"
+            ) as copy:
+                for i in ids:
+                    path, title = f"/synthetic/{i}.flac".encode(), f"track {i}".encode()
+                    copy.write_row((i, path, "", 0, 0, title, 180, 0, 0, path, title, b"", b"", b""))
+            members = synthetic_vectors(rng.integers(0, max(n // 500, 8), m), rng)
+            with cur.copy(
+                "COPY vectors (track_id, extractor, version, vector) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["int8", "text", "int4", "vector"])
+                for name, (version, vecs) in members.items():
+                    for i, v in zip(ids, vecs, strict=True):
+                        copy.write_row((i, name, version, v))
+    catalog.conn.execute("VACUUM ANALYZE")
+    catalog.close()
+
+
+def run_pg_build(args: argparse.Namespace) -> dict:
+    """Fill (or reuse) a PostgreSQL catalog of the first size, then build its fused space in a child."""
+    from synesthete.library.postgres import PostgresCatalog
+
+    n = args.sizes[0]
+    url, stop = _postgres(args.postgres)
+    folder = Path(tempfile.mkdtemp(prefix="synesthete-pg-build-")) / "lib"
+    doc: dict = {"benchmark": "scale-pg-build", "tracks": n, "load_before": os.getloadavg()}
+    try:
+        catalog = PostgresCatalog(url, folder)
+        filled = catalog.count()
+        catalog.close()
+        if filled != n:
+            t0 = time.monotonic()
+            fill_postgres(url, folder, n, np.random.default_rng(0))
+            doc["fill_s"] = round(time.monotonic() - t0, 1)
+        t0 = time.monotonic()
+        out = subprocess.run(
+            [sys.executable, "-c", PG_BUILD, url, str(folder)], capture_output=True, text=True, check=True
+        ).stdout
+        doc |= json.loads(out) | {"wall_s": round(time.monotonic() - t0, 1), "load_after": os.getloadavg()}
+    finally:
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        stop()
+    return doc
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -671,6 +750,7 @@ def main() -> None:
     parser.add_argument(
         "--clients", type=sizes, default=[1, 16], help="--serve: concurrent clients, each run"
     )
+    parser.add_argument("--pg-build", action="store_true", help="the fused space built from PostgreSQL")
     parser.add_argument("--one", nargs=3, metavar=("KIND", "N", "DIM"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -687,6 +767,8 @@ def main() -> None:
         return search(args)
     if args.serve:
         return print(json.dumps(run_serve(args)))
+    if args.pg_build:
+        return print(json.dumps(run_pg_build(args)))
     if args.bytes:
         url, stop = _postgres(args.postgres)
         try:
