@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -36,6 +38,7 @@ TAGS = {"title": None, "artist": None, "album": None, "genre": None}
 @pytest.fixture
 def catalog(postgres_url: str, tmp_path: Path):
     with_catalog = PostgresCatalog(postgres_url, tmp_path / "lib")
+    with_catalog.read_rows = 2  # every bulk read of these tests takes several fetches of its cursor
     yield with_catalog
     with_catalog.close()
 
@@ -105,6 +108,64 @@ def test_tracks_names_order_search_and_vectors_are_the_sqlite_catalog_s(catalog,
     catalog.move_track(int(ids[0]), "/m/moved/zz.wav", size=9, mtime=9.0)
     assert [t.path for t in catalog.tracks("moved")] == ["/m/moved/zz.wav"]
     assert catalog.remove_paths(["/m/a.wav", "/m/none.wav"]) == 1 and catalog.count() == 4
+    sqlite.close()
+
+
+def _replies(conn, read) -> tuple[object, list[str]]:
+    """What ``read()`` returns, and the server's replies to it on ``conn``: each statement's completion tag
+    (``SELECT 1``, ``FETCH 7``, ...), from libpq's trace of the session."""
+    from psycopg import pq
+
+    with tempfile.TemporaryFile("w+") as trace:
+        conn.pgconn.trace(trace.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+        try:
+            out = read()
+        finally:
+            conn.pgconn.untrace()
+        trace.seek(0)
+        return out, re.findall(r'^B\t\d+\tCommandComplete\t "([^"]*)"', trace.read(), flags=re.M)
+
+
+def test_bulk_reads_stream_a_few_rows_a_fetch_and_give_sqlite_s_arrays_bit_for_bit(
+    catalog, tmp_path: Path
+) -> None:
+    """psycopg's ordinary cursor would take all 103 vectors into the client at once; the catalog reads
+    them from a server-side cursor 7 a fetch, counted first in the same snapshot, into SQLite's arrays."""
+    rng = np.random.default_rng(12)
+    n, dim = 103, 37
+    scale = 10.0 ** rng.integers(-30, 30, (n, dim))  # float32's range, from 1e-30 to 1e29
+    vectors = (rng.standard_normal((n, dim)) * scale).astype(np.float32)
+    vectors[0, :3] = (-0.0, np.finfo(np.float32).smallest_subnormal, np.finfo(np.float32).max)
+    sqlite, order = Catalog(tmp_path / "sqlite"), rng.permutation(n).tolist()  # ids not in the rows' order
+    for c in (sqlite, catalog):
+        with c.transaction():
+            for i in order:
+                c.save_track(
+                    f"/m/{i:03}.wav", size=i, mtime=0.0, content_hash=f"h{i}", tags=TAGS, duration=1.0,
+                    vectors={"demo": (1, vectors[i])}, fingerprint=(1, bytes([i]) * 8 * (i % 4 + 1)),
+                )  # fmt: skip
+    catalog.read_rows = 7
+    (ids, got), replies = _replies(catalog.conn, lambda: catalog.vectors("demo", 1))
+    want_ids, want = sqlite.vectors("demo", 1)
+    assert ids.tolist() == want_ids.tolist() and len(ids) == n
+    assert got.dtype == np.float32 and got.tobytes() == want.tobytes()  # bit for bit, -0.0 and all
+    assert replies == [
+        "BEGIN", "SET", "DECLARE CURSOR", "SELECT 1", *["FETCH 7"] * 14, "FETCH 5", "FETCH 0",
+        "CLOSE CURSOR", "COMMIT",
+    ]  # fmt: skip
+    # The other reads that grow with the catalog stream too, and answer as SQLite does.
+    states, replies = _replies(catalog.conn, catalog.file_states)
+    assert states == sqlite.file_states() and replies.count("FETCH 7") == 14
+    assert catalog.fingerprint_blobs(1) == sqlite.fingerprint_blobs(1)
+    assert catalog.fingerprint_versions() == sqlite.fingerprint_versions()
+    assert catalog.vector_versions() == sqlite.vector_versions()
+    assert catalog.tracks() == sqlite.tracks() and catalog.tracks(limit=5) == sqlite.tracks(limit=5)
+    assert catalog.tracks_by_ids(ids[::2]) == sqlite.tracks_by_ids(ids[::2])
+    assert sorted(catalog.fingerprint_tracks(1).values()) == sorted(sqlite.fingerprint_tracks(1).values())
+    with catalog.transaction():  # inside a write transaction a read joins it (and sees its writes)
+        catalog.remove_paths(["/m/000.wav"])
+        assert len(catalog.vectors("demo", 1)[0]) == n - 1 and len(catalog.file_states()) == n - 1
     sqlite.close()
 
 
