@@ -44,7 +44,10 @@ when the collection changed): a catalog of the first size filled with ``bench/li
 synthetic tracks (the same vectors as ``fill`` writes to SQLite; kept in the database, so a second run
 with the same ``--postgres`` reuses it), then ``Library._build_space("fused")`` alone (no index) in a
 fresh process: its wall and CPU seconds, peak resident memory (the kernel's high-water mark) and the
-sha256 of the fused vectors (the same before and after a change of how the catalog reads).
+sha256 of the fused vectors (the same before and after a change of how the catalog reads); and, in a
+process of its own first, the widest member's vectors (seed498) read alone: the peak before and after.
+The children import synesthete from the working directory, so run from a checkout of older code it
+measures that code.
 """
 
 from __future__ import annotations
@@ -661,8 +664,15 @@ def run_serve(args: argparse.Namespace) -> dict:
 PG_BUILD = """
 import hashlib, json, resource, sys, time
 from synesthete import Library
-from synesthete.features.registry import FUSED_MODEL, FUSED_VERSION
+from synesthete.features.registry import EXTRACTORS, FUSED_MODEL, FUSED_VERSION
+mb = lambda: round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 with Library(sys.argv[2], catalog=sys.argv[1]) as lib:
+    if sys.argv[3] == "read":  # the widest member's vectors alone: what reading them costs beyond
+        before, start = mb(), time.process_time()
+        ids, vectors = lib.catalog.vectors("seed498", EXTRACTORS["seed498"].version)
+        print(json.dumps({"read_base_mb": before, "read_peak_mb": mb(), "read_array_mb": round(vectors.nbytes / 2**20),
+                          "read_cpu_s": round(time.process_time() - start, 2)}))
+        raise SystemExit
     space = lib._build_space(FUSED_MODEL, FUSED_VERSION)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     digest = hashlib.sha256(space.ids.tobytes() + space.vectors.tobytes()).hexdigest()[:16]
@@ -718,11 +728,16 @@ def run_pg_build(args: argparse.Namespace) -> dict:
             t0 = time.monotonic()
             fill_postgres(url, folder, n, np.random.default_rng(0))
             doc["fill_s"] = round(time.monotonic() - t0, 1)
-        t0 = time.monotonic()
-        out = subprocess.run(
-            [sys.executable, "-c", PG_BUILD, url, str(folder)], capture_output=True, text=True, check=True
-        ).stdout
-        doc |= json.loads(out) | {"wall_s": round(time.monotonic() - t0, 1), "load_after": os.getloadavg()}
+        for what in ("read", "fused"):
+            t0 = time.monotonic()
+            out = subprocess.run(
+                [sys.executable, "-c", PG_BUILD, url, str(folder), what],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            doc |= json.loads(out) | {f"{what}_wall_s": round(time.monotonic() - t0, 1)}
+        doc["load_after"] = os.getloadavg()
     finally:
         shutil.rmtree(folder.parent, ignore_errors=True)
         stop()
