@@ -9,14 +9,19 @@
 # files are kept once; a tracker module is a composition, so effect folders do not exclude it.
 #
 # Output: $CORPUS/audio/<package>/<n>.flac and $CORPUS/manifest.csv
-#   (package, version, licence, source file, seconds, path).
-# Usage: bash bench/corpus.sh            (JOBS, MIN_SECONDS, PACKAGES, KEEP_WORK override)
+#   (package, version, licence, source file, seconds, path). manifest.csv is first written right after
+#   the durations are read (seconds, in one process), with the originals synesthete.audio.decode reads,
+#   which is all the teacher's cache needs (python -m synesthete.models.train can start then), and again
+#   after the slow FLAC pass with every track, tracker modules included (rendered only as FLAC).
+# Usage: bash bench/corpus.sh            (JOBS, MIN_SECONDS, PACKAGES, KEEP_WORK, FLACS override;
+#   FLACS=0 decodes only the tracker modules, the FLACs the teacher's cache reads)
 set -euo pipefail
 CORPUS=${CORPUS:-/work/corpus}
 WORK=${WORK:-$CORPUS/.work}
 MIN_SECONDS=${MIN_SECONDS:-30}
 JOBS=${JOBS:-2}
 KEEP_WORK=${KEEP_WORK:-1}
+FLACS=${FLACS:-1}  # 0: decode to FLAC only the tracker modules (the teacher reads the originals)
 export DEBIAN_FRONTEND=noninteractive
 log() { printf '[corpus] %s\n' "$*" >&2; }
 
@@ -90,8 +95,13 @@ with zipfile.ZipFile(sys.argv[1]) as z:
   touch "$WORK/x/$p/.done"
 done
 
-WORK="$WORK" CORPUS="$CORPUS" MIN_SECONDS="$MIN_SECONDS" JOBS="$JOBS" PACKAGES="$PACKAGES" \
-  nice -n 10 python3 - <<'PY'
+# durations in one Python process (libsndfile, ffprobe only for what it cannot read), then manifest.csv
+# at once over the originals that synesthete.audio.decode reads (all the teacher's cache needs), then the
+# FLAC pass, then manifest.csv again with every track (tracker modules included).
+PY=${PYTHON:-$(dirname "$0")/../.venv/bin/python}
+"$PY" -c 'import soundfile' 2>/dev/null || PY=python3  # without soundfile: ffprobe for every duration
+WORK="$WORK" CORPUS="$CORPUS" MIN_SECONDS="$MIN_SECONDS" JOBS="$JOBS" PACKAGES="$PACKAGES" FLACS="$FLACS" \
+  nice -n 10 "$PY" - <<'PY'
 import csv, hashlib, os, re, subprocess, sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -102,7 +112,11 @@ AUDIO = (".ogg", ".oga", ".mp3", ".flac", ".wav", ".opus", ".mod", ".xm", ".it",
 SKIP = re.compile(r"ambien|voice|speech|narrat|dialog", re.I)
 # effect folders; a tracker module in one is still a composition (ironseed keeps its 28 in sound/)
 SFX = re.compile(r"sfx|/sounds?/(?!.*music)|effects?/", re.I)
-MODULES = (".mod", ".xm", ".it", ".s3m")
+MODULES = (".mod", ".xm", ".it", ".s3m")  # the only files synesthete.audio.decode cannot read
+try:
+    import soundfile
+except ImportError:
+    soundfile = None
 
 
 def licence(pkg_dir: Path) -> str:
@@ -116,6 +130,14 @@ def licence(pkg_dir: Path) -> str:
 
 
 def seconds(path: Path) -> float:
+    """Duration from the header: libsndfile in-process (ms a file), one ffprobe for what it cannot read."""
+    if soundfile is not None and path.suffix.lower() not in MODULES:
+        try:
+            info = soundfile.info(str(path))
+            if info.frames > 0 and info.samplerate > 0:
+                return info.frames / info.samplerate
+        except Exception:
+            pass
     r = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
                         str(path)], capture_output=True, text=True)
     try:
@@ -139,6 +161,18 @@ def decode(src: Path, dst: Path) -> str | None:
     return None
 
 
+def write(rows: list, note: str) -> None:
+    tmp = OUT / "manifest.csv.part"
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["package", "version", "licence", "file", "seconds", "path"])
+        w.writerows(rows)
+    os.replace(tmp, OUT / "manifest.csv")
+    hours = sum(float(r[4]) for r in rows) / 3600
+    print(f"[corpus] {len(rows)} tracks, {hours:.1f} h, from {len({r[0] for r in rows})} packages"
+          f" -> {OUT / 'manifest.csv'} ({note})", file=sys.stderr, flush=True)
+
+
 seen, todo = set(), []
 for pkg in os.environ["PACKAGES"].split():
     d = W / "x" / pkg
@@ -155,12 +189,28 @@ for pkg in os.environ["PACKAGES"].split():
         seen.add(digest)
         todo.append((pkg, version, lic, src, rel, digest))
 
+with ThreadPoolExecutor(JOBS) as pool:
+    durations = list(pool.map(lambda item: seconds(item[3]), todo))
+long = [(item, dur) for item, dur in zip(todo, durations) if dur >= MIN]
+print(f"[corpus] {len(todo)} files looked at, {len(long)} of {MIN:g} s or more", file=sys.stderr)
 
-def one(item):
+
+def row(item, dur: float) -> list:
     pkg, version, lic, src, rel, digest = item
-    dur = seconds(src)
-    if dur < MIN:
-        return None
+    return [pkg, version, lic, rel, f"{dur:.1f}", f"audio/{pkg}/{digest[:12]}.flac"]
+
+
+(OUT / "audio").mkdir(parents=True, exist_ok=True)
+write([row(item, dur) for item, dur in long if item[3].suffix.lower() not in MODULES],
+      "originals that synesthete.audio.decode reads; the FLAC pass follows")
+
+
+def one(pair):
+    item, dur = pair
+    pkg, _, _, src, rel, digest = item
+    module = src.suffix.lower() in MODULES
+    if os.environ.get("FLACS", "1") != "1" and not module:
+        return row(item, dur)  # FLACS=0: only what the teacher cannot read from the original
     dst = OUT / "audio" / pkg / f"{digest[:12]}.flac"
     dst.parent.mkdir(parents=True, exist_ok=True)
     err = decode(src, dst)
@@ -168,22 +218,16 @@ def one(item):
         print(f"[corpus] {pkg}/{rel}: not decoded: {err}", file=sys.stderr)
         return None
     dur = seconds(dst) or dur
-    return dur >= MIN and [pkg, version, lic, rel, f"{dur:.1f}", str(dst.relative_to(OUT))]
+    return dur >= MIN and row(item, dur)
 
 
 rows = []
 with ThreadPoolExecutor(JOBS) as pool:
-    for i, row in enumerate(pool.map(one, todo)):
-        if row:
-            rows.append(row)
+    for i, r in enumerate(pool.map(one, long)):
+        if r:
+            rows.append(r)
         if i % 100 == 0:
-            print(f"[corpus] {i}/{len(todo)} files looked at, {len(rows)} tracks", file=sys.stderr)
-with open(OUT / "manifest.csv", "w", newline="") as f:
-    w = csv.writer(f)
-    w.writerow(["package", "version", "licence", "file", "seconds", "path"])
-    w.writerows(rows)
-hours = sum(float(r[4]) for r in rows) / 3600
-print(f"[corpus] {len(rows)} tracks, {hours:.1f} h, from {len({r[0] for r in rows})} packages"
-      f" -> {OUT / 'manifest.csv'}", file=sys.stderr)
+            print(f"[corpus] {i}/{len(long)} files decoded, {len(rows)} tracks", file=sys.stderr, flush=True)
+write(rows, "every track")
 PY
 [ "$KEEP_WORK" = 1 ] || rm -rf "$WORK/x"
