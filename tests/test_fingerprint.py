@@ -179,6 +179,15 @@ def test_identifies_quiet_sustained_music_recorded_in_a_room(tmp_path: Path) -> 
     assert sum(f is not None for f in found) >= 9, found
 
 
+def _far_phone(y: np.ndarray, seed: int, query: Path) -> Path:
+    """``y`` played in a very reverberant room (RT60 1.5 s, four times as much reverberation as direct
+    sound) and recorded by a phone (300 Hz-4 kHz) at 3 dB, written to ``query`` at 16 kHz."""
+    phone = butter(4, (300, 4000), "bandpass", fs=SR, output="sos")
+    y = fftconvolve(y, _room(np.random.default_rng(seed), rt60=1.5, wet=4.0))[: y.size]
+    sf.write(query, soxr.resample(_noisy(sosfilt(phone, y).astype(np.float32), 3, seed), SR, 16000), 16000)
+    return query
+
+
 def test_a_second_denser_look_rescues_weak_verdicts_without_false_matches(
     collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -187,15 +196,9 @@ def test_a_second_denser_look_rescues_weak_verdicts_without_false_matches(
     identifies some that the first look alone leaves weak, at the right offset; it names no wrong track,
     and uncatalogued excerpts through the same room and phone still match nothing."""
     folder, _ = collection
-    phone = butter(4, (300, 4000), "bandpass", fs=SR, output="sos")
 
     def recorded(y: np.ndarray, seed: int) -> Path:
-        y = fftconvolve(y, _room(np.random.default_rng(seed), rt60=1.5, wet=4.0))[: y.size]
-        query = tmp_path / "query.wav"
-        sf.write(
-            query, soxr.resample(_noisy(sosfilt(phone, y).astype(np.float32), 3, seed), SR, 16000), 16000
-        )
-        return query
+        return _far_phone(y, seed, tmp_path / "query.wav")
 
     def answers() -> list[tuple[str, float] | None]:
         out = []
@@ -221,6 +224,46 @@ def test_a_second_denser_look_rescues_weak_verdicts_without_false_matches(
     with Library(folder) as lib:
         for seed in (100, 101, 102):
             assert lib.identify(recorded(_excerpt(seed, 3.0), seed)) is None
+
+
+def test_the_second_look_asks_the_index_only_when_its_answer_could_be_taken(
+    collection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``_most_evidence_near`` bounds, from one fingerprint's stored landmarks, the evidence a lookup in
+    the whole index gives it near an offset: never less than the lookup's. Below ``SECOND_EVIDENCE``
+    the second look skips its lookup, so weak verdicts of catalogued and of uncatalogued excerpts are
+    the same field for field as when it always looks up, and some lookups are spared."""
+    folder, _ = collection
+    queries = [(seed, start) for seed in (0, 1, 2, 3, 100, 101, 102, 103) for start in (2.0, 9.0)]
+    with Library(folder) as lib:
+        index = lib.landmarks
+        for seed, start in queries:  # the bound, against the candidates of a second look's lookup
+            power = Spectra(decode(_far_phone(_excerpt(seed, start), seed, tmp_path / "q.wav"))).stft_power
+            t, f = landmarks.maxima(
+                power, bins=matcher.SECOND_LOOK_BINS, frames=matcher.SECOND_LOOK_FRAMES
+            ).strongest(matcher.SECOND_LOOK)
+            q_hashes, q_frames = matcher._landmarks(t, f, matcher.SECOND_LOOK)
+            found = matcher.vote(q_hashes, q_frames, index.postings)
+            assert len(found), (seed, start)
+            for fp_id, evidence, offset in zip(found.fp_ids, found.evidence, found.offsets, strict=True):
+                near = matcher.Verdict(int(fp_id), 4, 4, 4, int(offset) * landmarks.FRAME_SECONDS, 1.0)
+                assert matcher._most_evidence_near(q_hashes, q_frames, near, index) >= evidence
+        lookups: list[int] = []
+        postings = index.postings
+
+        def counted(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            lookups.append(hashes.size)
+            return postings(hashes)
+
+        monkeypatch.setattr(index, "postings", counted)
+        verdicts = [
+            lib.identify_verdict(_far_phone(_excerpt(s, t), s, tmp_path / "q.wav")) for s, t in queries
+        ]
+        spared = len(lookups)
+        monkeypatch.setattr(matcher, "_most_evidence_near", lambda *_: matcher.SECOND_EVIDENCE)
+        always = [lib.identify_verdict(_far_phone(_excerpt(s, t), s, tmp_path / "q.wav")) for s, t in queries]
+    assert verdicts == always
+    assert spared < len(lookups) - spared  # the same queries asked fewer lookups with the bound
 
 
 def test_uncatalogued_music_and_noise_match_nothing(collection, tmp_path: Path) -> None:

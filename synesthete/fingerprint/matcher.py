@@ -277,14 +277,50 @@ def _second_look(y: np.ndarray, power: np.ndarray, verdict: Verdict, reference: 
     if verdict.speed != 1.0:
         power = Spectra(soxr.resample(y, SR, SR * verdict.speed).astype(np.float32), SR).stft_power
     t, f = maxima(power, bins=SECOND_LOOK_BINS, frames=SECOND_LOOK_FRAMES).strongest(SECOND_LOOK)
+    q_hashes, q_frames = _landmarks(t, f, SECOND_LOOK)
+    if _most_evidence_near(q_hashes, q_frames, verdict, reference) < SECOND_EVIDENCE:
+        return verdict  # what the whole index would say could not be taken: no need to ask it
     best: dict[int, tuple[int, int, int, float]] = {}
-    _consider(best, vote(*_landmarks(t, f, SECOND_LOOK), reference.postings), [verdict.speed], reference)
+    _consider(best, vote(q_hashes, q_frames, reference.postings), [verdict.speed], reference)
     second = _verdict(best, reference, power.shape[1])
     same = second.fp_id == verdict.fp_id or second.fp_id in verdict.twins
     aligned = abs(second.offset_s - verdict.offset_s) <= POOL_FRAMES * FRAME_SECONDS
     if second.accepted and same and aligned and second.evidence >= SECOND_EVIDENCE:
         return second
     return verdict
+
+
+def _most_evidence_near(
+    q_hashes: np.ndarray, q_frames: np.ndarray, verdict: Verdict, reference: Reference
+) -> int:
+    """At most the evidence a ``vote`` of these query landmarks can give the verdict's fingerprint or a
+    twin of it at an offset that ``_second_look`` takes (within ``POOL_FRAMES`` of the verdict's), from
+    their stored landmarks alone (one catalog read, no index lookup).
+
+    A bound, not the vote itself: every vote of the stored landmarks at those offsets is counted (the
+    index's lookup skips the commonest hashes, and ``vote`` drops lonely votes and counts a hash once),
+    and the distinct query frames of each pool are counted; a vote can only find fewer. The lookup it
+    spares is the second look's whole cost (up to ~14,000 hashes, ~1.4 million postings at 10^4
+    tracks); on 4 development packages of game music it was spared for 147 of the 167 uncatalogued
+    excerpts that earned a second look (and 30 of 61 catalogued ones), every verdict unchanged.
+    """
+    at = round(verdict.offset_s / FRAME_SECONDS)
+    lo, hi = at - POOL_FRAMES, at + 2 * POOL_FRAMES - 1  # pools starting at most POOL_FRAMES away
+    most = 0
+    for h, t in reference.landmarks([verdict.fp_id, *verdict.twins]).values():
+        order = np.argsort(h, kind="stable")
+        h, t = h[order], t[order].astype(np.int64)
+        first = np.searchsorted(h, q_hashes, "left")
+        n = np.searchsorted(h, q_hashes, "right") - first
+        query = np.repeat(np.arange(q_hashes.size), n)
+        stored = np.repeat(first - np.cumsum(n) + n, n) + np.arange(query.size)
+        offsets = t[stored] - q_frames[query].astype(np.int64)
+        near = (offsets >= lo) & (offsets <= hi)
+        offsets, frames = offsets[near], q_frames[query[near]]
+        for start in range(lo, hi - POOL_FRAMES + 2):
+            pool = (offsets >= start) & (offsets < start + POOL_FRAMES)
+            most = max(most, int(np.unique(frames[pool]).size))
+    return most
 
 
 def _landmarks(t: np.ndarray, f: np.ndarray, density: Density) -> tuple[np.ndarray, np.ndarray]:
