@@ -3,6 +3,7 @@
     python bench/identify.py                         # the dev clips, then 10^3 and 10^4 tracks
     python bench/identify.py --scale 1000 --queries 40
     python bench/identify.py --parts folders --folder DIR --folder DIR2 --sparse 24   # any music, per folder
+    python bench/identify.py --parts folders --folder DIR --background DIR3   # ... among other music
 
 1. Accuracy. Every clip of ``--data`` (the 115 real clips of ../shared/data/dev) is fingerprinted with
    the scan's code and stored in a catalog; excerpts of 3, 5 and 10 s at a random place, with white noise
@@ -24,7 +25,9 @@
    are catalogued and 5-s 10-dB excerpts of the other half must find nothing (one found in a file sharing
    a recording with it, by ``matcher.same_recording``, e.g. a remaster, counts as "shared", not false).
    One row per folder: the dev clips alone say little about quiet, sustained or reverberant music, which
-   has fewer stable spectral peaks.
+   has fewer stable spectral peaks. ``--background DIR`` (repeatable) catalogues every audio file under
+   DIR (but the folder's own) beside each folder's files and half-folders: a folder of a few files alone
+   is an easy library (a close runner-up, the commonest hashes skipped: both need other tracks).
 
 Times are CPU seconds (``time.process_time``), as the machine is shared. The last line is one JSON document.
 """
@@ -374,10 +377,30 @@ def shares_recording(a: bytes, b: bytes) -> bool:
     return bool(matcher.same_recording({0: landmarks.unpack(a), 1: landmarks.unpack(b)}, min_share=0.01))
 
 
-def measure_folder(folder: str | Path, tmp: Path, rng: np.random.Generator, args) -> dict:
+def fingerprint_files(paths: list[str]) -> list[tuple[str, float, bytes]]:
+    """(path, duration, fingerprint) of each of ``paths`` that can be analysed (the others are said)."""
+    out = []
+    for p in paths:
+        try:
+            a = analyze(p, [], fingerprint=True)
+        except Exception as e:  # a bad file in someone's folder: say so, use the rest
+            print(f"  skipped {p}: {e}", file=sys.stderr)
+            continue
+        out.append((p, a.duration, landmarks.pack(*a.landmarks)))
+    return out
+
+
+def measure_folder(
+    folder: str | Path, tmp: Path, rng: np.random.Generator, args, background: tuple = ()
+) -> dict:
     """Identified (5 s, 10 dB; room 20 and 10 dB; phone) with every file catalogued, and false matches with half
-    of them catalogued and excerpts of the other half, ``--per-file`` excerpts per file and condition."""
+    of them catalogued and excerpts of the other half, ``--per-file`` excerpts per file and condition.
+    ``background``: (path, duration, fingerprint) of other tracks catalogued beside them (the folder's own
+    files left out)."""
     paths = audio_files(folder, args.max_files)
+    inside = Path(folder).resolve()
+    background = tuple(b for b in background if inside not in Path(b[0]).resolve().parents)
+    others = {p: b for p, _, b in background}
     clips, blobs, durations, names, failed = [], [], [], [], 0
     for p in paths:
         try:
@@ -393,12 +416,13 @@ def measure_folder(folder: str | Path, tmp: Path, rng: np.random.Generator, args
         blobs.append(landmarks.pack(*a.landmarks))
         durations.append(a.duration)
         names.append(p)
-    row: dict = {"folder": str(folder), "files": len(names), "skipped": failed}
+    row: dict = {"folder": str(folder), "files": len(names), "skipped": failed, "background": len(background)}
     if len(names) < 4:
         return row
     lib_folder = tmp / f"folder{abs(hash(str(folder)))}"
+    fingerprint_of = {**others, **dict(zip(names, blobs, strict=True))}
     with Library(lib_folder) as lib:
-        for p, d, b in zip(names, durations, blobs, strict=True):
+        for p, d, b in (*zip(names, durations, blobs, strict=True), *background):
             add_track(lib, p, d, b)
         for key, snr, room, phone in (
             ("identified_5s_10db", 10, False, False),
@@ -412,7 +436,7 @@ def measure_folder(folder: str | Path, tmp: Path, rng: np.random.Generator, args
                 found, _ = ask(lib, degrade(part, snr, rng, room=room, phone=phone), tmp)
                 if found is None:
                     continue
-                answer = blobs[names.index(found.track.path)]
+                answer = fingerprint_of[found.track.path]
                 if found.track.path == names[i]:
                     hits += 1
                 elif names_source(found, names[i]) or shares_recording(blobs[i], answer):
@@ -429,11 +453,13 @@ def measure_folder(folder: str | Path, tmp: Path, rng: np.random.Generator, args
             for i, (p, d, b) in enumerate(zip(names, durations, blobs, strict=True)):
                 if i % 2 == half:
                     add_track(lib, p, d, b)
+            for p, d, b in background:
+                add_track(lib, p, d, b)
             for i, y in enumerate(clips):
                 for _ in range(args.per_file if i % 2 != half else 0):
                     part, _ = excerpt(y, 5.0, rng)
                     found = ask(lib, degrade(part, 10, rng), tmp)[0]
-                    if found is not None and shares_recording(blobs[i], blobs[names.index(found.track.path)]):
+                    if found is not None and shares_recording(blobs[i], fingerprint_of[found.track.path]):
                         shared += 1  # a remaster or a track built from another's parts: not a false match
                     elif found is not None:
                         false += 1
@@ -465,6 +491,12 @@ def main() -> None:
         default=0,
         help="also measure this many generated sparse pieces (seeds from --seed)",
     )
+    parser.add_argument(
+        "--background",
+        action="append",
+        default=[],
+        help="catalogue every audio file under this folder beside each measured folder (repeatable)",
+    )
     parser.add_argument("--max-files", type=int, default=60, help="files measured per folder (0: all)")
     parser.add_argument("--per-file", type=int, default=2, help="excerpts per file and condition in folders")
     args = parser.parse_args()
@@ -478,10 +510,11 @@ def main() -> None:
         folders = list(args.folder)
         if args.sparse:
             folders.append(write_sparse(tmp / "generated-sparse", args.sparse, first=args.seed))
+        background = tuple(fingerprint_files([p for d in args.background for p in audio_files(d, 0)]))
         rows = []
         for folder in folders:
             print(f"folder {folder}", file=sys.stderr)
-            rows.append(measure_folder(folder, tmp, rng, args))
+            rows.append(measure_folder(folder, tmp, rng, args, background))
         out = run(args, paths, rng, tmp) if dev_parts else {}
         out["folders"] = rows
         print_folders(rows)
@@ -498,6 +531,12 @@ def print_folders(rows: list[dict]) -> None:
         "\nidentified = the excerpt's file named, or another file holding the same recording (named with"
         " the source in its same_recording list, or sharing its fingerprint); 'twin' = those at 10 dB:"
     )
+    if any(r.get("background") for r in rows):
+        print(
+            "catalogued beside "
+            + ", ".join(f"{r['background']}" for r in rows)
+            + " other tracks (--background)"
+        )
     print(
         f"{'folder':<40} {'files':>5} {'10 dB':>7} {'twin':>6} {'room 20':>8} {'room 10':>8} {'phone 10':>8}"
         f" {'false':>7} {'shared':>7} {'queries':>7}"
