@@ -304,13 +304,24 @@ class PostgresCatalog:
 
     def tracks_by_ids(self, ids: Iterable[int]) -> dict[int, Track]:
         sql = f"SELECT {TRACK_COLUMNS} FROM tracks WHERE id = ANY(%s)"
-        with self._streamed(sql, ([int(i) for i in ids],)) as rows:  # every track of a space, at times
+        with self._by_ids(sql, ids) as rows:  # every track of a space, at times
             return {r[0]: _track(r) for r in rows}
 
     def track_facts(self, ids: Iterable[int]) -> dict[int, tuple[str, float]]:
         sql = "SELECT id, content_hash, duration FROM tracks WHERE id = ANY(%s)"
-        with self._streamed(sql, ([int(i) for i in ids],)) as rows:
+        with self._by_ids(sql, ids) as rows:
             return {i: (h, float(d or 0.0)) for i, h, d in rows}
+
+    @contextmanager
+    def _by_ids(self, sql: str, ids: Iterable[int]) -> Iterator[Iterable[tuple]]:
+        """The rows of a read by ids: a request's few ids in one round trip (a server-side cursor costs
+        a transaction and four more), a space's many from a server-side cursor."""
+        wanted = [int(i) for i in ids]
+        if len(wanted) <= self.read_rows:
+            yield self._rows(sql, (wanted,))
+            return
+        with self._streamed(sql, (wanted,)) as rows:
+            yield rows
 
     def tag_in_use(self, tag: str, word: str | None = None, *, part: bool = False) -> bool:
         if tag not in TAGS:
