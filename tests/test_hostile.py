@@ -127,7 +127,7 @@ def test_a_file_over_the_time_or_memory_cap_is_given_up_with_that_reason(
         sf.write(path, noise, 22050)
         return Job(str(path), 0, 0.0, None, ("descriptors",), False)
 
-    short, long = job(3), job(60)
+    short, long = job(3), job(600)  # 10 minutes: ~0.35 s of analysis here, 7x the cap (60 s took 0.04 s)
     monkeypatch.setenv("SYNESTHETE_FILE_SECONDS", "0.05")
     assert analyse_job(long).error == "gave up after 0.05 s: decoding or analysis did not finish"
     monkeypatch.delenv("SYNESTHETE_FILE_SECONDS")
