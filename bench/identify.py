@@ -504,6 +504,9 @@ def main() -> None:
     dev_parts = set(args.parts.split(",")) - {"folders"}
     if dev_parts and not paths:
         raise SystemExit(f"no clips under {args.data}/audio")
+    for d in args.background:  # a mistyped folder would measure "among other music" with none
+        if not audio_files(d, 1):
+            raise SystemExit(f"--background {d}: no audio files there")
     rng = np.random.default_rng(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="bench-identify-"))  # ~2 GB at 10^4 tracks: removed at the end
     try:
