@@ -289,11 +289,25 @@ def one(pair):
     return dur >= MIN and dur != float("inf") and row(item, dur)
 
 
-rows = []
+def same_render(r: list) -> bytes | None:
+    """A MIDI render's audio MD5 (FLAC's STREAMINFO): different files of one piece (a copy in a zip, a
+    version that differs only in lyrics) render to the same samples and are kept once."""
+    if r[6] != "midi":
+        return None
+    with open(OUT / r[5], "rb") as f:
+        head = f.read(42)
+    return head[26:42] if head[:4] == b"fLaC" else None
+
+
+rows, renders = [], set()
 with ThreadPoolExecutor(JOBS) as pool:
     for i, r in enumerate(pool.map(one, long)):
+        md5 = r and same_render(r)
+        if md5 and md5 in renders:
+            continue
         if r:
             rows.append(r)
+            renders.add(md5)
         if i % 100 == 0:
             print(f"[corpus] {i}/{len(long)} files decoded, {len(rows)} tracks", file=sys.stderr, flush=True)
 write(rows, "every track")
