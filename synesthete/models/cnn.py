@@ -28,13 +28,20 @@ N_TAGS = 50
 class Student(nn.Module):
     """Log-mel patches (batch, 128, 129) in dB to a 200-d embedding per patch (teacher units).
 
-    ``project`` (a small head, used only by contrastive training) and ``classify`` (genre head, used
-    only by supervised training) are kept in the checkpoint but never run at analysis time.
+    ``dilations`` gives the residual blocks (one each). ``classify`` (a genre head, made only by
+    supervised training) is kept in the checkpoint but never run at analysis time.
     """
 
-    def __init__(self, channels: int = 128, hidden: int = 256, n_mels: int = N_MELS) -> None:
+    def __init__(
+        self,
+        channels: int = 128,
+        hidden: int = 256,
+        n_mels: int = N_MELS,
+        dilations: tuple[int, ...] = (1, 2, 4),
+    ) -> None:
         super().__init__()
-        self.config = {"channels": channels, "hidden": hidden, "n_mels": n_mels}
+        dilations = tuple(dilations)
+        self.config = {"channels": channels, "hidden": hidden, "n_mels": n_mels, "dilations": dilations}
         # input and target statistics, set from the training data (distillation)
         self.register_buffer("in_mean", torch.zeros(n_mels))
         self.register_buffer("in_std", torch.ones(n_mels))
@@ -43,7 +50,7 @@ class Student(nn.Module):
         self.stem = nn.Conv1d(n_mels, channels, 4, stride=2, padding=1)  # 129 -> 64 frames
         self.bn_stem = nn.BatchNorm1d(channels)
         self.blocks = nn.ModuleList(
-            nn.Conv1d(channels, channels, 3, padding=d, dilation=d) for d in (1, 2, 4)
+            nn.Conv1d(channels, channels, 3, padding=d, dilation=d) for d in dilations
         )
         self.bns = nn.ModuleList(nn.BatchNorm1d(channels) for _ in self.blocks)
         self.dense = nn.Linear(2 * channels * (1 + len(self.blocks)), hidden)

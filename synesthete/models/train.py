@@ -3,7 +3,8 @@
 - ``distill``: regress musicnn's 200-d penultimate layer per 3-s patch (standardised MSE plus cosine)
   and its 50 tag probabilities (through the teacher's own output layer); optionally (``group``) also
   the track vector retrieval compares, the maximum over a few patches of one track, standardised
-  over tracks, by MSE plus cosine (``track_loss``). This makes the shipped weights;
+  over tracks, by MSE plus cosine (``track_loss``); optionally (``pairs``) an NT-Xent over two patches
+  of one track, so a track's passages read as one piece. This makes the shipped weights;
   ``python -m synesthete.models.train`` rebuilds them (see ``main``).
 - ``adapt``: on a user's collection, a self-supervised contrastive objective (two augmented crops of
   one track are a positive pair, NT-Xent against the rest of the batch; ``contrastive``), optionally
@@ -132,12 +133,13 @@ def track_groups(track: np.ndarray, size: int, rng: np.random.Generator) -> np.n
     return stacked[rng.permutation(len(stacked))]
 
 
-def _group_batches(data: Patches, pooled: Pooled, rng: np.random.Generator):
-    """Endless batches of ``pooled.per_step`` groups (row indices, groups consecutive)."""
+def _group_batches(data: Patches, group: int, per_step: int, rng: np.random.Generator):
+    """Endless batches of ``per_step`` groups of ``group`` rows of one track (row indices, groups
+    consecutive)."""
     while True:
-        groups = track_groups(data.track, pooled.group, rng)
-        for i in range(0, len(groups) - pooled.per_step + 1, pooled.per_step):
-            yield groups[i : i + pooled.per_step].ravel()
+        groups = track_groups(data.track, group, rng)
+        for i in range(0, len(groups) - per_step + 1, per_step):
+            yield groups[i : i + per_step].ravel()
 
 
 def _inputs(data: Patches, rows: np.ndarray, augmented: float, gen: torch.Generator) -> torch.Tensor:
@@ -163,6 +165,9 @@ def distill(
     group: int = 0,
     track_weight: float = 1.0,
     net: Student | None = None,
+    architecture: Mapping | None = None,
+    ema: float = 0.0,
+    pairs: float = 0.0,
     seed: int = 0,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
@@ -176,19 +181,29 @@ def distill(
     track and adds ``track_loss`` on them, weighted ``track_weight`` (``Pooled.loss``). With ``val``
     (held-out patches) the epoch with the lowest validation loss is the one returned, and ``on_best``
     (if given) is called with the network and the epoch each time the loss improves, so a run cut short
-    keeps its best epoch so far.
+    keeps its best epoch so far. ``architecture`` (``Student``'s arguments) shapes a new network. With
+    ``ema`` (e.g. 0.999) the network judged and returned is an exponential moving average of the
+    weights (and batch-norm statistics) over the steps, which smooths the epoch-to-epoch jumps of the
+    held-out loss that one step's weights show. With ``pairs`` each step also takes ``batch // 2``
+    pairs of patches of one track (other tracks' patches are the negatives) and adds their NT-Xent,
+    weighted ``pairs``: the student is pulled to hear a track's passages as one piece, which the
+    maximum over patches that makes a track vector rewards, while the MSE keeps it on the teacher.
     """
     import copy
+
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     if net is None:
-        net = Student()
+        net = Student(**(architecture or {}))
         fit_statistics(net, data)
+    averaged = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(ema), use_buffers=True) if ema else None
     out = _teacher_out()
     pooled = Pooled.of(net, data, group, max(1, batch // (2 * group)), track_weight) if group else None
-    grouped = _group_batches(data, pooled, rng) if pooled else None
+    grouped = _group_batches(data, pooled.group, pooled.per_step, rng) if pooled else None
+    paired = _group_batches(data, 2, max(2, batch // 2), rng) if pairs else None
     steps = epochs * math.ceil(len(data) / batch)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
@@ -212,24 +227,32 @@ def distill(
                 rows_g = next(grouped)
                 x_g = _inputs(data, rows_g, augmented, gen)
                 loss = loss + pooled.weight * pooled.loss(net, x_g, torch.from_numpy(data.emb[rows_g]))
+            if paired is not None:
+                z = net.standardized(_inputs(data, next(paired), augmented, gen))
+                loss = loss + pairs * nt_xent(z[0::2], z[1::2])
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
+            if averaged is not None:
+                averaged.update_parameters(net)
             total += loss.item() * len(rows)
             bar.set_postfix(loss=f"{loss.item():.3f}", epoch=epoch + 1)
             bar.update(1)
         line = f"epoch {epoch + 1}: loss {total / len(data):.4f}"
+        judged = net if averaged is None else averaged.module
         if val is not None:
-            held = validation_loss(net, val, out, tag_weight, pooled)
+            held = validation_loss(judged, val, out, tag_weight, pooled)
             line += f", held-out {held:.4f}"
             if held < best_loss:
-                best, best_loss = copy.deepcopy(net.state_dict()), held
+                best, best_loss = copy.deepcopy(judged.state_dict()), held
                 if on_best:
-                    on_best(net, epoch + 1)
+                    on_best(judged, epoch + 1)
         if log:
             log(line)
     bar.close()
+    if averaged is not None:
+        net.load_state_dict(averaged.module.state_dict())
     if best is not None:
         net.load_state_dict(best)
     return net.eval()
@@ -588,14 +611,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--corpus", type=Path, default=corpus.DEFAULT)
-    parser.add_argument("--manifest", type=Path, default=None, help="tracks to use (default: the corpus's)")
-    parser.add_argument("--per-track", type=int, default=corpus.PER_TRACK, help="patches per track")
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--augmented", type=float, default=0.25, help="share of each batch augmented")
+    parser.add_argument(
+        "--manifest", type=Path, default=None, help="tracks to use (default: the corpus's recorded ones)"
+    )
+    parser.add_argument("--per-track", type=int, default=64, help="patches per track")
+    parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument("--augmented", type=float, default=0.5, help="share of each batch augmented")
     parser.add_argument(
         "--group", type=int, default=0, help="patches of one track per group: adds the track-level term"
     )
     parser.add_argument("--track-weight", type=float, default=1.0, help="weight of the track-level term")
+    parser.add_argument("--ema", type=float, default=0.999, help="moving average of the weights (0: off)")
+    parser.add_argument(
+        "--pairs", type=float, default=0.5, help="weight of the same-track contrastive term (0: off)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="of the weights, the batches and the views")
+    parser.add_argument("--channels", type=int, default=128, help="a new student's channels")
+    parser.add_argument("--dilations", default="1,2,4", help="a new student's residual blocks, by dilation")
     parser.add_argument("--workers", type=int, default=2, help="processes running the teacher")
     parser.add_argument("--threads", type=int, default=2, help="torch threads while training")
     parser.add_argument("--out", type=Path, default=None, help="default: <corpus>/cnn-distilled.pt")
@@ -606,6 +638,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="start from this checkpoint (one trained on the corpus: never on ../shared/data/dev)",
     )
     args = parser.parse_args(argv)
+    args.manifest = args.manifest or args.corpus / "manifest-recorded.csv"
     args.out = args.out or args.corpus / checkpoints.SHIPPED.name
     # read before the teacher's cache is built (minutes to hours), so a wrong path fails at once
     init = copy.deepcopy(checkpoints.load(checkpoints.checkpoint(args.init))) if args.init else None
@@ -633,6 +666,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "augmented": args.augmented,
         "group": args.group,
         "track_weight": args.track_weight if args.group else 0.0,
+        "ema": args.ema,
+        "pairs": args.pairs,
+        "seed": args.seed,
         "per_track": args.per_track,
         "patches": len(train),
     }
@@ -653,6 +689,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         group=args.group,
         track_weight=args.track_weight,
         net=init,
+        architecture={
+            "channels": args.channels,
+            "dilations": tuple(int(d) for d in args.dilations.split(",")),
+        },
+        ema=args.ema,
+        pairs=args.pairs,
+        seed=args.seed,
         log=log,
         on_best=write,
     )
