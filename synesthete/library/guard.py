@@ -87,16 +87,25 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 @contextmanager
 def ignoring_interrupts() -> Iterator[None]:
-    """Start worker processes inside this block: they inherit SIGINT ignored, so a Ctrl-C reaches only
-    the main process, which stops them (no traceback from each worker)."""
+    """Start worker processes inside this block: SIGINT is held (blocked) meanwhile, and they are born
+    with it held, until ``ignore_interrupts_in_worker`` makes them ignore it; so a Ctrl-C reaches only the
+    main process, which stops them (no traceback from each worker). A Ctrl-C that lands while they start
+    is delivered here when the block ends: ignoring it instead (SIG_IGN) would lose it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def ignore_interrupts_in_worker() -> None:
+    """In a worker started inside ``ignoring_interrupts``: ignore SIGINT from now on, then release what
+    was held (a Ctrl-C during its start is dropped here; the main process got it)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 @contextmanager

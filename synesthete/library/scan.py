@@ -27,6 +27,7 @@ from synesthete.audio.decode import AUDIO_EXTENSIONS
 from synesthete.exceptions import UserError
 from synesthete.library.guard import (
     decoder_log,
+    ignore_interrupts_in_worker,
     ignoring_interrupts,
     scan_lock,
     send_stderr_to,
@@ -129,6 +130,7 @@ def _init_worker(parent: int, log: Path | None, checkpoint: Path | None) -> None
 
     from synesthete.models import checkpoints
 
+    ignore_interrupts_in_worker()
     checkpoints.use(checkpoint)
     watch_parent(parent)
     if log is not None:
@@ -384,7 +386,7 @@ def _run(jobs: list[Job], workers: int, *, log: Path | None = None) -> Iterator[
         queue = iter(jobs)
         running: dict[Future, Job] = {}
         try:
-            with ignoring_interrupts():  # the workers start now, inheriting SIGINT ignored
+            with ignoring_interrupts():  # the workers start now, born with SIGINT held
                 for job in queue:
                     running[pool.submit(analyse_job, job)] = job
                     if len(running) >= 4 * workers:
