@@ -85,8 +85,16 @@ def music(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def start_scan(library: Path, music: Path, *extra: str, **kwargs) -> subprocess.Popen:
-    """A scan in a session of its own, so the test can find every process it started."""
-    return subprocess.Popen(scan_cmd(library, music, *extra), start_new_session=True, **kwargs)
+    """A scan in a session of its own, so the test can find every process it started, with SIGINT as a
+    terminal's foreground job has it (default, not blocked), whatever this process inherited."""
+    return subprocess.Popen(
+        scan_cmd(library, music, *extra), start_new_session=True, preexec_fn=_interruptible, **kwargs
+    )
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def resumes_exactly_once(library: Path, music: Path, kept: int, rng: random.Random) -> None:
@@ -143,7 +151,8 @@ def test_ctrl_c_while_the_workers_start(music: Path, tmp_path: Path) -> None:
     time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)
     err = (err + proc.communicate(timeout=60)[1]).decode()
-    assert proc.returncode == 130 and err.count(RESUME) == 1
+    signals = [line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("Sig")]
+    assert proc.returncode == 130 and err.count(RESUME) == 1, (proc.returncode, err, signals)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert "loads the models and compiles the feature code (once per process" in err  # the warm-up, said
     assert not no_process_left(proc.pid)
