@@ -86,7 +86,7 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 
 @contextmanager
-def ignoring_interrupts() -> Iterator[None]:
+def holding_interrupts() -> Iterator[None]:
     """Start worker processes inside this block: SIGINT is held (blocked) meanwhile, and they are born
     with it held, until ``ignore_interrupts_in_worker`` makes them ignore it; so a Ctrl-C reaches only the
     main process, which stops them (no traceback from each worker). A Ctrl-C that lands while they start
@@ -102,7 +102,7 @@ def ignoring_interrupts() -> Iterator[None]:
 
 
 def ignore_interrupts_in_worker() -> None:
-    """In a worker started inside ``ignoring_interrupts``: ignore SIGINT from now on, then release what
+    """In a worker started inside ``holding_interrupts``: ignore SIGINT from now on, then release what
     was held (a Ctrl-C during its start is dropped here; the main process got it)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

@@ -27,8 +27,8 @@ from synesthete.audio.decode import AUDIO_EXTENSIONS
 from synesthete.exceptions import UserError
 from synesthete.library.guard import (
     decoder_log,
+    holding_interrupts,
     ignore_interrupts_in_worker,
-    ignoring_interrupts,
     scan_lock,
     send_stderr_to,
     stderr_to,
@@ -386,7 +386,7 @@ def _run(jobs: list[Job], workers: int, *, log: Path | None = None) -> Iterator[
         queue = iter(jobs)
         running: dict[Future, Job] = {}
         try:
-            with ignoring_interrupts():  # the workers start now, born with SIGINT held
+            with holding_interrupts():  # the workers start now, born with SIGINT held
                 for job in queue:
                     running[pool.submit(analyse_job, job)] = job
                     if len(running) >= 4 * workers:

@@ -597,6 +597,21 @@ def refresh_vectors(lib, *, workers: int | None = None, progress: bool = False, 
     return report.refreshed
 
 
+def _dilations(text: str) -> tuple[int, ...]:
+    """``--dilations``: positive integers, comma-separated (read before the teacher's cache is built)."""
+    import argparse
+
+    try:
+        values = tuple(int(d) for d in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give positive whole numbers, comma-separated, e.g. 1,2,4"
+        )
+    return values
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Distil the student from the corpus (bash bench/corpus.sh): musicnn's outputs on every track
     (cached), then ``distill``, choosing the epoch by the loss on held-out packages. Writes
@@ -627,7 +642,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=0, help="of the weights, the batches and the views")
     parser.add_argument("--channels", type=int, default=128, help="a new student's channels")
-    parser.add_argument("--dilations", default="1,2,4", help="a new student's residual blocks, by dilation")
+    parser.add_argument(
+        "--dilations",
+        type=_dilations,
+        default=(1, 2, 4),
+        help="a new student's residual blocks, by dilation (e.g. 1,2,4)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes running the teacher")
     parser.add_argument("--threads", type=int, default=2, help="torch threads while training")
     parser.add_argument("--out", type=Path, default=None, help="default: <corpus>/cnn-distilled.pt")
@@ -691,7 +711,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         net=init,
         architecture={
             "channels": args.channels,
-            "dilations": tuple(int(d) for d in args.dilations.split(",")),
+            "dilations": args.dilations,
         },
         ema=args.ema,
         pairs=args.pairs,
