@@ -235,3 +235,40 @@ def test_distill_reports_each_better_epoch_and_returns_the_best(ema: float) -> N
     assert losses == sorted(losses, reverse=True)  # each report improves on the one before
     best = seen[-1][2]
     assert all(torch.equal(v, best[k]) for k, v in student.state_dict().items())
+
+
+def test_held_out_packages_by_share_or_by_name() -> None:
+    """``--held-out-share`` sizes the hashed held-out set; ``--hold-out`` names it, so runs on two
+    manifests can hold out the same packages; a name not in the manifest is refused."""
+    import argparse
+
+    from synesthete.models import corpus
+    from synesthete.models.train import held_out_packages
+
+    packages = [f"game-{i}-data" for i in range(40) for _ in range(3)]  # one entry per track
+    assert held_out_packages(packages) == corpus.held_out(packages) and len(corpus.held_out(packages)) == 5
+    quarter = held_out_packages(packages, share=4)
+    assert len(quarter) == 10 and corpus.held_out(packages) <= quarter  # the same hash order, more of it
+    assert held_out_packages(packages, " game-3-data,game-7-data ") == {"game-3-data", "game-7-data"}
+    for bad in ("game-3-data,game-77-data", ",".join(set(packages))):
+        with pytest.raises(argparse.ArgumentTypeError):
+            held_out_packages(packages, bad)
+    with pytest.raises(argparse.ArgumentTypeError):
+        held_out_packages(packages, share=1)
+
+
+def test_train_refuses_an_unknown_held_out_package_before_building_the_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from synesthete.models.train import main
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "package,version,licence,file,seconds,path,kind\n"
+        "a-data,1,GPL,m/a.ogg,40,audio/a-data/a.flac,recorded\n"
+        "b-data,1,GPL,m/b.ogg,40,audio/b-data/b.flac,recorded\n"
+    )
+    with pytest.raises(SystemExit):
+        main(["--corpus", str(tmp_path), "--manifest", str(manifest), "--hold-out", "a-dta"])
+    assert "a-dta" in capsys.readouterr().err
+    assert not (tmp_path / "teacher").exists()  # refused before musicnn ran on anything

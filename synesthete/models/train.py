@@ -612,6 +612,28 @@ def _dilations(text: str) -> tuple[int, ...]:
     return values
 
 
+def held_out_packages(packages: Sequence[str], hold_out: str | None = None, share: int = 8) -> set[str]:
+    """The packages held out for choosing the epoch: those named in ``hold_out`` (comma-separated; each
+    must be in ``packages``, so a typo is an error, not a run that holds nothing out), else about
+    1/``share`` of them by a hash of the name (``corpus.held_out``). Naming them lets runs on different
+    manifests hold out the same packages, so their by-package figures compare."""
+    import argparse
+
+    from synesthete.models import corpus
+
+    if share < 2:
+        raise argparse.ArgumentTypeError(f"--held-out-share must be at least 2, got {share}")
+    if not hold_out:
+        return corpus.held_out(packages, share)
+    named = {p.strip() for p in hold_out.split(",") if p.strip()}
+    unknown = sorted(named - set(packages))
+    if unknown or not named:
+        raise argparse.ArgumentTypeError(f"--hold-out: no such package in the manifest: {', '.join(unknown)}")
+    if named >= set(packages):
+        raise argparse.ArgumentTypeError("--hold-out names every package: nothing would be trained on")
+    return named
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Distil the student from the corpus (bash bench/corpus.sh): musicnn's outputs on every track
     (cached), then ``distill``, choosing the epoch by the loss on held-out packages. Writes
@@ -648,6 +670,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=(1, 2, 4),
         help="a new student's residual blocks, by dilation (e.g. 1,2,4)",
     )
+    parser.add_argument(
+        "--held-out-share",
+        type=int,
+        default=8,
+        help="hold out about 1/N of the packages (by a hash of the name) for choosing the epoch",
+    )
+    parser.add_argument(
+        "--hold-out",
+        default=None,
+        help="hold out these packages instead (comma-separated), e.g. the same set for runs on two manifests",
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes running the teacher")
     parser.add_argument("--threads", type=int, default=2, help="torch threads while training")
     parser.add_argument("--out", type=Path, default=None, help="default: <corpus>/cnn-distilled.pt")
@@ -662,10 +695,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out = args.out or args.corpus / checkpoints.SHIPPED.name
     # read before the teacher's cache is built (minutes to hours), so a wrong path fails at once
     init = copy.deepcopy(checkpoints.load(checkpoints.checkpoint(args.init))) if args.init else None
+    try:
+        held_out_packages(
+            [p for p, _, _ in corpus.tracks(args.corpus, args.manifest)], args.hold_out, args.held_out_share
+        )
+    except argparse.ArgumentTypeError as e:
+        parser.error(str(e))
     data, packages = corpus.teacher_outputs(
         args.corpus, manifest=args.manifest, per_track=args.per_track, workers=args.workers
     )
-    held = corpus.held_out(packages)
+    try:
+        held = held_out_packages(packages, args.hold_out, args.held_out_share)
+    except argparse.ArgumentTypeError as e:
+        parser.error(str(e))
     is_val = np.array([packages[t] in held for t in data.track])
     train, val = data.take(np.flatnonzero(~is_val)), data.take(np.flatnonzero(is_val))
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
