@@ -511,7 +511,7 @@ class PostgresCatalog:
         sql, args = "SELECT track_id, landmarks FROM fingerprints WHERE version = %s", [version]
         if track_ids is not None:
             sql, args = sql + " AND track_id = ANY(%s)", [version, [int(i) for i in track_ids]]
-        with self._streamed(sql, args) as rows:  # ~100 KB a 4-minute track: never all of them at once
+        with self._streamed(sql, args) as rows:  # ~180 KB a 4-minute track: never all of them at once
             return {i: bytes(b) for i, b in rows}
 
     def fingerprint_ids_between(self, version: int, first: int, last: int) -> list[int]:
