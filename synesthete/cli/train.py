@@ -64,9 +64,10 @@ def register(command) -> None:
     p.add_argument(
         "--objective",
         choices=OBJECTIVES + CLASSIC,
-        default="contrastive",
-        help="contrastive: self-supervised, crops of one track are alike (default); supervised: also learn "
-        "the genre tags; distill: only keep the distilled embedding stable under the augmentations. "
+        default="distill",
+        help="distill: keep the embedding stable under the augmentations (default: no loss measured on "
+        "held-out music); contrastive: self-supervised, crops of one track are alike; supervised: also "
+        "learn the genre tags. "
         "autoencoder, genre (needs labels), transfer, resnet: train that classic model, a model of its own "
         "(README: Which model?)",
     )

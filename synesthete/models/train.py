@@ -10,9 +10,10 @@
   one track are a positive pair, NT-Xent against the rest of the batch; ``contrastive``), optionally
   with a genre head on the tracks that carry a genre tag (``supervised``). Every objective keeps an
   MSE pull toward the starting student's embedding of the clean crop, so the space moves toward the
-  collection without forgetting what musicnn taught it; ``distill`` is that pull alone, applied to the
-  augmented crops too (the student made robust to gain, EQ, noise and codecs on the collection's own
-  audio, with no teacher needed at run time).
+  collection without forgetting what musicnn taught it; ``distill`` (the default) is that pull alone,
+  applied to the augmented crops too (the student made robust to gain, EQ, noise and codecs on the
+  collection's own audio, with no teacher needed at run time). The batch-norm statistics stay those of
+  the distillation (``keep_batch_statistics``).
 
 The augmentations act on the log-mel the student reads (see ``augment``), not on audio: each track is
 decoded once per run and two views cost a few array operations.
@@ -444,6 +445,7 @@ def adapt(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
     bar = _bar(steps, f"training ({objective})", progress)
     net.train()
+    keep_batch_statistics(net)
     recent: list[float] = []
     for _ in range(steps):
         rows = rng.choice(n, size=batch, replace=False)
@@ -470,6 +472,17 @@ def adapt(
     return net.eval(), AdaptReport(objective, epochs, steps, n, labelled, float(np.mean(recent)))
 
 
+def keep_batch_statistics(net: torch.nn.Module) -> None:
+    """Hold ``net``'s batch-norm running statistics still while it trains (the layers' scale and shift
+    still learn). A library's batches of augmented crops are a poor estimate of the statistics the network
+    was distilled with, and updating them moves every embedding: on 318 held-out real clips (recorded,
+    tracker modules, MIDI renders; P@10 by package) 10 contrastive epochs took the shipped student from
+    0.559 / 0.326 / 0.343 to 0.446 / 0.310 / 0.344 with them updated, 0.513 / 0.310 / 0.387 held."""
+    for m in net.modules():
+        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            m.eval()
+
+
 def _genre_labels(genres: Sequence[str | None] | None, n: int) -> tuple[np.ndarray, list[str]]:
     """Class index per track (-1 without a genre tag) and the class names; at least two genres needed."""
     from synesthete.exceptions import UserError
@@ -486,7 +499,7 @@ def _genre_labels(genres: Sequence[str | None] | None, n: int) -> tuple[np.ndarr
 def train_library(
     lib,
     *,
-    objective: str = "contrastive",
+    objective: str = "distill",
     epochs: int = 10,
     tracks: Sequence[int] | None = None,
     max_tracks: int = 2000,
