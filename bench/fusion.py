@@ -7,7 +7,9 @@
 
 ``clips`` cuts the middle 30 s of each corpus track (as ``../shared/data/dev``'s clips are cut) for packages
 with at least ``--min`` tracks, at most ``--cap`` per package (a stable sample by file name), and writes a
-labels CSV whose group is the package: tracks of one game share a composer and a sound.
+labels CSV whose group is the package: tracks of one game share a composer and a sound. ``--kind`` keeps
+one kind of track (recorded, module, midi); ``--untrained-by MANIFEST`` only the packages a training run
+on that manifest holds out (music the shipped student never heard: README, "Training on your own music").
 
 ``score`` reads each extractor's vectors from a scanned library and compares them as the library does
 (``recommend/space.py``: z-scored over the collection, weighted per dimension, cosine; a fusion is the
@@ -55,28 +57,50 @@ CLIP_S = 30.0
 
 
 # ---- clips ----------------------------------------------------------------------------------------------
-def make_clips(corpus: Path, out: Path, *, cap: int, least: int, packages: Sequence[str] = ()) -> int:
+def make_clips(
+    corpus: Path,
+    out: Path,
+    *,
+    cap: int,
+    least: int,
+    packages: Sequence[str] = (),
+    kind: str = "",
+    untrained_by: Path | None = None,
+) -> int:
     """The middle ``CLIP_S`` seconds of up to ``cap`` tracks per package (of ``packages``, else every
-    one); returns how many clips."""
+    one; of ``kind`` only, when given: recorded, module or midi), cut from the file the teacher's cache
+    reads (the original, or its FLAC); ``untrained_by`` (a training manifest) leaves out the packages a
+    run on it trains on (all but ``corpus.held_out``'s). Returns how many clips."""
+    from synesthete.models import corpus as training_corpus
+
+    manifest = corpus / "manifest.csv"
+    with open(manifest, newline="") as f:
+        kinds = [r["kind"] for r in csv.DictReader(f)]
+    trained: set[str] = set()
+    if untrained_by is not None:
+        seen = [package for package, _, _ in training_corpus.tracks(corpus, untrained_by)]
+        trained = set(seen) - training_corpus.held_out(seen)
+    by_package: dict[str, list[tuple[Path, Path]]] = {}
+    for (package, flac, source), k in zip(training_corpus.tracks(corpus, manifest), kinds, strict=True):
+        if (not packages or package in packages) and (not kind or k == kind) and package not in trained:
+            by_package.setdefault(package, []).append((flac, source))
     rows = []
-    folders = sorted(p for p in (corpus / "audio").iterdir() if p.is_dir())
-    for folder in [f for f in folders if not packages or f.name in packages]:
-        tracks = sorted(p for p in folder.glob("*.flac") if not p.name.endswith(".tmp.flac"))
+    for package, tracks in sorted(by_package.items()):
         if len(tracks) < least:
             continue
         # a stable sample: the same files whatever else the corpus holds
-        tracks = sorted(tracks, key=lambda p: hashlib.sha1(p.name.encode()).hexdigest())[:cap]
-        for src in tracks:
-            dst = out / folder.name / src.name
+        tracks = sorted(tracks, key=lambda fs: hashlib.sha1(fs[0].name.encode()).hexdigest())[:cap]
+        for flac, source in tracks:
+            dst = out / package / flac.name
             if not dst.exists():
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                start = max(0.0, (sf.info(src).duration - CLIP_S) / 2)
+                start = max(0.0, (sf.info(source).duration - CLIP_S) / 2)
                 subprocess.run(
                     ["ffmpeg", "-v", "error", "-nostdin", "-y", "-ss", f"{start:.2f}", "-t", f"{CLIP_S}",
-                     "-i", str(src), "-c:a", "flac", str(dst)],
+                     "-i", str(source), "-c:a", "flac", str(dst)],
                     check=True,
                 )  # fmt: skip
-            rows.append((str(dst.relative_to(out)), folder.name))
+            rows.append((str(dst.relative_to(out)), package))
     with open(out / "labels.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["path", "group"])
@@ -342,6 +366,10 @@ def main() -> int:
     c.add_argument("--cap", type=int, default=25, help="clips per package at most")
     c.add_argument("--min", type=int, default=11, help="packages with fewer tracks are left out")
     c.add_argument("--packages", default="", help="only these packages (comma-separated; default: all)")
+    c.add_argument("--kind", default="", choices=("", "recorded", "module", "midi"), help="only this kind")
+    c.add_argument(
+        "--untrained-by", type=Path, help="leave out the packages a training run on this manifest trains on"
+    )
     s = sub.add_parser("score", help="score fusions, hub reductions and learnt weights")
     s.add_argument("--library", type=Path, required=True)
     s.add_argument("--labels", type=Path, required=True)
@@ -351,7 +379,15 @@ def main() -> int:
     args = parser.parse_args()
     if args.command == "clips":
         packages = [p for p in args.packages.split(",") if p]
-        n = make_clips(args.corpus, args.out, cap=args.cap, least=args.min, packages=packages)
+        n = make_clips(
+            args.corpus,
+            args.out,
+            cap=args.cap,
+            least=args.min,
+            packages=packages,
+            kind=args.kind,
+            untrained_by=args.untrained_by,
+        )
         print(f"{n} clips -> {args.out / 'labels.csv'}")
     else:
         score(args)
