@@ -62,9 +62,6 @@ SECOND_LOOK = Density(peaks_per_second=60.0, fan_out=16)
 SECOND_LOOK_BINS, SECOND_LOOK_FRAMES = 15, 7
 SECOND_PROMISE = 4  # first-look evidence that earns a second look (chance alone mostly gives 2-4)
 SECOND_EVIDENCE = 9  # ...and the second look's evidence that, at the first look's track and offset, counts
-# ...for verdicts at these speeds only: a weak off-speed verdict is the best of every speed's chance
-# agreements, so a confirmation calibrated at one speed passes chance up to 12 times as often (``_second_look``)
-SECOND_LOOK_SPEEDS = (1.0,)
 
 Postings = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]  # hashes -> runs (``postings``)
 
@@ -274,22 +271,8 @@ def _second_look(y: np.ndarray, power: np.ndarray, verdict: Verdict, reference: 
     the offset. Measured on 5 packages of game music (237 excerpts a condition): room 89.9 -> 91.6%, room
     at 10 dB 84.4 -> 86.5%, phone 84.0 -> 86.1%; 1,896 uncatalogued excerpts, no false match added (at 8
     moments, 2 were).
-
-    Only at the track's own speed (``SECOND_LOOK_SPEEDS``). A weak verdict at another speed is the best of
-    the chance agreements of every speed searched (12 besides 1.0): the second look's check, calibrated on
-    the candidates of one speed, would pass chance up to 12 times as often there. Measured on 4 development
-    packages among ~200 other tracks (a script outside the repository; two rng seeds, 608 excerpts played
-    2-3% off speed, 2,432 uncatalogued): at an off-speed verdict the second look rescued 1 catalogued
-    excerpt (5 -> 10 moments) and accepted 3 uncatalogued ones (5-7 -> 10-13 moments), at the track's
-    speed it rescued 5 and accepted 1 (a pair sharing material). An evidence bar for off-speed verdicts
-    was tried too: chance reached 7 moments or more at another speed less often than at 1.0 (51 against
-    69 of 1,216 at seed 0), and there a bar of 9 or 11 moments refused no accepted uncatalogued excerpt
-    but lost 6 or 10 of the 456 catalogued ones (seed 1's one direct off-speed chance match had 8 moments
-    against 4), so it is not kept.
     """
     if verdict.accepted or verdict.fp_id is None or verdict.evidence < SECOND_PROMISE:
-        return verdict
-    if verdict.speed not in SECOND_LOOK_SPEEDS:
         return verdict
     if verdict.speed != 1.0:
         power = Spectra(soxr.resample(y, SR, SR * verdict.speed).astype(np.float32), SR).stft_power
