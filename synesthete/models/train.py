@@ -723,6 +723,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(e))
     is_val = np.array([packages[t] in held for t in data.track])
     train, val = data.take(np.flatnonzero(~is_val)), data.take(np.flatnonzero(is_val))
+    del data  # every row is now in train or val: not kept twice while training
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     log(
         f"{len(packages)} tracks, {len(set(packages))} packages; {len(train)} training patches, "
