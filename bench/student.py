@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from synesthete.audio import decode
 from synesthete.evaluate.scores import ranking_scores
+from synesthete.exceptions import AudioError
 from synesthete.features.base import Spectra
 from synesthete.features.cnn import Cnn
 from synesthete.features.musicnn import Musicnn
@@ -44,13 +45,20 @@ def labelled(labels: Path, groups: set[str] | None = None) -> list[tuple[Path, s
 
 def vectors_and_cost(
     paths: list[Path], extractors: dict
-) -> tuple[dict[str, np.ndarray], dict[str, float], float]:
-    """Each extractor's track vectors, its CPU-seconds over all files, and the seconds of audio."""
+) -> tuple[dict[str, np.ndarray], dict[str, float], float, list[int]]:
+    """Each extractor's track vectors, its CPU-seconds over all files, the seconds of audio, and which
+    files those are (a file the scan would refuse, silent or corrupt, is skipped and named)."""
     vectors = {name: [] for name in extractors}
     cost = dict.fromkeys(extractors, 0.0)
     seconds = 0.0
-    for path in paths:
-        y = decode(path)
+    kept = []
+    for i, path in enumerate(paths):
+        try:
+            y = decode(path)
+        except AudioError as e:
+            print(f"skipped {e}", file=sys.stderr)
+            continue
+        kept.append(i)
         seconds += len(y) / 22050
         shared = Spectra(y)
         for view in SHARED:
@@ -61,7 +69,7 @@ def vectors_and_cost(
             start = time.process_time()
             vectors[name].append(e.finish([e.partial(fresh)]))
             cost[name] += time.process_time() - start
-    return {k: np.stack(v) for k, v in vectors.items()}, cost, seconds
+    return {k: np.stack(v) for k, v in vectors.items()}, cost, seconds, kept
 
 
 def similarity(raw: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
@@ -103,7 +111,8 @@ def main() -> int:
     extractors = {"musicnn": Musicnn(), "cnn": Cnn()}
     extractors |= {m: get(m) for f in fusions for m in f if m not in extractors}
     vectors_and_cost(paths[:1], extractors)  # warm-up: weights load, first-call costs
-    vectors, cost, seconds = vectors_and_cost(paths, extractors)
+    vectors, cost, seconds, kept = vectors_and_cost(paths, extractors)
+    paths, groups = [paths[i] for i in kept], [groups[i] for i in kept]
     result = {"labels": str(args.labels), "clips": len(paths), "groups": sorted(set(groups)), "models": {}}
     for name in extractors:
         scores = precision(vectors[name], groups, k=args.k, weights=extractors[name].weights)
