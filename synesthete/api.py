@@ -197,8 +197,9 @@ class Library:
         """Adapt the ``cnn`` model to this library's music; the new checkpoint becomes current and (with
         ``refresh``) the ``cnn`` vectors are recomputed. ``objective``: distill (the default: robust to
         the augmentations, no loss measured on held-out music), contrastive or supervised (also the genre
-        tags, or ``labels``: track id -> class, e.g. ``track_labels("folder")``). See ``models/train.py``. ``objective`` autoencoder, genre, transfer or resnet trains that classic
-        model instead, which ``model=`` then accepts (``models/classic_train.py``)."""
+        tags, or ``labels``: track id -> class, e.g. ``track_labels("folder")``); see ``models/train.py``.
+        ``objective`` autoencoder, genre, transfer or resnet trains that classic model instead, which
+        ``model=`` then accepts (``models/classic_train.py``)."""
         if objective in classic.NAMES:
             from synesthete.models.classic_train import train_classic
 
