@@ -46,8 +46,8 @@ MIN_EVIDENCE = 7  # moments of agreement: chance gives up to six with JITTER (me
 # The winner must hold at least twice the runner-up's evidence, or at least MIN_EVIDENCE moments more: a
 # runner-up that strong (8 or more, where chance stops at six) is no accident but a related recording (the
 # vocal and the instrumental mix, two arrangements over one accompaniment) sharing some of the excerpt, and
-# the one that shares seven moments more of it is the one playing. Measured on pianobooster's MIDI pieces
-# (exercises sharing accompaniments): 7 of the 13 refused at 10 dB had 27-41 moments against 15-22.
+# the one that shares seven moments more of it is the one playing. Measured on pianobooster's piano
+# exercises, which share passages: 7 of the 13 refused at 10 dB had 27-41 moments against 15-22.
 MIN_CONFIDENCE = 0.5
 SURE_EVIDENCE = 12  # a verdict this strong at the first speed needs no other speed
 MAX_QUERY_SECONDS = 30.0
