@@ -708,8 +708,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out = args.out or args.corpus / checkpoints.SHIPPED.name
     # read before the teacher's cache is built (minutes to hours), so a wrong path fails at once
     init = copy.deepcopy(checkpoints.load(checkpoints.checkpoint(args.init))) if args.init else None
-    try:
-        held_out_packages(
+    try:  # chosen from the manifest, before the teacher's cache: a wrong name fails at once
+        held = held_out_packages(
             [p for p, _, _ in corpus.tracks(args.corpus, args.manifest)], args.hold_out, args.held_out_share
         )
     except argparse.ArgumentTypeError as e:
@@ -717,10 +717,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     data, packages = corpus.teacher_outputs(
         args.corpus, manifest=args.manifest, per_track=args.per_track, workers=args.workers
     )
-    try:
-        held = held_out_packages(packages, args.hold_out, args.held_out_share)
-    except argparse.ArgumentTypeError as e:
-        parser.error(str(e))
     is_val = np.array([packages[t] in held for t in data.track])
     train, val = data.take(np.flatnonzero(~is_val)), data.take(np.flatnonzero(is_val))
     del data  # every row is now in train or val: not kept twice while training
