@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import av
 import numpy as np
 import pytest
 import soundfile as sf
 
 from synesthete.audio import SR, decode, iter_chunks, probe
+from synesthete.audio.container import states_length
 from synesthete.audio.validate import MAX_PEAK, check_chunk
 from synesthete.exceptions import AudioError, DecodeError, TooShortError
 
@@ -51,6 +53,26 @@ def test_chunks_are_bounded_and_lose_nothing(tmp_path) -> None:
 def test_probe_reads_the_header() -> None:
     info = probe(DATA / "clip.flac")
     assert info.samplerate == 22050 and info.channels == 2 and abs(info.duration - 3.0) < 0.01
+
+
+def test_an_mp3_whose_length_is_only_estimated_decodes_whole(tmp_path) -> None:
+    """A constant-rate MP3 without a Xing header, after a 6-KB ID3 tag (a long comment; cover art is
+    larger): libsndfile estimates its length from the file's size, tag included, 0.8 s too long. The file
+    is whole and every player plays it; it used to be refused as truncated."""
+    path = tmp_path / "tagged.mp3"
+    rate, seconds = 44100, 8.0
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(rate * seconds)) / rate)).astype(np.float32)
+    with av.open(str(path), "w", format="mp3", options={"write_xing": "0"}) as out:
+        out.metadata["comment"] = "x" * 6000
+        stream = out.add_stream("libmp3lame", rate=rate, layout="mono")
+        stream.bit_rate = 64000
+        frame = av.AudioFrame.from_ndarray(tone[None, :], format="flt", layout="mono")
+        frame.sample_rate = rate
+        for packet in (*stream.encode(frame), *stream.encode(None)):
+            out.mux(packet)
+    assert sf.info(path).duration > seconds + 0.5  # the estimate the old rule compared with
+    assert not states_length(str(path)) and states_length(str(DATA / "clip.mp3"))
+    assert abs(len(decode(path)) / SR - seconds) < 0.1
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ does, or whose audio breaks off mid-stream, is refused as truncated, never catal
 Decoders differ (libsndfile trims a cut WAV's length to what is there; a cut Ogg ends at its last whole
 page), so the sizes the containers declare are read here, from a few bytes at each end of the file:
 RIFF/RF64 and AIFF sizes, MP4 top-level boxes, the Ogg end-of-stream page, the ID3v2 tag size and the
-MP3 Xing/Info byte count. Formats that declare only a length in time (FLAC) are judged by decoding.
+MP3 Xing/Info byte count. Formats that declare only a length in time (FLAC) are judged by decoding, except
+where the "declared" length is only a decoder's estimate (``states_length``).
 """
 
 from __future__ import annotations
@@ -59,27 +60,64 @@ def _ogg(tail: bytes) -> str | None:
     return None
 
 
+def states_length(path: str) -> bool:
+    """Whether the file's header states how long its audio is, rather than a decoder estimating it.
+
+    Every format read here states it, except an MP3 whose first frame carries neither a Xing/Info frame
+    count nor a VBRI header: decoders then estimate its length from the file's size and the first frame's
+    bit rate, too long by its tags' size (a 6-KB comment is 0.8 s at 64 kbit/s, cover art is seconds)
+    and anything for a variable rate. Such an estimate shrinks with the file, so it cannot reveal a cut:
+    decoding shorter than it is no sign of truncation.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(64)
+        if head[:3] == b"ID3" and len(head) >= 10:
+            fh.seek(_id3_size(head))
+            head = fh.read(64)
+    if not _mp3_frame(head):
+        return True
+    xing = _xing_header(head)
+    return (xing is not None and bool(xing[1] & 0x1)) or head[36:40] == b"VBRI"
+
+
+def _id3_size(head: bytes) -> int:
+    """Bytes of the ID3v2 tag that ``head`` (its first 10 bytes at least) starts, header included."""
+    s = head[6:10]
+    tag = 10 + ((s[0] & 0x7F) << 21 | (s[1] & 0x7F) << 14 | (s[2] & 0x7F) << 7 | (s[3] & 0x7F))
+    return tag + 10 if head[5] & 0x10 else tag  # flag 0x10: a footer follows
+
+
 def _id3(fh, head: bytes, size: int) -> str | None:
     if len(head) < 10:
         return "truncated: the file stops inside its ID3 tag header"
-    s = head[6:10]
-    tag = 10 + ((s[0] & 0x7F) << 21 | (s[1] & 0x7F) << 14 | (s[2] & 0x7F) << 7 | (s[3] & 0x7F))
-    if head[5] & 0x10:  # footer present
-        tag += 10
+    tag = _id3_size(head)
     if tag > size:
         return f"truncated: its ID3 tag declares {_describe(tag)}, the file has {_describe(size)}"
     fh.seek(tag)
     return _xing(fh.read(64), tag, size)
 
 
-def _xing(frame: bytes, offset: int, size: int) -> str | None:
-    """An MP3 whose first frame carries a Xing/Info header states its stream size in bytes."""
-    if len(frame) < 4 or frame[0] != 0xFF or frame[1] & 0xE0 != 0xE0:
+def _mp3_frame(head: bytes) -> bool:
+    """Whether ``head`` starts with an MPEG audio frame's sync word."""
+    return len(head) >= 4 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
+
+
+def _xing_header(frame: bytes) -> tuple[int, int] | None:
+    """(position, flags) of the Xing/Info header in an MP3's first frame, if it has one."""
+    if not _mp3_frame(frame):
         return None
     at = max(frame.find(b"Xing"), frame.find(b"Info"))
     if at < 0 or at + 16 > len(frame):
         return None
-    (flags,) = struct.unpack(">I", frame[at + 4 : at + 8])
+    return at, struct.unpack(">I", frame[at + 4 : at + 8])[0]
+
+
+def _xing(frame: bytes, offset: int, size: int) -> str | None:
+    """An MP3 whose first frame carries a Xing/Info header states its stream size in bytes."""
+    xing = _xing_header(frame)
+    if xing is None:
+        return None
+    at, flags = xing
     if not flags & 0x2:  # no byte count
         return None
     field = at + 8 + (4 if flags & 0x1 else 0)

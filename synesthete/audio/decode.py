@@ -23,7 +23,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from synesthete.audio.container import truncation
+from synesthete.audio.container import states_length, truncation
 from synesthete.audio.validate import LevelMeter, check_chunk, check_declared_duration, check_format
 from synesthete.exceptions import DecodeError
 
@@ -120,8 +120,10 @@ def _broken_off(seconds: float, declared: float | None, detail: str) -> str:
 
 
 def _check_length(path: str, seconds: float, declared: float | None) -> None:
-    """The one truncation rule by length: decoding ended clearly before the header said it would."""
-    if declared and declared - seconds > max(SHORT_SLACK_SECONDS, SHORT_TOLERANCE * declared):
+    """The one truncation rule by length: decoding ended clearly before the header said it would (where
+    the length is only a decoder's estimate, the header said nothing: ``states_length``)."""
+    short = declared and declared - seconds > max(SHORT_SLACK_SECONDS, SHORT_TOLERANCE * declared)
+    if short and states_length(path):
         raise DecodeError(
             path,
             f"truncated or corrupt: the header declares {declared:.1f} s but only {seconds:.1f} s decode",
