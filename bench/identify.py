@@ -54,7 +54,7 @@ from scipy.signal import butter, fftconvolve, sosfilt
 
 from synesthete import Library
 from synesthete.analysis import analyze
-from synesthete.audio import SR, decode
+from synesthete.audio import SR, decode, probe
 from synesthete.audio.decode import AUDIO_EXTENSIONS
 from synesthete.fingerprint import landmarks, matcher
 from synesthete.fingerprint.landmarks import FRAME_SECONDS
@@ -378,10 +378,25 @@ def write_sparse(folder: Path, count: int, first: int = 0) -> Path:
     return folder
 
 
-def audio_files(folder: str | Path, limit: int) -> list[str]:
-    """Up to ``limit`` audio files under ``folder``, spread over its sorted listing."""
+MIN_FILE_SECONDS = 6.0  # a 5-s excerpt needs a little more
+
+
+def audio_files(folder: str | Path, limit: int, min_seconds: float = 0.0) -> list[str]:
+    """Up to ``limit`` audio files under ``folder`` of at least ``min_seconds`` by their headers (or that
+    cannot be probed: measuring says why), spread over its sorted listing. Short files are left out before
+    spreading, so a folder of ringtones and jingles gives ``limit`` files too, not fewer."""
     paths = sorted(str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    if min_seconds:
+        paths = [p for p in paths if _seconds(p) >= min_seconds]
     return paths[:: max(1, -(-len(paths) // limit))] if limit else paths
+
+
+def _seconds(path: str) -> float:
+    """The header's duration, or infinity when there is none or the file cannot be probed."""
+    try:
+        return probe(path).duration or float("inf")
+    except Exception:  # a bad file in someone's folder: measure_folder says so
+        return float("inf")
 
 
 def shares_recording(a: bytes, b: bytes, passage: tuple[float, float] | None = None) -> bool:
@@ -422,7 +437,7 @@ def measure_folder(
     of them catalogued and excerpts of the other half, ``--per-file`` excerpts per file and condition.
     ``background``: (path, duration, fingerprint) of other tracks catalogued beside them (the folder's own
     files left out)."""
-    paths = audio_files(folder, args.max_files)
+    paths = audio_files(folder, args.max_files, MIN_FILE_SECONDS)
     inside = Path(folder).resolve()
     background = tuple(b for b in background if inside not in Path(b[0]).resolve().parents)
     others = {p: b for p, _, b in background}
@@ -435,8 +450,8 @@ def measure_folder(
             print(f"  skipped {p}: {e}", file=sys.stderr)
             failed += 1
             continue
-        if y.size < 6 * SR:
-            continue  # a 5-s excerpt needs a little more
+        if y.size < MIN_FILE_SECONDS * SR:
+            continue
         clips.append(y)
         blobs.append(landmarks.pack(*a.landmarks))
         durations.append(a.duration)
