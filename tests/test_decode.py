@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import av
 import numpy as np
 import pytest
@@ -55,24 +57,59 @@ def test_probe_reads_the_header() -> None:
     assert info.samplerate == 22050 and info.channels == 2 and abs(info.duration - 3.0) < 0.01
 
 
-def test_an_mp3_whose_length_is_only_estimated_decodes_whole(tmp_path) -> None:
-    """A constant-rate MP3 without a Xing header, after a 6-KB ID3 tag (a long comment; cover art is
-    larger): libsndfile estimates its length from the file's size, tag included, 0.8 s too long. The file
-    is whole and every player plays it; it used to be refused as truncated."""
-    path = tmp_path / "tagged.mp3"
-    rate, seconds = 44100, 8.0
-    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(rate * seconds)) / rate)).astype(np.float32)
-    with av.open(str(path), "w", format="mp3", options={"write_xing": "0"}) as out:
-        out.metadata["comment"] = "x" * 6000
+def _mp3(
+    path: Path, y: np.ndarray, *, rate: int = 44100, xing: bool = True, vbr: bool = False, comment: str = ""
+) -> Path:
+    """``y`` (mono at ``rate``) as an MP3 written by FFmpeg's libmp3lame: constant 64 kbit/s or variable
+    rate, with or without the Xing header that states the length, and an ID3 comment."""
+    with av.open(str(path), "w", format="mp3", options={"write_xing": "1" if xing else "0"}) as out:
+        if comment:
+            out.metadata["comment"] = comment
         stream = out.add_stream("libmp3lame", rate=rate, layout="mono")
-        stream.bit_rate = 64000
-        frame = av.AudioFrame.from_ndarray(tone[None, :], format="flt", layout="mono")
+        if vbr:
+            stream.codec_context.flags |= av.codec.context.Flags.qscale
+            stream.codec_context.global_quality = 2 * 118  # LAME's -V 2, in FFmpeg's lambda units
+        else:
+            stream.bit_rate = 64000
+        frame = av.AudioFrame.from_ndarray(y[None, :], format="flt", layout="mono")
         frame.sample_rate = rate
         for packet in (*stream.encode(frame), *stream.encode(None)):
             out.mux(packet)
-    assert sf.info(path).duration > seconds + 0.5  # the estimate the old rule compared with
-    assert not states_length(str(path)) and states_length(str(DATA / "clip.mp3"))
-    assert abs(len(decode(path)) / SR - seconds) < 0.1
+    return path
+
+
+def _tone_then_noise(seconds: float, tone: float) -> np.ndarray:
+    t = np.arange(int(44100 * tone)) / 44100
+    noise = np.random.default_rng(0).standard_normal(int(44100 * (seconds - tone)))
+    return np.concatenate([0.3 * np.sin(2 * np.pi * 440 * t), 0.2 * noise]).astype(np.float32)
+
+
+def test_mp3s_whose_header_does_not_state_their_length_decode_whole(tmp_path: Path) -> None:
+    """Without a Xing header, decoders estimate an MP3's length from its size and first frame. After a
+    6-KB ID3 comment (cover art is larger) the estimate is 0.8 s too long, and the whole file was
+    refused as truncated; at a variable rate that starts low (a quiet intro) it is 12 s short, and
+    libsndfile stopped there: a 15-s file was catalogued as 3 s. Both now decode whole."""
+    y = _tone_then_noise(15.0, 6.0)
+    tagged = _mp3(tmp_path / "tagged.mp3", y, xing=False, comment="x" * 6000)
+    variable = _mp3(tmp_path / "variable.mp3", y, xing=False, vbr=True)
+    assert sf.info(tagged).duration > 15.5 and sf.info(variable).duration < 5  # the estimates
+    assert not states_length(str(tagged)) and states_length(str(DATA / "clip.mp3"))
+    for path in (tagged, variable):
+        assert abs(len(decode(path)) / SR - 15.0) < 0.1, path.name
+
+
+def test_mp3s_joined_end_to_end_decode_whole(tmp_path: Path) -> None:
+    """``cat a.mp3 b.mp3 c.mp3``: the Xing header of the first states the first's length, the others' ID3
+    tags sit mid-stream, and the last is at half the rate. libsndfile stopped after the first (8 s of 28
+    were catalogued); FFmpeg skips the frames the tags spoil, as players do, and reads on, each part at
+    its own rate."""
+    first = _mp3(tmp_path / "a.mp3", _tone_then_noise(8.0, 4.0), comment="first")
+    second = _mp3(tmp_path / "b.mp3", _tone_then_noise(15.0, 5.0), comment="second")
+    third = _mp3(tmp_path / "c.mp3", _tone_then_noise(5.0, 2.5)[::2].copy(), rate=22050, comment="third")
+    joined = tmp_path / "joined.mp3"
+    joined.write_bytes(first.read_bytes() + second.read_bytes() + third.read_bytes())
+    assert sf.info(joined).duration < 8.5
+    assert abs(len(decode(joined)) / SR - 28.0) < 0.3
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ def load_fuzzer():
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (DATA / "fuzz").iterdir()))
 def test_offenders_decode_or_fail_cleanly(name: str) -> None:
-    """Each once raised something other than an AudioError (an AttributeError, a UnicodeDecodeError)."""
+    """Each once raised something other than an AudioError (an AttributeError, a UnicodeDecodeError) or
+    crashed the process (AAC decoded on past a frame that did not decode)."""
     try:
         chunks = list(iter_chunks(DATA / "fuzz" / name))
     except AudioError as e:

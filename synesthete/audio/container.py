@@ -61,23 +61,38 @@ def _ogg(tail: bytes) -> str | None:
 
 
 def states_length(path: str) -> bool:
-    """Whether the file's header states how long its audio is, rather than a decoder estimating it.
+    """Whether the file's header states how long all of its audio is, rather than a decoder estimating it.
 
-    Every format read here states it, except an MP3 whose first frame carries neither a Xing/Info frame
-    count nor a VBRI header: decoders then estimate its length from the file's size and the first frame's
-    bit rate, too long by its tags' size (a 6-KB comment is 0.8 s at 64 kbit/s, cover art is seconds)
-    and anything for a variable rate. Such an estimate shrinks with the file, so it cannot reveal a cut:
-    decoding shorter than it is no sign of truncation.
+    Every format read here states it, except a raw MPEG stream (MP3, or AAC in ADTS frames) without a
+    Xing/Info or VBRI header in its first frame whose frame and byte counts reach the end of the file.
+    Without one, decoders estimate the length from the file's size and first frame's bit rate: too long
+    by the tags (a 6-KB comment is 0.8 s at 64 kbit/s, cover art seconds), anything for a variable rate,
+    and an estimate that shrinks with the file cannot reveal a cut. With one that stops short (MP3s joined
+    end to end keep the first one's), it describes the start only. libsndfile reads no further than that
+    header or estimate says, so ``decode`` gives such files to FFmpeg, which reads to the end.
     """
+    size = os.path.getsize(path)
     with open(path, "rb") as fh:
-        head = fh.read(64)
+        head, start = fh.read(64), 0
         if head[:3] == b"ID3" and len(head) >= 10:
-            fh.seek(_id3_size(head))
+            start = _id3_size(head)
+            fh.seek(start)
             head = fh.read(64)
     if not _mp3_frame(head):
         return True
     xing = _xing_header(head)
-    return (xing is not None and bool(xing[1] & 0x1)) or head[36:40] == b"VBRI"
+    if xing is not None and xing[1] & 0x1:  # a frame count...
+        stream = _xing_bytes(head, *xing)
+    elif head[36:40] == b"VBRI" and len(head) >= 54:  # "VBRI", version, delay, quality, bytes, frames
+        stream = struct.unpack(">I", head[46:50])[0]
+    else:
+        return False
+    # ...and a byte count that reaches the end, less a tail tag (ID3v1 is 128 bytes, APE a little more)
+    return stream is not None and start + stream >= COVERED * size - ID3V1_BYTES
+
+
+COVERED = 0.99
+ID3V1_BYTES = 128
 
 
 def _id3_size(head: bytes) -> int:
@@ -112,16 +127,21 @@ def _xing_header(frame: bytes) -> tuple[int, int] | None:
     return at, struct.unpack(">I", frame[at + 4 : at + 8])[0]
 
 
+def _xing_bytes(frame: bytes, at: int, flags: int) -> int | None:
+    """The stream size in bytes that the Xing/Info header at ``at`` states, if it states one."""
+    if not flags & 0x2:
+        return None
+    field = at + 8 + (4 if flags & 0x1 else 0)  # after the frame count, when there is one
+    return struct.unpack(">I", frame[field : field + 4])[0] if field + 4 <= len(frame) else None
+
+
 def _xing(frame: bytes, offset: int, size: int) -> str | None:
     """An MP3 whose first frame carries a Xing/Info header states its stream size in bytes."""
     xing = _xing_header(frame)
-    if xing is None:
+    stream = None if xing is None else _xing_bytes(frame, *xing)
+    if stream is None:
         return None
-    at, flags = xing
-    if not flags & 0x2:  # no byte count
-        return None
-    field = at + 8 + (4 if flags & 0x1 else 0)
-    declared = offset + struct.unpack(">I", frame[field : field + 4])[0]
+    declared = offset + stream
     if declared <= size:
         return None
     return f"truncated: its MP3 header declares {_describe(declared)}, the file has {_describe(size)}"

@@ -1,7 +1,8 @@
 """Decode any audio file to mono float32 at 22,050 Hz, in chunks of bounded size.
 
 libsndfile (``soundfile``) reads wav, flac, ogg/vorbis, opus, mp3 and aiff fast; PyAV (FFmpeg) reads the
-rest (m4a/aac, webm from browsers, wma...). Channels are averaged with a matrix product, and soxr
+rest (m4a/aac, webm from browsers, wma...), and the MP3s whose header does not state their whole length
+(``container.states_length``): libsndfile stops where that header or its own estimate says. Channels are averaged with a matrix product, and soxr
 resamples as a stream, so a 2-hour file never sits in memory whole: callers get chunks of at most
 ``chunk_seconds`` (plus a short tail folded into the last chunk). That bound holds for any header: blocks
 are read in at most ``BLOCK_SAMPLES`` samples over all channels and fed to the resampler in pieces whose
@@ -37,6 +38,8 @@ BLOCK_SAMPLES = 1 << 18  # per read, over all channels: 1 MB of float32
 # padding), a file is truncated.
 SHORT_TOLERANCE = 0.005
 SHORT_SLACK_SECONDS = 0.25  # AAC priming alone is 2112 samples, 0.1 s at 22,050 Hz
+MAX_BAD_FRAMES = 0.01  # share of an MP3's frames FFmpeg may fail to decode before it is corrupt
+MPEG_DECODERS = {"mp3", "mp3float", "mp2", "mp2float", "mp1", "mp1float"}
 # Extensions libsndfile cannot read; PyAV handles them directly.
 FFMPEG_FIRST = {".m4a", ".mp4", ".aac", ".alac", ".wma", ".webm", ".mka", ".ac3", ".ape", ".wv", ".3gp"}
 AUDIO_EXTENSIONS = frozenset(
@@ -157,17 +160,43 @@ def _pyav_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
     except DecodeError:
         container.close()
         raise
-    # Normalise every sample format to planar float at the native rate and layout; we downmix ourselves.
-    resampler = av.AudioResampler(format="fltp", rate=rate)
+    # Normalise every sample format to planar float at the first frame's rate; we downmix ourselves. A
+    # resampler is set up by the first frame it sees, so a stream that changes its rate or channels
+    # midway (MP3s joined end to end) gets a new one at each change.
+    resamplers: dict[tuple[int, str], av.AudioResampler] = {}
+
+    def resampled(frame: av.AudioFrame) -> list[av.AudioFrame]:
+        key = (frame.sample_rate, frame.layout.name)
+        if key not in resamplers:
+            resamplers[key] = av.AudioResampler(format="fltp", rate=rate)
+        return resamplers[key].resample(frame)
+
+    mpeg = stream.codec_context.name in MPEG_DECODERS
 
     def blocks() -> Iterator[np.ndarray]:
-        read = 0.0
+        read, packets, bad, failure = 0.0, 0, 0, None
         try:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    planes = out.to_ndarray()  # (channels, samples)
-                    read += planes.shape[1] / rate
-                    yield _downmix(planes.T)
+            for packet in container.demux(stream):
+                packets += packet.size > 0  # the empty last packet flushes the decoder
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError as e:
+                    if not mpeg:  # FFmpeg's other decoders may crash on what follows (AAC did)
+                        raise
+                    bad, failure = bad + 1, e  # skipped, as players skip it: see below
+                    continue
+                failure = None if packet.size > 0 else failure
+                for frame in frames:
+                    for out in resampled(frame):
+                        planes = out.to_ndarray()  # (channels, samples)
+                        read += planes.shape[1] / rate
+                        yield _downmix(planes.T)
+            # Audio that resumes after a frame that does not decode had a glitch (MP3s joined end to end:
+            # the second one's tag); audio that ends on one, or has many, breaks off or is corrupt.
+            if failure is not None:
+                raise failure
+            if bad > MAX_BAD_FRAMES * packets:
+                raise DecodeError(path, f"corrupt: {bad} of {packets} audio frames do not decode")
         except av.error.FFmpegError as e:
             raise DecodeError(path, _broken_off(read, duration, _av_reason(e))) from None
         finally:
@@ -186,8 +215,8 @@ def _open(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
     cut = truncation(path)
     if cut:
         raise DecodeError(path, cut)
-    if Path(path).suffix.lower() in FFMPEG_FIRST:
-        return _pyav_blocks(path)
+    if Path(path).suffix.lower() in FFMPEG_FIRST or not states_length(path):
+        return _pyav_blocks(path)  # libsndfile would stop where an MP3's header or estimate says
     try:
         return _soundfile_blocks(path)
     except (sf.LibsndfileError, RuntimeError, TypeError):
