@@ -112,6 +112,24 @@ def test_mp3s_joined_end_to_end_decode_whole(tmp_path: Path) -> None:
     assert abs(len(decode(joined)) / SR - 28.0) < 0.3
 
 
+def test_chained_ogg_files_decode_whole_or_are_refused(tmp_path: Path) -> None:
+    """Ogg streams one after another (a radio recording, ``cat a.ogg b.ogg``): libsndfile read the first
+    and stopped, so 10 s were catalogued as 6. Parts encoded alike now decode whole; parts at another
+    rate, which FFmpeg cannot decode across, are refused with that reason rather than catalogued short."""
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(44100 * 6) / 44100)).astype(np.float32)
+    parts = {}
+    for name, y, rate in (("a", tone, 44100), ("b", tone[: 44100 * 4], 44100), ("c", tone[::2], 22050)):
+        sf.write(tmp_path / f"{name}.ogg", y, rate, format="OGG", subtype="VORBIS")
+        parts[name] = (tmp_path / f"{name}.ogg").read_bytes()
+    alike, unlike = tmp_path / "alike.ogg", tmp_path / "unlike.ogg"
+    alike.write_bytes(parts["a"] + parts["b"])
+    unlike.write_bytes(parts["a"] + parts["c"])
+    assert sf.info(alike).duration == 6.0
+    assert abs(len(decode(alike)) / SR - 10.0) < 0.05
+    with pytest.raises(DecodeError, match=r"changes its encoding after 6\.0 s"):
+        decode(unlike)
+
+
 @pytest.mark.parametrize(
     ("name", "error", "words"),
     [

@@ -68,12 +68,19 @@ def states_length(path: str) -> bool:
     Without one, decoders estimate the length from the file's size and first frame's bit rate: too long
     by the tags (a 6-KB comment is 0.8 s at 64 kbit/s, cover art seconds), anything for a variable rate,
     and an estimate that shrinks with the file cannot reveal a cut. With one that stops short (MP3s joined
-    end to end keep the first one's), it describes the start only. libsndfile reads no further than that
-    header or estimate says, so ``decode`` gives such files to FFmpeg, which reads to the end.
+    end to end keep the first one's), it describes the start only, and so do the headers of a chained Ogg
+    file (several streams one after another: a radio recording, Oggs joined end to end), whose last page
+    belongs to another stream than its first. libsndfile reads no further than the first header or the
+    estimate says, so ``decode`` gives such files to FFmpeg, which reads to the end.
     """
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         head, start = fh.read(64), 0
+        if head[:4] == b"OggS":
+            fh.seek(max(0, size - TAIL_BYTES))
+            last = fh.read()
+            at = last.rfind(b"OggS")
+            return at < 0 or last[at + 14 : at + 18] == head[14:18]  # bitstream serial numbers
         if head[:3] == b"ID3" and len(head) >= 10:
             start = _id3_size(head)
             fh.seek(start)

@@ -197,6 +197,12 @@ def _pyav_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
                 raise failure
             if bad > MAX_BAD_FRAMES * packets:
                 raise DecodeError(path, f"corrupt: {bad} of {packets} audio frames do not decode")
+        except av.error.PatchWelcomeError:
+            raise DecodeError(
+                path,
+                f"unsupported: the stream changes its encoding after {read:.1f} s (parts encoded "
+                "differently, chained one after another), which FFmpeg cannot decode across",
+            ) from None
         except av.error.FFmpegError as e:
             raise DecodeError(path, _broken_off(read, duration, _av_reason(e))) from None
         finally:
