@@ -130,6 +130,19 @@ def test_chained_ogg_files_decode_whole_or_are_refused(tmp_path: Path) -> None:
         decode(unlike)
 
 
+def test_a_wav_never_finalised_decodes_whole(tmp_path: Path) -> None:
+    """A recorder that stops before rewriting its header leaves RIFF and data sizes of 0 before the
+    samples: libsndfile read 0 of them ("no audio samples"); FFmpeg reads to the end."""
+    path = tmp_path / "unfinished.wav"
+    sf.write(path, np.sin(2 * np.pi * 440 * np.arange(44100 * 5) / 44100) * 0.3, 44100, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    at = data.find(b"data")
+    data[4:8] = data[at + 4 : at + 8] = bytes(4)
+    path.write_bytes(bytes(data))
+    assert sf.info(path).duration == 0
+    assert abs(len(decode(path)) / SR - 5.0) < 0.01
+
+
 @pytest.mark.parametrize(
     ("name", "error", "words"),
     [

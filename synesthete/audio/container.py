@@ -15,7 +15,7 @@ import os
 import struct
 
 TAIL_BYTES = 1 << 16
-MAX_BOXES = 1000  # top-level MP4 boxes read; real files have a handful
+MAX_BOXES = 1000  # top-level MP4 boxes or WAV chunks read; real files have a handful
 UNKNOWN_SIZES = {0, 0xFFFFFFFF}  # written by streaming encoders that could not seek back
 
 
@@ -70,12 +70,16 @@ def states_length(path: str) -> bool:
     and an estimate that shrinks with the file cannot reveal a cut. With one that stops short (MP3s joined
     end to end keep the first one's), it describes the start only, and so do the headers of a chained Ogg
     file (several streams one after another: a radio recording, Oggs joined end to end), whose last page
-    belongs to another stream than its first. libsndfile reads no further than the first header or the
-    estimate says, so ``decode`` gives such files to FFmpeg, which reads to the end.
+    belongs to another stream than its first. A WAV whose data chunk says 0 bytes with samples after it
+    was never finalised (a recorder that stopped before rewriting its header; FFmpeg's "unknown size").
+    libsndfile reads no further than the first header or the estimate says, so ``decode`` gives such
+    files to FFmpeg, which reads to the end.
     """
     size = os.path.getsize(path)
     with open(path, "rb") as fh:
         head, start = fh.read(64), 0
+        if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+            return not _wav_unfinalised(fh, size)
         if head[:4] == b"OggS":
             fh.seek(max(0, size - TAIL_BYTES))
             last = fh.read()
@@ -100,6 +104,22 @@ def states_length(path: str) -> bool:
 
 COVERED = 0.99
 ID3V1_BYTES = 128
+
+
+def _wav_unfinalised(fh, size: int) -> bool:
+    """Whether a WAV's data chunk declares 0 bytes and samples follow it (among its first ``MAX_BOXES``
+    chunks; without a data chunk there, libsndfile judges)."""
+    at = 12
+    for _ in range(MAX_BOXES):
+        fh.seek(at)
+        header = fh.read(8)
+        if len(header) < 8:
+            return False
+        (chunk,) = struct.unpack("<I", header[4:])
+        if header[:4] == b"data":
+            return chunk == 0 and at + 8 < size
+        at += 8 + chunk + (chunk & 1)  # chunks are padded to an even size
+    return False
 
 
 def _id3_size(head: bytes) -> int:
