@@ -71,7 +71,9 @@ def states_length(path: str) -> bool:
     end to end keep the first one's), it describes the start only, and so do the headers of a chained Ogg
     file (several streams one after another: a radio recording, Oggs joined end to end), whose last page
     belongs to another stream than its first. A WAV whose data chunk says 0 bytes with samples after it
-    was never finalised (a recorder that stopped before rewriting its header; FFmpeg's "unknown size").
+    was never finalised (a recorder that stopped before rewriting its header; FFmpeg's "unknown size"),
+    and a FLAC whose STREAMINFO counts 0 samples (the format's "unknown", from encoders writing to a pipe)
+    states nothing either (libsndfile took that 0 for billions of hours: "too long").
     libsndfile reads no further than the first header or the estimate says, so ``decode`` gives such
     files to FFmpeg, which reads to the end.
     """
@@ -80,6 +82,8 @@ def states_length(path: str) -> bool:
         head, start = fh.read(64), 0
         if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
             return not _wav_unfinalised(fh, size)
+        if head[:4] == b"fLaC" and len(head) >= 26:  # STREAMINFO: 36 bits of sample count at byte 21
+            return int.from_bytes(head[21:26], "big") & 0xFFFFFFFFF != 0
         if head[:4] == b"OggS":
             fh.seek(max(0, size - TAIL_BYTES))
             last = fh.read()
