@@ -1,14 +1,15 @@
 """Decode any audio file to mono float32 at 22,050 Hz, in chunks of bounded size.
 
 libsndfile (``soundfile``) reads wav, flac, ogg/vorbis, opus, mp3 and aiff fast; PyAV (FFmpeg) reads the
-rest (m4a/aac, webm from browsers, wma...), and the MP3s whose header does not state their whole length
-(``container.states_length``): libsndfile stops where that header or its own estimate says. Channels are averaged with a matrix product, and soxr
-resamples as a stream, so a 2-hour file never sits in memory whole: callers get chunks of at most
-``chunk_seconds`` (plus a short tail folded into the last chunk). That bound holds for any header: blocks
-are read in at most ``BLOCK_SAMPLES`` samples over all channels and fed to the resampler in pieces whose
-output is one block, so a file claiming 1 Hz or 65,535 channels cannot make a giant chunk; absurd rates
-and channel counts are refused. A file cut short is refused as truncated, whatever its format
-(``container.py``).
+rest (m4a/aac, webm from browsers, wma...) and every file whose header does not state the length of all of
+its audio (``container.states_length``: MP3s without a Xing header or joined end to end, chained Oggs,
+WAVs never finalised, FLACs written to a pipe), of which libsndfile would read part or nothing. Channels
+are averaged with a matrix product, and soxr resamples as a stream, so a 2-hour file never sits in
+memory whole: callers get chunks of at most ``chunk_seconds`` (plus a short tail folded into the last
+chunk). That bound holds for any header: blocks are read in at most ``BLOCK_SAMPLES`` samples over all
+channels and fed to the resampler in pieces whose output is one block, so a file claiming 1 Hz or
+65,535 channels cannot make a giant chunk; absurd rates and channel counts are refused. A file cut short
+is refused as truncated, whatever its format (``container.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ BLOCK_SAMPLES = 1 << 18  # per read, over all channels: 1 MB of float32
 SHORT_TOLERANCE = 0.005
 SHORT_SLACK_SECONDS = 0.25  # AAC priming alone is 2112 samples, 0.1 s at 22,050 Hz
 MAX_BAD_FRAMES = 0.01  # share of an MP3's frames FFmpeg may fail to decode before it is corrupt
-MPEG_DECODERS = {"mp3", "mp3float", "mp2", "mp2float", "mp1", "mp1float"}
+MPEG_DECODERS = {"mp3", "mp3float", "mp2", "mp2float", "mp1", "mp1float"}  # the ones decoded on past it
 # Extensions libsndfile cannot read; PyAV handles them directly.
 FFMPEG_FIRST = {".m4a", ".mp4", ".aac", ".alac", ".wma", ".webm", ".mka", ".ac3", ".ape", ".wv", ".3gp"}
 AUDIO_EXTENSIONS = frozenset(
@@ -222,7 +223,7 @@ def _open(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
     if cut:
         raise DecodeError(path, cut)
     if Path(path).suffix.lower() in FFMPEG_FIRST or not states_length(path):
-        return _pyav_blocks(path)  # libsndfile would stop where an MP3's header or estimate says
+        return _pyav_blocks(path)  # libsndfile would stop where the first header or an estimate says
     try:
         return _soundfile_blocks(path)
     except (sf.LibsndfileError, RuntimeError, TypeError):
