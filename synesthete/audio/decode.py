@@ -124,17 +124,17 @@ def _broken_off(seconds: float, declared: float | None, detail: str) -> str:
 
 
 def _check_length(path: str, seconds: float, declared: float | None) -> None:
-    """The one truncation rule by length: decoding ended clearly before the header said it would (where
-    the length is only a decoder's estimate, the header said nothing: ``states_length``)."""
-    short = declared and declared - seconds > max(SHORT_SLACK_SECONDS, SHORT_TOLERANCE * declared)
-    if short and states_length(path):
+    """The one truncation rule by length: decoding ended clearly before the header said it would."""
+    if declared and declared - seconds > max(SHORT_SLACK_SECONDS, SHORT_TOLERANCE * declared):
         raise DecodeError(
             path,
             f"truncated or corrupt: the header declares {declared:.1f} s but only {seconds:.1f} s decode",
         )
 
 
-def _pyav_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+def _pyav_blocks(path: str, stated: bool = True) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """FFmpeg's blocks; ``stated``: whether the header states the whole length (``states_length``), else
+    FFmpeg's duration is an estimate that no decoded length is held against."""
     try:
         container = av.open(path, metadata_errors="replace")  # tags in any encoding
     except av.error.FFmpegError as e:
@@ -173,6 +173,7 @@ def _pyav_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
         return resamplers[key].resample(frame)
 
     mpeg = stream.codec_context.name in MPEG_DECODERS
+    declared = duration if stated else None
 
     def blocks() -> Iterator[np.ndarray]:
         read, packets, bad, failure = 0.0, 0, 0, None
@@ -205,10 +206,10 @@ def _pyav_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
                 "differently, chained one after another), which FFmpeg cannot decode across",
             ) from None
         except av.error.FFmpegError as e:
-            raise DecodeError(path, _broken_off(read, duration, _av_reason(e))) from None
+            raise DecodeError(path, _broken_off(read, declared, _av_reason(e))) from None
         finally:
             container.close()
-        _check_length(path, read, duration)
+        _check_length(path, read, declared)
 
     return info, blocks()
 
@@ -222,8 +223,9 @@ def _open(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
     cut = truncation(path)
     if cut:
         raise DecodeError(path, cut)
-    if Path(path).suffix.lower() in FFMPEG_FIRST or not states_length(path):
-        return _pyav_blocks(path)  # libsndfile would stop where the first header or an estimate says
+    stated = states_length(path)
+    if Path(path).suffix.lower() in FFMPEG_FIRST or not stated:
+        return _pyav_blocks(path, stated)  # libsndfile would stop where the first header or an estimate says
     try:
         return _soundfile_blocks(path)
     except (sf.LibsndfileError, RuntimeError, TypeError):
