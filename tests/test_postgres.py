@@ -101,6 +101,7 @@ def test_tracks_names_order_search_and_vectors_are_the_sqlite_catalog_s(catalog,
     assert catalog.tag_in_use("genre", "rock") is sqlite.tag_in_use("genre", "rock") is False
     assert catalog.failures() == sqlite.failures()
     assert catalog.file_states() == sqlite.file_states()
+    assert all(s.analysed_at > 1e9 for s in catalog.file_states().values())  # read, though not compared
     ids, vectors = catalog.vectors("demo", 2)
     sqlite_ids, sqlite_vectors = sqlite.vectors("demo", 2)
     assert ids.tolist() == sqlite_ids.tolist() and vectors.dtype == np.float32

@@ -23,6 +23,7 @@ from synesthete.library.migrations import SCHEMA_VERSION
 from synesthete.library.scan import FileResult, scan
 
 from .conftest import DATA, GOOD
+from .test_decode import _mp3, _tone_then_noise
 
 BAD = {
     "empty.mp3": "empty file",
@@ -118,6 +119,29 @@ def test_vectors_of_an_old_extractor_version_are_recomputed(library: Library, tm
     report = library.scan([folder], workers=1)
     assert (report.updated, report.unchanged) == (1, 2)
     assert library.status()["models"]["descriptors"] == 3
+
+
+def test_files_an_older_decoder_read_in_part_are_analysed_again(library: Library, tmp_path: Path) -> None:
+    """Before decoder version 2, libsndfile read MP3s joined end to end (``cat a.mp3 b.mp3``) as their first
+    part: a library then holds the joined file at 8 s, and a scan that looks at size and time only would
+    keep it so. The first scan with the new decoder analyses again the files whose header does not state
+    their length, and no other; the next one leaves them."""
+    folder = tmp_path / "music"
+    tone_files(folder, 2)
+    first = _mp3(tmp_path / "a.mp3", _tone_then_noise(8.0, 4.0), comment="first")
+    second = _mp3(tmp_path / "b.mp3", _tone_then_noise(15.0, 5.0), comment="second")
+    joined = folder / "joined.mp3"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    library.scan([folder], workers=1)
+    with sqlite3.connect(library.folder / CATALOG_FILE) as conn:  # as the older decoder left it
+        conn.execute("UPDATE tracks SET analysed_at = analysed_at - 86400")
+        conn.execute("UPDATE tracks SET duration = 8.0 WHERE path = ?", (str(joined),))
+        conn.execute("DELETE FROM meta WHERE key = 'decoder'")
+    report = library.scan([folder], workers=1)
+    assert (report.updated, report.unchanged) == (1, 2)
+    assert library.resolve("joined").duration == pytest.approx(23.0, abs=0.3)
+    again = library.scan([folder], workers=1)
+    assert (again.updated, again.unchanged) == (0, 3)
 
 
 def test_file_deleted_during_the_scan(library: Library, tmp_path: Path) -> None:

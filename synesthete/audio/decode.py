@@ -46,6 +46,19 @@ FFMPEG_FIRST = {".m4a", ".mp4", ".aac", ".alac", ".wma", ".webm", ".mka", ".ac3"
 AUDIO_EXTENSIONS = frozenset(
     {".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".aif", ".aiff", ".aifc"} | FFMPEG_FIRST
 )
+# Bumped when this module comes to read some files otherwise, so that a scan analyses again just those it
+# catalogued with an older one (``reads_differently`` names them; ``library/scan.py``). 2: files whose
+# header does not state the length of all their audio left libsndfile, which read part of them, for FFmpeg.
+DECODER = 2
+
+
+def reads_differently(path: str) -> bool:
+    """Whether this decoder may read ``path`` otherwise than an older one (``DECODER``) did. A file that
+    cannot be read is left to the scan, which opens it anyway when its size or time changed."""
+    try:
+        return Path(path).suffix.lower() not in FFMPEG_FIRST and not states_length(path)
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -172,8 +172,8 @@ class Catalog:
         return self.conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
 
     def file_states(self) -> dict[str, FileState]:
-        rows = self.conn.execute("SELECT path, id, size, mtime, content_hash FROM tracks")
-        return {path: FileState(i, size, mtime, h) for path, i, size, mtime, h in rows}
+        rows = self.conn.execute("SELECT path, id, size, mtime, content_hash, analysed_at FROM tracks")
+        return {path: FileState(*state) for path, *state in rows}
 
     def save_track(
         self,

@@ -336,8 +336,8 @@ class PostgresCatalog:
         return self._one("SELECT count(*) FROM tracks")[0]  # type: ignore[index]
 
     def file_states(self) -> dict[str, FileState]:
-        with self._streamed("SELECT path, id, size, mtime, content_hash FROM tracks") as rows:
-            return {_s(p): FileState(i, size, mtime, h) for p, i, size, mtime, h in rows}  # type: ignore[misc]
+        with self._streamed("SELECT path, id, size, mtime, content_hash, analysed_at FROM tracks") as rows:
+            return {_s(p): FileState(*state) for p, *state in rows}  # type: ignore[misc]
 
     def save_track(
         self,

@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import stat
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from synesthete.audio.decode import AUDIO_EXTENSIONS
+from synesthete.audio.decode import AUDIO_EXTENSIONS, DECODER, reads_differently
 from synesthete.exceptions import UserError
 from synesthete.library.guard import (
     decoder_log,
@@ -35,7 +36,7 @@ from synesthete.library.guard import (
     terminate_as_interrupt,
     watch_parent,
 )
-from synesthete.library.store import CatalogStore, Failure
+from synesthete.library.store import CatalogStore, Failure, FileState
 from synesthete.library.tags import content_hash
 from synesthete.library.work import FINGERPRINT, FileResult, Job, analyse_job, warm_up
 
@@ -159,6 +160,7 @@ def plan(
     roots = [os.path.abspath(os.path.expanduser(r)) for r in roots]
     known = catalog.file_states()
     versions = _versions(catalog, extractors)
+    since = _decoder_since(catalog)
     on_disk: dict[str, os.stat_result] = {}
     for path in files:
         try:
@@ -188,8 +190,11 @@ def plan(
     for path, st in on_disk.items():
         state = known.get(path)
         if state and state.size == st.st_size and state.mtime == st.st_mtime:
-            stale = _stale(versions.get(state.id, {}), extractors)
-            if stale:
+            if _reread(state, path, since):
+                jobs.append(
+                    Job(path, st.st_size, st.st_mtime, state.content_hash, tuple(extractors), True, *models)
+                )
+            elif stale := _stale(versions.get(state.id, {}), extractors):
                 jobs.append(Job(path, st.st_size, st.st_mtime, state.content_hash, stale, False, *models))
             else:
                 report.unchanged += 1
@@ -203,12 +208,22 @@ def plan(
                 report.failed.append(Failure(path, f"cannot read: {e.strerror or e}"))
                 catalog.record_failure(path, report.failed[-1].reason)
                 continue
-        if state and digest == state.content_hash and not _stale(versions.get(state.id, {}), extractors):
+        if (
+            state
+            and digest == state.content_hash
+            and not _stale(versions.get(state.id, {}), extractors)
+            and not _reread(state, path, since)
+        ):
             catalog.touch_track(state.id, size=st.st_size, mtime=st.st_mtime)
             report.unchanged += 1
             continue
         moved_from = next((p for p in candidates if gone[p].content_hash == digest), None)
-        if moved_from and not state and not _stale(versions.get(gone[moved_from].id, {}), extractors):
+        if (
+            moved_from
+            and not state
+            and not _stale(versions.get(gone[moved_from].id, {}), extractors)
+            and not _reread(gone[moved_from], path, since)
+        ):
             catalog.move_track(gone[moved_from].id, path, size=st.st_size, mtime=st.st_mtime)
             candidates.remove(moved_from)
             del gone[moved_from]
@@ -240,6 +255,23 @@ def _versions(catalog: CatalogStore, extractors: dict[str, int]) -> dict[int, di
         for track_id, version in catalog.fingerprint_versions().items():
             versions.setdefault(track_id, {})[FINGERPRINT] = version
     return versions
+
+
+def _decoder_since(catalog: CatalogStore) -> float:
+    """When this library first met this decoder (``decode.DECODER``): the tracks analysed before then were
+    decoded by an older one. Stamped once, so a killed scan's next run still knows which tracks wait."""
+    stamp = (catalog.meta("decoder") or "").split()
+    if len(stamp) == 2 and stamp[0] == str(DECODER):
+        return float(stamp[1])
+    since = time.time()
+    catalog.set_meta("decoder", f"{DECODER} {since!r}")
+    return since
+
+
+def _reread(state: FileState, path: str, since: float) -> bool:
+    """Whether a catalogued track must be analysed again because an older decoder read its file otherwise
+    (a joined MP3 as its first part): only those files, not the whole collection."""
+    return state.analysed_at < since and reads_differently(path)
 
 
 def _stale(have: dict[str, int], want: dict[str, int]) -> tuple[str, ...]:

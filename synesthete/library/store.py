@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -58,6 +58,8 @@ class FileState:
     size: int
     mtime: float
     content_hash: str
+    # When the file was last analysed whole: a fact of the catalog, not of the file, so not compared.
+    analysed_at: float = field(default=0.0, compare=False)
 
 
 @dataclass(frozen=True)
