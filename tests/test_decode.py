@@ -52,6 +52,42 @@ def test_chunks_are_bounded_and_lose_nothing(tmp_path) -> None:
     np.testing.assert_allclose(np.concatenate(chunks), decode(path), atol=1e-6)
 
 
+def _encoded(path: Path, y: np.ndarray, codec: str, rate: int = 44100) -> Path:
+    """Mono ``y`` at ``rate`` encoded by FFmpeg's ``codec`` into ``path`` (its extension names the container)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=rate, layout="mono")
+        if codec == "tta":
+            stream.format = "s16"  # else its first format, 8 bits
+        frame = av.AudioFrame.from_ndarray(
+            (y * 32767).astype(np.int16)[None, :] if codec == "tta" else y[None, :],
+            format="s16" if codec == "tta" else "fltp",
+            layout="mono",
+        )
+        frame.sample_rate = rate
+        for packet in (*stream.encode(frame), *stream.encode(None)):
+            out.mux(packet)
+    return path
+
+
+def test_wave64_caf_au_tta_and_mp2_decode(tmp_path: Path) -> None:
+    """Containers libsndfile reads (Wave64 for files over 4 GB, Apple's CAF, Sun's AU) and codecs FFmpeg
+    does (True Audio, lossless; MPEG layer II, broadcast archives): the same samples, or for the lossy one
+    the same spectrum."""
+    t = np.arange(4 * 44100) / 44100
+    y = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 1250 * t)).astype(np.float32)
+    sf.write(tmp_path / "ref.flac", y, 44100, subtype="PCM_24")
+    ref = decode(tmp_path / "ref.flac")
+    for fmt in ("w64", "caf", "au"):
+        path = tmp_path / f"clip.{fmt}"
+        sf.write(path, y, 44100, subtype="FLOAT" if fmt != "au" else "PCM_24")
+        np.testing.assert_allclose(decode(path), ref, atol=1e-4, err_msg=fmt)
+    np.testing.assert_allclose(decode(_encoded(tmp_path / "clip.tta", y, "tta")), ref, atol=1e-4)
+    layer2 = decode(_encoded(tmp_path / "clip.mp2", y, "mp2"))
+    assert abs(len(layer2) - len(ref)) < 0.1 * SR
+    spectrum = lambda x: np.abs(np.fft.rfft(x[SR // 2 : SR * 3]))  # noqa: E731
+    assert np.corrcoef(spectrum(layer2), spectrum(ref))[0, 1] > 0.99
+
+
 def test_probe_reads_the_header() -> None:
     info = probe(DATA / "clip.flac")
     assert info.samplerate == 22050 and info.channels == 2 and abs(info.duration - 3.0) < 0.01

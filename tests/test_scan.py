@@ -70,6 +70,19 @@ def test_scan_analyses_every_format_and_skips_bad_files(library: Library, music_
     assert {t.title for t in library.tracks()} == {"clip"}
 
 
+def test_tracker_modules_are_listed_as_failures_with_the_reason(library: Library, tmp_path: Path) -> None:
+    """No decoder here reads a tracker module (.mod, .xm...): the scan says so, per file, instead of
+    passing over music the user expects to find; other files it cannot play (MIDI) stay unmentioned."""
+    folder = tmp_path / "music"
+    tone_files(folder, 1)
+    (folder / "tune.xm").write_bytes(b"Extended Module: tune" + bytes(300))
+    (folder / "score.mid").write_bytes(b"MThd" + bytes(10))
+    report = library.scan([folder], workers=1)
+    assert report.added == 1
+    assert [(Path(f.path).name, "tracker module" in f.reason) for f in report.failed] == [("tune.xm", True)]
+    assert [Path(f["path"]).name for f in library.status()["failed"]] == ["tune.xm"]
+
+
 def test_rescan_is_incremental_and_follows_moves_and_deletions(library: Library, tmp_path: Path) -> None:
     folder = tmp_path / "music"
     paths = tone_files(folder, 4)

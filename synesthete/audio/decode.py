@@ -42,9 +42,18 @@ SHORT_SLACK_SECONDS = 0.25  # AAC priming alone is 2112 samples, 0.1 s at 22,050
 MAX_BAD_FRAMES = 0.01  # share of an MP3's frames FFmpeg may fail to decode before it is corrupt
 MPEG_DECODERS = {"mp3", "mp3float", "mp2", "mp2float", "mp1", "mp1float"}  # the ones decoded on past it
 # Extensions libsndfile cannot read; PyAV handles them directly.
-FFMPEG_FIRST = {".m4a", ".mp4", ".aac", ".alac", ".wma", ".webm", ".mka", ".ac3", ".ape", ".wv", ".3gp"}
+FFMPEG_FIRST = {
+    ".m4a", ".mp4", ".aac", ".alac", ".wma", ".webm", ".mka", ".ac3", ".ape", ".wv", ".3gp", ".tta", ".mp2",
+}  # fmt: skip
 AUDIO_EXTENSIONS = frozenset(
-    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".aif", ".aiff", ".aifc"} | FFMPEG_FIRST
+    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".aif", ".aiff", ".aifc", ".w64", ".caf", ".au"}
+    | FFMPEG_FIRST
+)
+# Music no decoder here reads: tracker modules need libopenmpt, which PyAV's FFmpeg lacks. A scan lists
+# them among the failures, with this reason, rather than passing them over in silence.
+MODULE_EXTENSIONS = frozenset({".mod", ".xm", ".it", ".s3m", ".mptm", ".669", ".med", ".mtm"})
+NO_MODULES = (
+    "a tracker module: no decoder here reads one (FFmpeg without libopenmpt); render it to audio to add it"
 )
 # Bumped when this module comes to read some files otherwise, so that a scan analyses again just those it
 # catalogued with an older one (``reads_differently`` names them; ``library/scan.py``). 2: files whose
