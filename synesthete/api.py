@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from synesthete.analysis import analyze
-from synesthete.audio import SR, iter_chunks
+from synesthete.audio import SR, decode_span, iter_chunks
 from synesthete.evaluate.scores import space_scores
 from synesthete.exceptions import AudioError, ParameterError, UserError
 from synesthete.features import classic
@@ -545,7 +545,19 @@ class Library:
     def identify_verdict(self, path: str | Path, *, max_speed_change: float = 0.03) -> Verdict:
         """The raw evidence behind ``identify`` (votes, runner-up), accepted or not; for tuning and benches."""
         y = _leading_seconds(str(path), MAX_QUERY_SECONDS)
-        return identify_signal(y, self.landmarks, max_speed_change=max_speed_change)
+        return identify_signal(y, self.landmarks, max_speed_change=max_speed_change, passage=self._passage)
+
+    def _passage(self, fp_id: int, start: float, seconds: float) -> np.ndarray | None:
+        """The audio fingerprint ``fp_id`` was made from, ``seconds`` from ``start``, to hear a weak verdict
+        out (``fingerprint/hearing.py``); None when its file cannot be read now (moved, on a disk away)."""
+        track_id = self.catalog.fingerprint_tracks(FINGERPRINT_VERSION, [fp_id]).get(fp_id)
+        track = None if track_id is None else self.catalog.track(track_id)
+        if track is None:
+            return None
+        try:
+            return decode_span(track.path, start, seconds)
+        except (AudioError, OSError):
+            return None
 
     def duplicates(self) -> list[list[Track]]:
         """Groups of files holding the same recording (copies, re-encodings), found by fingerprint."""

@@ -40,6 +40,7 @@ BLOCK_SAMPLES = 1 << 18  # per read, over all channels: 1 MB of float32
 SHORT_TOLERANCE = 0.005
 SHORT_SLACK_SECONDS = 0.25  # AAC priming alone is 2112 samples, 0.1 s at 22,050 Hz
 MAX_BAD_FRAMES = 0.01  # share of an MP3's frames FFmpeg may fail to decode before it is corrupt
+WARM_UP_SECONDS = 0.5  # decoded before a span, and dropped (``_pyav_span``)
 MPEG_DECODERS = {"mp3", "mp3float", "mp2", "mp2float", "mp1", "mp1float"}  # the ones decoded on past it
 # Extensions libsndfile cannot read; PyAV handles them directly.
 FFMPEG_FIRST = {
@@ -319,6 +320,50 @@ def _resampled(
     tail = resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
     if tail.size:
         yield tail
+
+
+def decode_span(path: str | Path, start: float, seconds: float, *, sr: int = SR) -> np.ndarray:
+    """``seconds`` of a file from ``start`` (in seconds), mono float32 at ``sr``: a catalogued track's
+    passage, to hear a recording against (``fingerprint/hearing.py``), without decoding what comes
+    before it. Both decoders seek; an MP3's first ~50 ms then come from a decoder started cold."""
+    path = str(path)
+    info, blocks = _open(path)
+    blocks.close()
+    rate = info.samplerate
+    if info.backend == "soundfile":
+        with sf.SoundFile(os.fsencode(path)) as f:
+            f.seek(min(int(start * rate), f.frames))
+            y = _downmix(f.read(int(seconds * rate), dtype="float32", always_2d=True))
+    else:
+        y = _pyav_span(path, start, seconds, rate)
+    return y if rate == sr else soxr.resample(y, rate, sr).astype(np.float32)
+
+
+def _pyav_span(path: str, start: float, seconds: float, rate: int) -> np.ndarray:
+    """FFmpeg's samples from ``start``: it seeks to a packet at or before ``WARM_UP_SECONDS`` earlier
+    (a decoder started cold gets its first frames wrong: AAC's and MP3's overlap their neighbours), and
+    the first decoded frame's time stamp says how many samples to drop (or, past it, to pad)."""
+    try:
+        with av.open(path, metadata_errors="replace") as container:
+            stream = container.streams.audio[0]
+            container.seek(int(max(0.0, start - WARM_UP_SECONDS) / stream.time_base), stream=stream)
+            resampler = av.AudioResampler(format="fltp", rate=rate)  # we downmix: FFmpeg's mono is louder
+            parts: list[np.ndarray] = []
+            first, have = None, 0
+            for frame in container.decode(stream):
+                if first is None:
+                    first = 0.0 if frame.pts is None else float(frame.pts * stream.time_base)
+                for out in resampler.resample(frame):
+                    parts.append(_downmix(out.to_ndarray().T))
+                    have += parts[-1].size
+                if first + have / rate >= start + seconds:
+                    break
+    except av.error.FFmpegError as e:
+        raise DecodeError(path, _av_reason(e)) from None
+    y = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    skip = round(((start - first) if first is not None else 0.0) * rate)
+    y = np.concatenate([np.zeros(-skip, np.float32), y]) if skip < 0 else y[skip:]
+    return y[: int(seconds * rate)].astype(np.float32, copy=False)
 
 
 def decode(path: str | Path, *, sr: int = SR) -> np.ndarray:

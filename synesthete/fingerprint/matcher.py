@@ -20,13 +20,14 @@ not ±0.5%), and the best verdict wins. Unaltered recordings stop at the first.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 import soxr
 
 from synesthete.features.base import SR, Spectra
+from synesthete.fingerprint import hearing
 from synesthete.fingerprint.landmarks import (
     DT_MASK,
     DT_MAX,
@@ -71,6 +72,8 @@ SECOND_PROMISE = 4  # first-look evidence that earns a second look (chance alone
 SECOND_EVIDENCE = 9  # ...and the second look's evidence that, at the first look's track and offset, counts
 
 Postings = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]  # hashes -> runs (``postings``)
+# (fp_id, start, seconds) -> the audio that fingerprint was made from, mono at ``SR``, or None if unreadable
+Passage = Callable[[int, float, float], np.ndarray | None]
 
 
 class Reference(Protocol):
@@ -98,6 +101,7 @@ class Verdict:
     offset_s: float
     speed: float
     twins: tuple[int, ...] = ()  # other fingerprints holding the same recording over the excerpt
+    heard: bool = False  # a weak verdict that the track's own audio confirmed (``_heard``)
 
     @property
     def confidence(self) -> float:
@@ -107,7 +111,9 @@ class Verdict:
     @property
     def accepted(self) -> bool:
         """Enough evidence, and clearly ahead of every other recording: twice the runner-up's evidence, or
-        ``MIN_EVIDENCE`` moments more than it (``MIN_EVIDENCE`` and ``MIN_CONFIDENCE``)."""
+        ``MIN_EVIDENCE`` moments more than it (``MIN_EVIDENCE`` and ``MIN_CONFIDENCE``); or heard out."""
+        if self.heard and self.fp_id is not None:
+            return True
         if self.fp_id is None or self.evidence < MIN_EVIDENCE:
             return False
         return self.confidence >= MIN_CONFIDENCE or self.evidence - self.runner_up >= MIN_EVIDENCE
@@ -227,12 +233,18 @@ def _moments(winner: np.ndarray, hashes: np.ndarray, frames: np.ndarray, n: int)
 
 
 def identify_signal(
-    y: np.ndarray, reference: Reference, *, density: Density = QUERY, max_speed_change: float = 0.03
+    y: np.ndarray,
+    reference: Reference,
+    *,
+    density: Density = QUERY,
+    max_speed_change: float = 0.03,
+    passage: Passage | None = None,
 ) -> Verdict:
     """The verdict for a mono float32 signal at ``SR`` (only its first ``MAX_QUERY_SECONDS`` are used).
 
     ``max_speed_change``: how far off speed the recording may be (0: exactly the track's speed, one
-    lookup instead of up to 13).
+    lookup instead of up to 13). ``passage``: the catalogued audio, to hear a weak verdict out
+    (``_heard``); without it, the fingerprints alone decide.
     """
     y = np.asarray(y, dtype=np.float32)[: int(MAX_QUERY_SECONDS * SR)]
     power = Spectra(y, SR).stft_power
@@ -243,7 +255,7 @@ def identify_signal(
     verdict = _verdict(best, reference, power.shape[1])
     speeds = [s for s in SPEEDS[1:] if abs(s - 1.0) <= max_speed_change + 1e-9]
     if not speeds or (verdict.evidence >= SURE_EVIDENCE and verdict.confidence >= 0.8):
-        return _second_look(y, power, verdict, reference)
+        return _heard(y, _second_look(y, power, verdict, reference), passage)
     # Other speeds, cheaply: the peaks found once, moved (frequency / speed, time * speed) from their
     # sub-bin positions. Rounding near bin edges loses a few hashes, so the most promising speeds are
     # then heard again properly, the excerpt resampled (measured: 3x cheaper, as accurate). This screening
@@ -268,7 +280,23 @@ def identify_signal(
         z = soxr.resample(y, SR, SR * speed).astype(np.float32)
         heard = _landmarks(*peaks(Spectra(z, SR).stft_power, SPEED_DENSITY), SPEED_DENSITY)
         _consider(best, vote(*heard, reference.postings), [speed], reference)
-    return _second_look(y, power, _verdict(best, reference, power.shape[1]), reference)
+    return _heard(y, _second_look(y, power, _verdict(best, reference, power.shape[1]), reference), passage)
+
+
+def _heard(y: np.ndarray, verdict: Verdict, passage: Passage | None) -> Verdict:
+    """A weak verdict (``SECOND_PROMISE`` moments at least, not accepted) heard out against the track's
+    own audio at its place (``hearing.py``): accepted when they agree far beyond chance, else as it was.
+    Where the fingerprints are too sparse to decide (a sustained piano under noise, a reverberant room),
+    the audio still has every peak."""
+    if passage is None or verdict.accepted or verdict.fp_id is None or verdict.evidence < SECOND_PROMISE:
+        return verdict
+    if verdict.speed != 1.0:
+        y = soxr.resample(y, SR, SR * verdict.speed).astype(np.float32)
+    start = max(0.0, verdict.offset_s - hearing.PAD_SECONDS)
+    audio = passage(verdict.fp_id, start, verdict.offset_s - start + y.size / SR + hearing.PAD_SECONDS)
+    if audio is None or not hearing.hears(y, audio, verdict.offset_s - start):
+        return verdict
+    return replace(verdict, heard=True)
 
 
 def _second_look(y: np.ndarray, power: np.ndarray, verdict: Verdict, reference: Reference) -> Verdict:
