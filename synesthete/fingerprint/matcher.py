@@ -284,11 +284,14 @@ def identify_signal(
 
 
 def _heard(y: np.ndarray, verdict: Verdict, passage: Passage | None) -> Verdict:
-    """A weak verdict (``SECOND_PROMISE`` moments at least, not accepted) heard out against the track's
-    own audio at its place (``hearing.py``): accepted when they agree far beyond chance, else as it was.
-    Where the fingerprints are too sparse to decide (a sustained piano under noise, a reverberant room),
-    the audio still has every peak."""
-    if passage is None or verdict.accepted or verdict.fp_id is None or verdict.evidence < SECOND_PROMISE:
+    """A weak verdict (``SECOND_PROMISE`` moments at least, ahead of the runner-up, not accepted) heard
+    out against the track's own audio at its place (``hearing.py``): accepted when they agree far beyond
+    chance, else as it was. Where the fingerprints are too sparse to decide (a sustained piano under
+    noise, a reverberant room), the audio still has every peak. A verdict tied with its runner-up is not
+    heard: on the development packages that spared half the checks of uncatalogued excerpts (each
+    decodes a passage, ~10-35 ms) and lost 4 of the 23 verdicts heard right."""
+    weak = verdict.evidence >= SECOND_PROMISE and verdict.runner_up < verdict.evidence
+    if passage is None or verdict.accepted or verdict.fp_id is None or not weak:
         return verdict
     if verdict.speed != 1.0:
         y = soxr.resample(y, SR, SR * verdict.speed).astype(np.float32)
