@@ -1,8 +1,8 @@
 """Hearing a weak verdict out: does the catalogued audio, where the verdict places the recording, sound
 like it?
 
-A verdict of a few moments of agreement (4 to 6) is refused, because chance among many tracks gives as
-many. Sparse, sustained or reverberant music often gives no more for the right track: its few stored
+A verdict of a few moments of agreement (4 to 6), or not clearly ahead of its runner-up, is refused,
+because chance among many tracks gives as much. Sparse, sustained or reverberant music often gives no more for the right track: its few stored
 peaks do not survive the noise. But the recording's *dense* peaks (every local maximum, not the few per
 second the hashes keep) still lie on the track's own spectral peaks at that time and frequency, while
 for a chance candidate they fall there no more often than anywhere else. So the candidate's passage is
@@ -27,7 +27,8 @@ FREQ_SHIFTS = np.array([s for s in range(-29, 30, 2) if abs(s) >= 5])  # bins: 5
 # Chosen on development packages of game music (docs/benchmarks.md: 1,832 uncatalogued excerpts at 10 dB
 # and in a room, among 240 other tracks): the lowest pair that no uncatalogued excerpt reached, but in
 # piano exercises that share passages with the track named; it hears 23 of the 56 weak verdicts that
-# named the right track. At 6 and 2.5, 5 uncatalogued excerpts were heard.
+# named the right track (15 of those ``matcher.HEARD_LEAD`` ahead). At 6 and 2.5, 5 uncatalogued
+# excerpts were heard.
 TIME_Z, FREQ_Z = 3.5, 7.0
 MIN_PEAKS, MIN_SHIFTS = 20, 6  # fewer: too little to tell
 
