@@ -35,7 +35,7 @@ from synesthete.fingerprint.matcher import MAX_QUERY_SECONDS, Verdict, identify_
 from synesthete.library.catalog import Catalog, Track
 from synesthete.library.guard import MEMORY_CAP, decoder_log, memory_cap, stderr_to
 from synesthete.library.known import KnownTracks
-from synesthete.library.scan import ScanReport, scan
+from synesthete.library.scan import ScanReport, scan, stamp_new_library
 from synesthete.library.store import CatalogStore
 from synesthete.library.tags import read_tags
 from synesthete.library.work import FILE_SECONDS, FINGERPRINT, FileResult, time_limit, warm_up
@@ -123,6 +123,7 @@ class Library:
         )
         self.catalog_url = url or None
         self.catalog: CatalogStore = Catalog(self.folder) if not url else _postgres(url, self.folder)
+        stamp_new_library(self.catalog)
         self._spaces: dict[str, tuple[int, Space]] = {} if spaces_of is None else spaces_of._spaces
         self._building = threading.Lock() if spaces_of is None else spaces_of._building
         self._last_outside: tuple[tuple, Analysis] | None = None

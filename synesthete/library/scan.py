@@ -277,6 +277,14 @@ def _decoder_since(catalog: CatalogStore) -> float:
     return since
 
 
+def stamp_new_library(catalog: CatalogStore) -> None:
+    """A library without tracks, never stamped, met no older decoder: stamped so when it is opened (from
+    time 0), so that its first scan writes nothing before its first track (on a nearly full disk, that
+    write could be the one that does not fit)."""
+    if catalog.meta("decoder") is None and catalog.count() == 0:
+        catalog.set_meta("decoder", f"{DECODER} 0.0")
+
+
 def _reread(state: FileState, path: str, since: float) -> bool:
     """Whether a catalogued track must be analysed again because an older decoder read its file otherwise
     (a joined MP3 as its first part): only those files, not the whole collection."""
