@@ -267,7 +267,7 @@ def test_hearing_tells_the_passage_from_other_times_other_pitches_and_other_musi
     the same piece elsewhere, or another piece, does not; a held chord agrees as well at any time, so
     its time agreement is no better than chance, though its partials keep it above other pitches."""
     y = piece(3)
-    recording = _noisy(y[10 * SR : 13 * SR], 5, 1)
+    recording = Spectra(_noisy(y[10 * SR : 13 * SR], 5, 1)).stft_power
     at = hearing.agreement(recording, y[8 * SR : 15 * SR], 2.0)
     elsewhere = hearing.agreement(recording, y[1 * SR : 8 * SR], 2.0)
     other = hearing.agreement(recording, piece(4)[8 * SR : 15 * SR], 2.0)
@@ -276,7 +276,9 @@ def test_hearing_tells_the_passage_from_other_times_other_pitches_and_other_musi
     assert not hearing.hears(recording, y[1 * SR : 8 * SR], 2.0)
     t = np.arange(8 * SR) / SR
     chord = sum(np.sin(2 * np.pi * f * t) / (1 + k) for k, f in enumerate((220.0, 277.2, 329.6, 440.0)))
-    held = hearing.agreement(_noisy(chord[3 * SR : 6 * SR].astype(np.float32), 5, 2), chord, 3.0)
+    held = hearing.agreement(
+        Spectra(_noisy(chord[3 * SR : 6 * SR].astype(np.float32), 5, 2)).stft_power, chord, 3.0
+    )
     assert held[0] < hearing.TIME_Z and held[1] > 2 * held[0], held
 
 

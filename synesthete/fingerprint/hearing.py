@@ -33,13 +33,13 @@ TIME_Z, FREQ_Z = 3.5, 7.0
 MIN_PEAKS, MIN_SHIFTS = 20, 6  # fewer: too little to tell
 
 
-def agreement(recording: np.ndarray, passage: np.ndarray, lead_seconds: float) -> tuple[float, float]:
+def agreement(power: np.ndarray, passage: np.ndarray, lead_seconds: float) -> tuple[float, float]:
     """How far the recording's peaks agree with the passage's at ``lead_seconds`` into it, above the
     agreement at other times and at other frequencies: (time z, frequency z), each in standard
-    deviations of those chance levels (0 where there is too little to tell). Both signals mono at
-    ``SR``, the recording at the track's speed.
+    deviations of those chance levels (0 where there is too little to tell). ``power``: the recording's
+    power spectrogram (``Spectra.stft_power``, at the track's speed), which the matcher has already;
+    the passage mono at ``SR``.
     """
-    power = Spectra(recording, SR).stft_power
     q = maxima(power, bins=PEAK_BINS, frames=PEAK_FRAMES)
     c = maxima(Spectra(passage, SR).stft_power, bins=PEAK_BINS, frames=PEAK_FRAMES)
     if q.t.size < MIN_PEAKS or c.t.size == 0:
@@ -67,7 +67,7 @@ def agreement(recording: np.ndarray, passage: np.ndarray, lead_seconds: float) -
     return float(time_z), float(freq_z)
 
 
-def hears(recording: np.ndarray, passage: np.ndarray, lead_seconds: float) -> bool:
+def hears(power: np.ndarray, passage: np.ndarray, lead_seconds: float) -> bool:
     """Whether the passage sounds like the recording (``agreement`` above ``TIME_Z`` and ``FREQ_Z``)."""
-    time_z, freq_z = agreement(recording, passage, lead_seconds)
+    time_z, freq_z = agreement(power, passage, lead_seconds)
     return time_z >= TIME_Z and freq_z >= FREQ_Z

@@ -259,7 +259,7 @@ def identify_signal(
     verdict = _verdict(best, reference, power.shape[1])
     speeds = [s for s in SPEEDS[1:] if abs(s - 1.0) <= max_speed_change + 1e-9]
     if not speeds or (verdict.evidence >= SURE_EVIDENCE and verdict.confidence >= 0.8):
-        return _heard(y, _second_look(y, power, verdict, reference), passage)
+        return _heard(y, power, _second_look(y, power, verdict, reference), passage)
     # Other speeds, cheaply: the peaks found once, moved (frequency / speed, time * speed) from their
     # sub-bin positions. Rounding near bin edges loses a few hashes, so the most promising speeds are
     # then heard again properly, the excerpt resampled (measured: 3x cheaper, as accurate). This screening
@@ -284,10 +284,11 @@ def identify_signal(
         z = soxr.resample(y, SR, SR * speed).astype(np.float32)
         heard = _landmarks(*peaks(Spectra(z, SR).stft_power, SPEED_DENSITY), SPEED_DENSITY)
         _consider(best, vote(*heard, reference.postings), [speed], reference)
-    return _heard(y, _second_look(y, power, _verdict(best, reference, power.shape[1]), reference), passage)
+    verdict = _second_look(y, power, _verdict(best, reference, power.shape[1]), reference)
+    return _heard(y, power, verdict, passage)
 
 
-def _heard(y: np.ndarray, verdict: Verdict, passage: Passage | None) -> Verdict:
+def _heard(y: np.ndarray, power: np.ndarray, verdict: Verdict, passage: Passage | None) -> Verdict:
     """A weak verdict (``SECOND_PROMISE`` moments at least, ``HEARD_LEAD`` ahead of the runner-up, not
     accepted) heard out against the track's own audio at its place (``hearing.py``): accepted when they
     agree far beyond chance, else as it was. Where the fingerprints are too sparse to decide (a sustained
@@ -297,9 +298,10 @@ def _heard(y: np.ndarray, verdict: Verdict, passage: Passage | None) -> Verdict:
         return verdict
     if verdict.speed != 1.0:
         y = soxr.resample(y, SR, SR * verdict.speed).astype(np.float32)
+        power = Spectra(y, SR).stft_power
     start = max(0.0, verdict.offset_s - hearing.PAD_SECONDS)
     audio = passage(verdict.fp_id, start, verdict.offset_s - start + y.size / SR + hearing.PAD_SECONDS)
-    if audio is None or not hearing.hears(y, audio, verdict.offset_s - start):
+    if audio is None or not hearing.hears(power, audio, verdict.offset_s - start):
         return verdict
     return replace(verdict, heard=True)
 
