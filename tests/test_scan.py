@@ -17,7 +17,9 @@ import pytest
 import soundfile as sf
 
 from synesthete import Library
+from synesthete.audio.decode import reads_differently
 from synesthete.features.registry import EXTRACTORS
+from synesthete.library import scan as scanning
 from synesthete.library.catalog import CATALOG_FILE
 from synesthete.library.migrations import SCHEMA_VERSION
 from synesthete.library.scan import FileResult, scan
@@ -134,11 +136,14 @@ def test_vectors_of_an_old_extractor_version_are_recomputed(library: Library, tm
     assert library.status()["models"]["descriptors"] == 3
 
 
-def test_files_an_older_decoder_read_in_part_are_analysed_again(library: Library, tmp_path: Path) -> None:
+def test_files_an_older_decoder_read_in_part_are_analysed_again(
+    library: Library, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Before decoder version 2, libsndfile read MP3s joined end to end (``cat a.mp3 b.mp3``) as their first
     part: a library then holds the joined file at 8 s, and a scan that looks at size and time only would
-    keep it so. The first scan with the new decoder analyses again the files whose header does not state
-    their length, and no other; the next one leaves them."""
+    keep it so. The first scan with the new decoder reads the old tracks' headers once and analyses again
+    the files whose header does not state their length, and no other, even when the scan that found them
+    was killed before analysing them; later scans read no header."""
     folder = tmp_path / "music"
     tone_files(folder, 2)
     first = _mp3(tmp_path / "a.mp3", _tone_then_noise(8.0, 4.0), comment="first")
@@ -150,11 +155,16 @@ def test_files_an_older_decoder_read_in_part_are_analysed_again(library: Library
         conn.execute("UPDATE tracks SET analysed_at = analysed_at - 86400")
         conn.execute("UPDATE tracks SET duration = 8.0 WHERE path = ?", (str(joined),))
         conn.execute("DELETE FROM meta WHERE key = 'decoder'")
+    headers: list[str] = []
+    monkeypatch.setattr(scanning, "reads_differently", lambda p: headers.append(p) or reads_differently(p))
+    versions = {n: e.version for n, e in EXTRACTORS.items()}
+    scanning.plan(library.catalog, [str(folder)], versions)  # a scan killed once it had planned
+    assert len(headers) == 3
     report = library.scan([folder], workers=1)
     assert (report.updated, report.unchanged) == (1, 2)
     assert library.resolve("joined").duration == pytest.approx(23.0, abs=0.3)
     again = library.scan([folder], workers=1)
-    assert (again.updated, again.unchanged) == (0, 3)
+    assert (again.updated, again.unchanged) == (0, 3) and len(headers) == 3
 
 
 def test_file_deleted_during_the_scan(library: Library, tmp_path: Path) -> None:

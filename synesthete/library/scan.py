@@ -12,6 +12,7 @@ too) and answers a ``FileResult``.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import stat
@@ -169,7 +170,7 @@ def plan(
     roots = [os.path.abspath(os.path.expanduser(r)) for r in roots]
     known = catalog.file_states()
     versions = _versions(catalog, extractors)
-    since = _decoder_since(catalog)
+    reread = _waiting_for_decoder(catalog, known)
     on_disk: dict[str, os.stat_result] = {}
     for path in files:
         try:
@@ -199,7 +200,7 @@ def plan(
     for path, st in on_disk.items():
         state = known.get(path)
         if state and state.size == st.st_size and state.mtime == st.st_mtime:
-            if _reread(state, path, since):
+            if path in reread:
                 jobs.append(
                     Job(path, st.st_size, st.st_mtime, state.content_hash, tuple(extractors), True, *models)
                 )
@@ -221,7 +222,7 @@ def plan(
             state
             and digest == state.content_hash
             and not _stale(versions.get(state.id, {}), extractors)
-            and not _reread(state, path, since)
+            and path not in reread
         ):
             catalog.touch_track(state.id, size=st.st_size, mtime=st.st_mtime)
             report.unchanged += 1
@@ -231,7 +232,7 @@ def plan(
             moved_from
             and not state
             and not _stale(versions.get(gone[moved_from].id, {}), extractors)
-            and not _reread(gone[moved_from], path, since)
+            and moved_from not in reread
         ):
             catalog.move_track(gone[moved_from].id, path, size=st.st_size, mtime=st.st_mtime)
             candidates.remove(moved_from)
@@ -266,29 +267,33 @@ def _versions(catalog: CatalogStore, extractors: dict[str, int]) -> dict[int, di
     return versions
 
 
-def _decoder_since(catalog: CatalogStore) -> float:
-    """When this library first met this decoder (``decode.DECODER``): the tracks analysed before then were
-    decoded by an older one. Stamped once, so a killed scan's next run still knows which tracks wait."""
-    stamp = (catalog.meta("decoder") or "").split()
-    if len(stamp) == 2 and stamp[0] == str(DECODER):
-        return float(stamp[1])
-    since = time.time()
-    catalog.set_meta("decoder", f"{DECODER} {since!r}")
-    return since
+def _waiting_for_decoder(catalog: CatalogStore, known: dict[str, FileState]) -> set[str]:
+    """Catalogued files that an older decoder may have read otherwise (a joined MP3 as its first part:
+    ``decode.reads_differently``) and that this one has not analysed yet.
+
+    The first scan with a new ``decode.DECODER`` reads the headers of the tracks analysed before it, once,
+    and stores which of them wait (meta ``decoder``: version, since when, the waiting paths); later scans
+    drop those analysed since, so a killed scan's next run still knows them, and an unchanged file still
+    costs one ``stat``.
+    """
+    stamp = json.loads(catalog.meta("decoder") or "{}")
+    if stamp.get("version") == DECODER:
+        since, waiting = stamp["since"], set(stamp["waiting"])
+    else:
+        since = time.time()
+        waiting = {p for p, s in known.items() if s.analysed_at < since and reads_differently(p)}
+    left = {p for p in waiting if p in known and known[p].analysed_at < since}
+    if left != waiting or stamp.get("version") != DECODER:
+        catalog.set_meta("decoder", json.dumps({"version": DECODER, "since": since, "waiting": sorted(left)}))
+    return left
 
 
 def stamp_new_library(catalog: CatalogStore) -> None:
-    """A library without tracks, never stamped, met no older decoder: stamped so when it is opened (from
-    time 0), so that its first scan writes nothing before its first track (on a nearly full disk, that
-    write could be the one that does not fit)."""
+    """A library without tracks, never stamped, met no older decoder: stamped so when it is opened, so
+    that its first scan writes nothing before its first track (on a nearly full disk, that write could
+    be the one that does not fit)."""
     if catalog.meta("decoder") is None and catalog.count() == 0:
-        catalog.set_meta("decoder", f"{DECODER} 0.0")
-
-
-def _reread(state: FileState, path: str, since: float) -> bool:
-    """Whether a catalogued track must be analysed again because an older decoder read its file otherwise
-    (a joined MP3 as its first part): only those files, not the whole collection."""
-    return state.analysed_at < since and reads_differently(path)
+        catalog.set_meta("decoder", json.dumps({"version": DECODER, "since": 0.0, "waiting": []}))
 
 
 def _stale(have: dict[str, int], want: dict[str, int]) -> tuple[str, ...]:
