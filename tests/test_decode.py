@@ -15,6 +15,7 @@ from synesthete.audio.validate import MAX_PEAK, check_chunk
 from synesthete.exceptions import AudioError, DecodeError, TooShortError
 
 from .conftest import DATA, GOOD
+from .tracker import CYCLE, ROW_SECONDS, melody, pitch, write_mod
 
 
 @pytest.mark.parametrize("name", GOOD)
@@ -104,6 +105,33 @@ def test_a_span_decodes_as_that_part_of_the_whole(name: str) -> None:
         else:
             np.testing.assert_allclose(span[inside], part[inside], atol=1e-4)
     assert abs(decode_span(DATA / name, 2.5, 5.0).size - (whole.size - int(2.5 * SR))) <= 1
+
+
+def test_tracker_modules_render_at_their_pitch_length_and_place(tmp_path: Path) -> None:
+    """A module is played, not read: one note held for a pattern sounds at the pitch its period and
+    sample give, for the pattern's 64 rows; a span is that part of the whole song."""
+    held = write_mod(tmp_path / "held.mod", [[428]] + [[None]] * 63)
+    y = decode(held)
+    assert abs(y.size / SR - 64 * ROW_SECONDS) < 0.25
+    part = y[SR // 10 : SR]
+    spectrum = np.abs(np.fft.rfft(part * np.hanning(part.size)))
+    peak = np.fft.rfftfreq(part.size, 1 / SR)[spectrum.argmax()]
+    assert abs(peak - pitch(428)) < 2.0, (peak, pitch(428), CYCLE)
+    tune = write_mod(tmp_path / "tune.xm.mod", melody(3, 128))
+    whole = decode(tune)
+    span = decode_span(tune, 6.0, 2.0)
+    inside = slice(SR // 10, -SR // 10)  # the resamplers' ends differ
+    assert span.size == 2 * SR
+    np.testing.assert_allclose(span[inside], whole[6 * SR : 8 * SR][inside], atol=1e-4)
+
+
+def test_a_file_named_like_a_module_that_is_none_is_refused_naming_it(tmp_path: Path) -> None:
+    fake = tmp_path / "tune.xm"
+    fake.write_bytes(b"Extended Module: tune" + bytes(300))
+    with pytest.raises(DecodeError) as caught:
+        decode(fake)
+    assert caught.value.path == str(fake)
+    assert "not a tracker module, or a corrupt one" in caught.value.reason
 
 
 def test_probe_reads_the_header() -> None:

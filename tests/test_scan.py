@@ -17,6 +17,7 @@ import pytest
 import soundfile as sf
 
 from synesthete import Library
+from synesthete.audio import SR, decode_span
 from synesthete.audio.decode import reads_differently
 from synesthete.features.registry import EXTRACTORS
 from synesthete.library import scan as scanning
@@ -26,6 +27,7 @@ from synesthete.library.scan import FileResult, scan
 
 from .conftest import DATA, GOOD
 from .test_decode import _mp3, _tone_then_noise
+from .tracker import ROW_SECONDS, melody, write_mod
 
 BAD = {
     "empty.mp3": "empty file",
@@ -72,17 +74,29 @@ def test_scan_analyses_every_format_and_skips_bad_files(library: Library, music_
     assert {t.title for t in library.tracks()} == {"clip"}
 
 
-def test_tracker_modules_are_listed_as_failures_with_the_reason(library: Library, tmp_path: Path) -> None:
-    """No decoder here reads a tracker module (.mod, .xm...): the scan says so, per file, instead of
-    passing over music the user expects to find; other files it cannot play (MIDI) stay unmentioned."""
+def test_tracker_modules_are_analysed_and_recognised(library: Library, tmp_path: Path) -> None:
+    """A tracker module (.mod, .xm...) is music like any file: scanned, and a noisy recording of part of
+    it named. One that is not a module is recorded with the reason; what no one plays as music (a MIDI
+    file here) stays unmentioned."""
     folder = tmp_path / "music"
-    tone_files(folder, 1)
-    (folder / "tune.xm").write_bytes(b"Extended Module: tune" + bytes(300))
+    tone_files(folder, 2)
+    write_mod(folder / "tune.mod", melody(1, 192))
+    (folder / "broken.xm").write_bytes(b"Extended Module: tune" + bytes(300))
     (folder / "score.mid").write_bytes(b"MThd" + bytes(10))
     report = library.scan([folder], workers=1)
-    assert report.added == 1
-    assert [(Path(f.path).name, "tracker module" in f.reason) for f in report.failed] == [("tune.xm", True)]
-    assert [Path(f["path"]).name for f in library.status()["failed"]] == ["tune.xm"]
+    assert report.added == 3
+    assert [(Path(f.path).name, "not a tracker module" in f.reason) for f in report.failed] == [
+        ("broken.xm", True)
+    ]
+    (tune,) = [t for t in library.tracks() if t.path.endswith("tune.mod")]
+    assert abs(tune.duration - 192 * ROW_SECONDS) < 0.5
+    y = decode_span(tune.path, 8.0, 5.0)
+    rng = np.random.default_rng(99)  # not the seed of a tone file's noise, which would then be heard
+    query = tmp_path / "heard.wav"
+    sf.write(query, y + rng.normal(0, np.sqrt(np.mean(y**2) / 10), y.size).astype(np.float32), SR)
+    found = library.identify(query)
+    assert found is not None and found.track.id == tune.id
+    assert abs(found.offset_s - 8.0) < 0.1
 
 
 def test_rescan_is_incremental_and_follows_moves_and_deletions(library: Library, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from synesthete.server import create_app
 from synesthete.server.uploads import Limits
 
 from .conftest import DATA
+from .tracker import melody, write_mod
 
 SR = 22050
 LOCAL = "http://127.0.0.1"
@@ -154,6 +155,15 @@ def test_upload_of_every_committed_format(client: TestClient) -> None:
     for name, kind in (("clip.ogg", "audio/ogg"), ("clip.mp3", "audio/mpeg"), ("clip.m4a", "audio/mp4")):
         r = client.post("/api/similar", files={"file": (name, (DATA / name).read_bytes(), kind)})
         assert r.status_code == 200, (name, r.text)
+
+
+def test_an_uploaded_tracker_module_is_played_and_answered(client: TestClient, tmp_path: Path) -> None:
+    """A module is known by its bytes (here ProTracker's tag at byte 1080), whatever its name, and is
+    played to be compared."""
+    tune = write_mod(tmp_path / "tune", melody(2, 128))
+    r = client.post("/api/similar", files={"file": ("blob", tune.read_bytes(), "application/octet-stream")})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"]
 
 
 def test_browser_recording_webm_by_content_type(client: TestClient, tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Decode any audio file to mono float32 at 22,050 Hz, in chunks of bounded size.
 
-libsndfile (``soundfile``) reads wav, flac, ogg/vorbis, opus, mp3 and aiff fast; PyAV (FFmpeg) reads the
-rest (m4a/aac, webm from browsers, wma...) and every file whose header does not state the length of all of
+libsndfile (``soundfile``) reads wav, flac, ogg/vorbis, opus, mp3 and aiff fast; tracker modules are
+rendered by libopenmpt (``modules.py``); PyAV (FFmpeg) reads the rest (m4a/aac, webm from browsers,
+wma...) and every file whose header does not state the length of all of
 its audio (``container.states_length``: MP3s without a Xing header or joined end to end, chained Oggs,
 WAVs never finalised, FLACs written to a pipe), of which libsndfile would read part or nothing. Channels
 are averaged with a matrix product, and soxr resamples as a stream, so a 2-hour file never sits in
@@ -25,6 +26,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from synesthete.audio import modules
 from synesthete.audio.container import states_length, truncation
 from synesthete.audio.validate import LevelMeter, check_chunk, check_declared_duration, check_format
 from synesthete.exceptions import DecodeError
@@ -49,12 +51,7 @@ FFMPEG_FIRST = {
 AUDIO_EXTENSIONS = frozenset(
     {".mp3", ".flac", ".ogg", ".oga", ".opus", ".wav", ".aif", ".aiff", ".aifc", ".w64", ".caf", ".au"}
     | FFMPEG_FIRST
-)
-# Music no decoder here reads: tracker modules need libopenmpt, which PyAV's FFmpeg lacks. A scan lists
-# them among the failures, with this reason, rather than passing them over in silence.
-MODULE_EXTENSIONS = frozenset({".mod", ".xm", ".it", ".s3m", ".mptm", ".669", ".med", ".mtm"})
-NO_MODULES = (
-    "a tracker module: no decoder here reads one (FFmpeg without libopenmpt); render it to audio to add it"
+    | modules.MODULE_EXTENSIONS
 )
 # Bumped when this module comes to read some files otherwise, so that a scan analyses again just those it
 # catalogued with an older one (``reads_differently`` names them; ``library/scan.py``). 2: files whose
@@ -66,7 +63,8 @@ def reads_differently(path: str) -> bool:
     """Whether this decoder may read ``path`` otherwise than an older one (``DECODER``) did. A file that
     cannot be read is left to the scan, which opens it anyway when its size or time changed."""
     try:
-        return Path(path).suffix.lower() not in FFMPEG_FIRST and not states_length(path)
+        suffix = Path(path).suffix.lower()
+        return suffix not in FFMPEG_FIRST | modules.MODULE_EXTENSIONS and not states_length(path)
     except OSError:
         return False
 
@@ -241,8 +239,24 @@ def _av_reason(e: Exception) -> str:
     return getattr(e, "strerror", None) or str(e)
 
 
+def _module_blocks(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
+    """A tracker module rendered (``modules.py``); its length is known once it has played, so the limit
+    on length is held against what has played so far."""
+
+    def blocks() -> Iterator[np.ndarray]:
+        played = 0
+        for block in modules.blocks(path, BLOCK_SAMPLES):
+            played += len(block)
+            check_declared_duration(path, played / modules.RATE)
+            yield _downmix(block)
+
+    return AudioInfo(None, modules.RATE, modules.CHANNELS, "openmpt"), blocks()
+
+
 def _open(path: str) -> tuple[AudioInfo, Iterator[np.ndarray]]:
     _check_readable(path)
+    if Path(path).suffix.lower() in modules.MODULE_EXTENSIONS:
+        return _module_blocks(path)
     cut = truncation(path)
     if cut:
         raise DecodeError(path, cut)
@@ -330,7 +344,9 @@ def decode_span(path: str | Path, start: float, seconds: float, *, sr: int = SR)
     info, blocks = _open(path)
     blocks.close()
     rate = info.samplerate
-    if info.backend == "soundfile":
+    if info.backend == "openmpt":
+        y = _downmix(modules.span(path, start, seconds))
+    elif info.backend == "soundfile":
         with sf.SoundFile(os.fsencode(path)) as f:
             f.seek(min(int(start * rate), f.frames))
             y = _downmix(f.read(int(seconds * rate), dtype="float32", always_2d=True))

@@ -25,13 +25,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from synesthete.audio.decode import (
-    AUDIO_EXTENSIONS,
-    DECODER,
-    MODULE_EXTENSIONS,
-    NO_MODULES,
-    reads_differently,
-)
+from synesthete.audio.decode import AUDIO_EXTENSIONS, DECODER, reads_differently
 from synesthete.exceptions import UserError
 from synesthete.library.guard import (
     decoder_log,
@@ -122,11 +116,8 @@ def walk(roots: Iterable[str]) -> tuple[list[str], list[Failure]]:
                         )
                     )
             for name in sorted(names):
-                suffix = Path(name).suffix.lower()
-                if suffix in AUDIO_EXTENSIONS:
+                if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
                     files.append(os.path.join(folder, name))
-                elif suffix in MODULE_EXTENSIONS:
-                    problems.append(Failure(os.path.join(folder, name), NO_MODULES))
     return list(dict.fromkeys(files)), problems
 
 

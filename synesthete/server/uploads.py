@@ -113,7 +113,13 @@ SIGNATURES = (
     (0, b"MAC ", ".ape"),
     (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", ".wma"),  # ASF
     (0, b"\x0b\x77", ".ac3"),
+    (0, b"Extended Module: ", ".xm"),  # tracker modules (audio/modules.py)
+    (0, b"IMPM", ".it"),  # and OpenMPT's .mptm
+    (44, b"SCRM", ".s3m"),
+    # ProTracker and its kin: the tag after the title, 31 sample headers and the order table
+    *((1080, tag, ".mod") for tag in (b"M.K.", b"M!K!", b"4CHN", b"6CHN", b"8CHN", b"FLT4", b"FLT8")),
 )
+SNIFF_BYTES = 1084
 
 
 def sniff(head: bytes) -> str | None:
@@ -153,7 +159,7 @@ def saved_upload(upload: UploadFile, limits: Limits) -> Iterator[Path]:
         if copied == 0:
             raise HTTPException(422, "the upload is empty (0 bytes)")
         with path.open("rb") as f:
-            suffix = sniff(f.read(64))
+            suffix = sniff(f.read(SNIFF_BYTES))
         if suffix is None:
             raise HTTPException(
                 415,
