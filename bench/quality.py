@@ -84,11 +84,11 @@ def cpu_seconds(lib: Library, model: str, path: str) -> float:
 
     from synesthete.audio import SR, iter_chunks
     from synesthete.features.base import extract
-    from synesthete.features.registry import FUSION, get
+    from synesthete.features.registry import FUSED_VERSIONS, FUSION, get
 
     torch.set_num_threads(1)
     y = next(iter_chunks(path, sr=SR, chunk_seconds=30.0))[: 30 * SR]
-    members = list(FUSION) if model == "fused" else [model]
+    members = list(FUSION) if model in FUSED_VERSIONS else [model]
     total = 0.0
     for name in members:
         extractor = get(name)

@@ -23,8 +23,9 @@ from synesthete.features.registry import (
     DEFAULT_MODEL,
     EXTRACTORS,
     FUSED_MODEL,
-    FUSED_VERSION,
+    FUSED_VERSIONS,
     FUSION,
+    LEARNT_MODEL,
     MODELS,
 )
 from synesthete.features.registry import get as get_extractor
@@ -39,7 +40,7 @@ from synesthete.library.scan import ScanReport, scan, stamp_new_library
 from synesthete.library.store import CatalogStore
 from synesthete.library.tags import read_tags
 from synesthete.library.work import FILE_SECONDS, FINGERPRINT, FileResult, time_limit, warm_up
-from synesthete.models import checkpoints
+from synesthete.models import checkpoints, metric
 from synesthete.recommend.space import Space
 from synesthete.service import evaluation, playlists
 
@@ -287,7 +288,10 @@ class Library:
             "library": str(self.folder),
             "tracks": self.catalog.count(),
             "models": {
-                FUSED_MODEL: self.catalog.count_with_vectors({m: EXTRACTORS[m].version for m in FUSION}),
+                **dict.fromkeys(
+                    FUSED_VERSIONS,
+                    self.catalog.count_with_vectors({m: EXTRACTORS[m].version for m in FUSION}),
+                ),
                 **{name: counts.get((name, e.version), 0) for name, e in EXTRACTORS.items()},
                 **{n: counts.get((n, classic.CLASSIC[n].version), 0) for n in classic.trained(self.folder)},
             },
@@ -313,7 +317,7 @@ class Library:
         with self._building:  # threads sharing these spaces build each one once
             cached = self._spaces.get(name)
             if cached is None or cached[0] != generation:
-                version = FUSED_VERSION if name == FUSED_MODEL else get_extractor(name).version
+                version = FUSED_VERSIONS[name] if name in FUSED_VERSIONS else get_extractor(name).version
                 space = Space.load(self.folder / INDEX_FOLDER, name, version, generation)
                 if space is None:
                     space = self._build_space(name, version)
@@ -342,6 +346,21 @@ class Library:
             members = (self._build_space(m, EXTRACTORS[m].version) for m in FUSION)
             dims = [EXTRACTORS[m].dim for m in FUSION]
             return Space.fuse(name, version, members, list(FUSION.values()), dims)
+        if name == LEARNT_MODEL:  # the same, each member also through its learnt metric
+            learnt = metric.projections()
+
+            def members() -> Iterator[Space]:  # each member as it is, then through its learnt metric
+                for m in FUSION:
+                    space = self._build_space(m, EXTRACTORS[m].version)
+                    yield space
+                    projected = space.projected(learnt[m], metric.LEARNT_GROUP)
+                    del space  # let go before the next member is read
+                    yield projected
+
+            share = metric.LEARNT_SHARE
+            weights = [w for m in FUSION for w in (FUSION[m] * (1 - share), FUSION[m] * share)]
+            dims = [d for m in FUSION for d in (EXTRACTORS[m].dim, learnt[m].shape[1])]
+            return Space.fuse(name, version, members(), weights, dims)
         extractor = get_extractor(name)
         ids, raw = self.catalog.vectors(name, version)
         names, groups = getattr(extractor, "names", None), getattr(extractor, "groups", None)

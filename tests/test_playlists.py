@@ -290,6 +290,9 @@ def test_explanations_split_the_score_by_feature_group(lib: Library) -> None:
     fused = lib.explain(techno[0].id, techno[1].id)  # the default model adds musicnn's embedding as one part
     assert {g["group"] for g in fused.groups} == {"timbre", "tonal", "rhythm", "loudness", "musicnn"}
     assert sum(g["contribution"] for g in fused.groups) == pytest.approx(fused.score, abs=1e-4)
+    learnt = lib.explain(techno[0].id, techno[1].id, model="fused-learnt")  # the learnt metric: one more part
+    assert {g["group"] for g in learnt.groups} == {g["group"] for g in fused.groups} | {"learnt"}
+    assert sum(g["contribution"] for g in learnt.groups) == pytest.approx(learnt.score, abs=1e-4)
     e = lib.explain(techno[0].id, techno[1].id, model="descriptors")
     assert {g["group"] for g in e.groups} == {"timbre", "tonal", "rhythm", "loudness"}
     assert sum(g["contribution"] for g in e.groups) == pytest.approx(e.score, abs=1e-4)

@@ -68,7 +68,7 @@ def test_scan_analyses_every_format_and_skips_bad_files(library: Library, music_
         assert words in failed[name], (name, failed[name])
     status = library.status()
     assert status["tracks"] == len(GOOD)
-    assert status["models"] == dict.fromkeys(["fused", *EXTRACTORS], len(GOOD))
+    assert status["models"] == dict.fromkeys(["fused", "fused-learnt", *EXTRACTORS], len(GOOD))
     assert {Path(f["path"]).name for f in status["failed"]} == set(BAD)
     # Tags: the file name stands in for a missing title.
     assert {t.title for t in library.tracks()} == {"clip"}

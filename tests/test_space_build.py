@@ -9,11 +9,18 @@ import numpy as np
 import pytest
 
 from synesthete import Library
-from synesthete.api import FUSED_VERSION
 from synesthete.exceptions import UserError
-from synesthete.features.registry import EXTRACTORS, FUSED_MODEL, FUSION
+from synesthete.features.registry import (
+    EXTRACTORS,
+    FUSED_MODEL,
+    FUSED_VERSION,
+    FUSION,
+    LEARNT_MODEL,
+    LEARNT_VERSION,
+)
 from synesthete.index import normalize
 from synesthete.library.store import fill_rows
+from synesthete.models import metric
 from synesthete.recommend.space import Space
 
 
@@ -46,16 +53,23 @@ def _reference_fused(spaces: list[Space], weights: list[float]) -> tuple[np.ndar
     return ids, np.hstack(blocks)
 
 
+def _members(lib: Library) -> tuple[list[Space], list[np.ndarray]]:
+    """Each member of ``fused``, built from its rows stacked one by one, and those raw rows."""
+    members, raws = [], []
+    for name in FUSION:
+        ids, raw = _stacked(lib, name)
+        read_ids, read = lib.catalog.vectors(name, EXTRACTORS[name].version)
+        assert np.array_equal(read_ids, ids) and np.array_equal(read, raw)
+        e = EXTRACTORS[name]
+        named = {"names": getattr(e, "names", None), "groups": getattr(e, "groups", None)}
+        members.append(Space.build(name, e.version, ids, raw.copy(), e.weights, **named))
+        raws.append(raw)
+    return members, raws
+
+
 def test_fused_space_is_bit_identical_to_stacked_members(demo_library: Path) -> None:
     with Library(demo_library) as lib:
-        members = []
-        for name in FUSION:
-            ids, raw = _stacked(lib, name)
-            read_ids, read = lib.catalog.vectors(name, EXTRACTORS[name].version)
-            assert np.array_equal(read_ids, ids) and np.array_equal(read, raw)
-            e = EXTRACTORS[name]
-            named = {"names": getattr(e, "names", None), "groups": getattr(e, "groups", None)}
-            members.append(Space.build(name, e.version, ids, raw, e.weights, **named))
+        members, _ = _members(lib)
         ids, vectors = _reference_fused(members, list(FUSION.values()))
         space = lib._build_space(FUSED_MODEL, FUSED_VERSION)
     assert len(ids) == 120
@@ -64,6 +78,42 @@ def test_fused_space_is_bit_identical_to_stacked_members(demo_library: Path) -> 
     for attr in ("mean", "scale", "weights", "names", "groups"):
         assert np.array_equal(getattr(space, attr), np.concatenate([getattr(m, attr) for m in members]))
     assert space.members == tuple(FUSION)
+
+
+def cosine(v: np.ndarray) -> np.ndarray:
+    u = normalize(v.astype(np.float64), dtype=np.float64)
+    return u @ u.T
+
+
+def test_learnt_space_stacks_each_member_plain_and_through_its_learnt_metric(demo_library: Path) -> None:
+    """``fused-learnt``: each member's standardised vectors at unit length, then the same through the member's
+    learnt projection, weighted so that the cosine is the weighted mean of those cosines; an outside
+    file's raw vectors land where the track's row is (``transform``)."""
+    learnt, share = metric.projections(), metric.LEARNT_SHARE
+    with Library(demo_library) as lib:
+        members, raws = _members(lib)
+        ids = members[0].ids
+        space = lib._build_space(LEARNT_MODEL, LEARNT_VERSION)
+    blocks = []
+    for m, w in zip(members, FUSION.values(), strict=True):
+        v = m.vectors.astype(np.float64)
+        blocks += [normalize(v, dtype=np.float64) * np.sqrt(w * (1 - share))]
+        blocks += [normalize(v @ learnt[m.model], dtype=np.float64) * np.sqrt(w * share)]
+    assert len(ids) == 120 and np.array_equal(space.ids, ids)
+    assert space.vectors.dtype == np.float32
+    np.testing.assert_allclose(space.vectors, np.hstack(blocks), atol=2e-5)
+    cosines = [(1 - share) * cosine(m.vectors) + share * cosine(m.vectors @ learnt[m.model]) for m in members]
+    weighted = np.average(cosines, axis=0, weights=list(FUSION.values()))
+    np.testing.assert_allclose(cosine(space.vectors), weighted, atol=1e-4)
+    for attr in ("mean", "scale", "weights"):
+        assert np.array_equal(
+            getattr(space, attr), np.concatenate([getattr(m, attr) for m in members for _ in "ab"])
+        )
+    assert space.members == tuple(m for m in FUSION for _ in "ab")
+    assert (space.groups == metric.LEARNT_GROUP).sum() == sum(learnt[m].shape[1] for m in FUSION)
+    for row in (0, 57, 119):
+        outside = space.transform(np.concatenate([r[row] for r in raws for _ in "ab"]))
+        np.testing.assert_allclose(outside, space.vectors[row], atol=1e-4)
 
 
 def test_build_in_place_equals_a_copy(rng: np.random.Generator) -> None:
@@ -108,3 +158,22 @@ def test_fill_rows_whatever_the_count(rng: np.random.Generator, capacity: int) -
     assert np.array_equal(got_ids, ids) and np.array_equal(got, vectors)
     none_ids, none = fill_rows(capacity, [])
     assert none_ids.shape == (0,) and none.shape == (0, 0)
+
+
+def test_a_fused_space_with_a_projected_member_is_saved_and_read_back(
+    rng: np.random.Generator, tmp_path: Path
+) -> None:
+    """A large collection's space is kept on disk: read back, it has the projection an outside file's
+    vector goes through, and places that vector where the track's row is."""
+    ids = np.arange(1, 301)
+    raw = rng.normal(size=(300, 6)).astype(np.float32)
+    member = Space.build("m", 1, ids, raw.copy(), None)
+    projection = rng.normal(size=(6, 4)).astype(np.float32)
+    fused = Space.fuse("fused", 2, iter([member, member.projected(projection, "learnt")]), [0.3, 0.7], [6, 4])
+    fused.save(tmp_path, generation=3)
+    loaded = Space.load(tmp_path, "fused", 2, generation=3)
+    assert loaded is not None and loaded.projections[0] is None
+    np.testing.assert_array_equal(loaded.projections[1], projection)
+    np.testing.assert_array_equal(loaded.vectors, fused.vectors)
+    outside = loaded.transform(np.concatenate([raw[42], raw[42]]))
+    np.testing.assert_allclose(outside, fused.vectors[42], atol=1e-5)

@@ -260,13 +260,18 @@ def test_map_click_a_point(page, tmp_path: Path) -> None:
     page.click("#map-show")
     page.wait_for_selector("#map .main-svg")
     page.wait_for_function("() => document.querySelector('#map-message').textContent.includes('tracks')")
-    # Where the first point is drawn, from plotly's own axes, then a real mouse click there.
+    # Where a point is drawn, from plotly's own axes (the one nearest the middle of the plot: one at an
+    # edge may sit under the legend), then a real mouse click there.
     page.locator("#map").scroll_into_view_if_needed()
     x, y = page.evaluate(
         """() => {
             const el = document.querySelector('#map'); const L = el._fullLayout; const t = el._fullData[0];
             const box = el.getBoundingClientRect();
-            return [box.left + L._size.l + L.xaxis.d2p(t.x[0]), box.top + L._size.t + L.yaxis.d2p(t.y[0])];
+            const at = t.x.map((_, i) => [L.xaxis.d2p(t.x[i]), L.yaxis.d2p(t.y[i])]);
+            const mid = [L._size.w / 2, L._size.h / 2];
+            const [px, py] = at.reduce((a, b) => Math.hypot(b[0] - mid[0], b[1] - mid[1]) <
+                Math.hypot(a[0] - mid[0], a[1] - mid[1]) ? b : a);
+            return [box.left + L._size.l + px, box.top + L._size.t + py];
         }"""
     )
     page.mouse.move(x, y)

@@ -21,6 +21,7 @@ from synesthete.features.registry import EXTRACTORS
 from synesthete.features.tonal import PITCHES, key_name
 from synesthete.index import normalize
 from synesthete.library.store import Track
+from synesthete.models.metric import LEARNT_GROUP
 from synesthete.recommend.geometry import Descriptors, single_threaded
 from synesthete.recommend.space import Space
 
@@ -149,7 +150,10 @@ def verdict(shares: list[dict]) -> str:
 
 
 def _group(share: dict) -> str:
-    """A group's name in words: a learned embedding is named after its model ("musicnn's embedding")."""
+    """A group's name in words: a learned embedding is named after its model ("musicnn's embedding"), the
+    learnt metric's dimensions (``fused-learnt``) as such."""
+    if share["group"] == LEARNT_GROUP:
+        return "the learnt metric"
     return f"{share['group']}'s embedding" if share["group"] in EXTRACTORS else share["group"]
 
 

@@ -4,7 +4,7 @@ Raw vectors are stored as the extractors made them; how they are compared is dec
 collection, so the catalog never needs rewriting when the collection grows. A space is either one
 extractor's, or a fusion of several: each member's standardised vector scaled to unit length times the
 square root of its weight, so that the cosine of the concatenation is the weighted mean of the members'
-cosines.
+cosines. A member may be projected first (``projected``: ``fused``'s learnt metric, models/metric.py).
 """
 
 from __future__ import annotations
@@ -88,6 +88,9 @@ class Space:
     blocks: tuple[tuple[int, int, float], ...] = ()  # fused: each member's columns and weight
     names: np.ndarray | None = None  # per dimension, for explanations and map axes
     groups: np.ndarray | None = None  # per dimension: timbre, tonal... or, unnamed, the model's own name
+    # standardised columns -> this space's columns (a member's learnt metric); fused: one per block
+    projection: np.ndarray | None = None
+    projections: tuple[np.ndarray | None, ...] = ()
     _exact: ExactIndex | None = None
     _group_norms: dict[str, tuple[np.ndarray, np.ndarray | RowNorms] | None] = field(
         default_factory=dict, repr=False, compare=False
@@ -159,6 +162,7 @@ class Space:
         blocks: list[tuple[int, int, float]] = []
         parts: dict[str, list[np.ndarray]] = {a: [] for a in ("mean", "scale", "weights", "names", "groups")}
         members: list[str] = []
+        projections: list[np.ndarray | None] = []
         start, members_left = 0, iter(spaces)
         for w, dim in zip(weights, dims, strict=True):
             # next(), not a zip over ``spaces``: zip's reused result tuple would hold the last member
@@ -179,6 +183,7 @@ class Space:
                 vectors[first : first + CHUNK, start:stop] = block
             blocks.append((start, stop, float(w)))
             members.append(s.model)
+            projections.append(s.projection)
             for attr, got in parts.items():
                 got.append(getattr(s, attr))
             start = stop
@@ -194,7 +199,21 @@ class Space:
         return cls(
             model, version, ids, vectors, joined("mean"), joined("scale"), joined("weights"),
             None, members=tuple(members), blocks=tuple(blocks),
-            names=joined("names"), groups=joined("groups"),
+            names=joined("names"), groups=joined("groups"), projections=tuple(projections),
+        )  # fmt: skip
+
+    def projected(self, projection: np.ndarray, group: str) -> Space:
+        """This member's space seen through ``projection`` (its columns x new ones), to be fused: the new
+        columns form one ``group``; ``mean``, ``scale`` and ``weights`` stay those of the raw vectors,
+        which is what an outside file's vector needs (``transform``)."""
+        p = np.asarray(projection, dtype=np.float32)
+        vectors = np.empty((len(self.ids), p.shape[1]), dtype=np.float32)
+        for first in range(0, len(self.ids), CHUNK):
+            vectors[first : first + CHUNK] = self.vectors[first : first + CHUNK] @ p
+        return Space(
+            self.model, self.version, self.ids, vectors, self.mean, self.scale, self.weights, None,
+            names=np.array([f"{group} {self.model} {i}" for i in range(p.shape[1])]),
+            groups=np.full(p.shape[1], group), projection=p,
         )  # fmt: skip
 
     @property
@@ -208,9 +227,19 @@ class Space:
         For a fused space ``raw`` is the members' raw vectors concatenated in ``members`` order.
         """
         z = ((np.asarray(raw, dtype=np.float64) - self.mean) / self.scale) * self.weights
-        for start, stop, w in self.blocks:
-            z[..., start:stop] = normalize(z[..., start:stop], dtype=np.float64) * np.sqrt(w)
-        return z.astype(np.float32)
+        if self.projection is not None:
+            z = z @ self.projection
+        if not self.blocks:
+            return z.astype(np.float32)
+        out = np.empty((*z.shape[:-1], self.vectors.shape[1]), dtype=np.float64)
+        read = 0  # a projected block reads the member's standardised columns, more than it writes
+        for (start, stop, w), p in zip(
+            self.blocks, self.projections or (None,) * len(self.blocks), strict=True
+        ):
+            part = z[..., read : read + (stop - start if p is None else p.shape[0])]
+            read += part.shape[-1]
+            out[..., start:stop] = normalize(part if p is None else part @ p, dtype=np.float64) * np.sqrt(w)
+        return out.astype(np.float32)
 
     def transform_vectors(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
         """``transform`` from an analysis's vectors by extractor name."""
@@ -283,6 +312,8 @@ class Space:
                 vectors=np.empty((0, self.vectors.shape[1]), np.float32) if quantized else self.vectors,
                 members=np.array(self.members), blocks=np.array(self.blocks, dtype=np.float64).reshape(-1, 3),
                 names=self.names, groups=self.groups, generation=generation,
+                projected=np.array([p is not None for p in self.projections], dtype=bool),
+                **{f"projection{i}": p for i, p in enumerate(self.projections) if p is not None},
                 approximate=not isinstance(self.index, ExactIndex), quantized=quantized,
             )  # fmt: skip  # a quantized index's vectors: its float16 file, memory-mapped
         os.replace(f"{stem}.npz.tmp", f"{stem}.npz")
@@ -302,6 +333,8 @@ class Space:
                 fields = {k: z[k] for k in ("ids", "vectors", "mean", "scale", "weights", "names", "groups")}
                 members = tuple(str(m) for m in z["members"])
                 blocks = tuple((int(a), int(b), float(w)) for a, b, w in z["blocks"])
+                projected = z["projected"] if "projected" in z else np.zeros(0, bool)
+                projections = tuple(z[f"projection{i}"] if on else None for i, on in enumerate(projected))
                 approximate = bool(z["approximate"])
                 quantized = bool(z["quantized"]) if "quantized" in z else False
             if quantized:
@@ -314,6 +347,7 @@ class Space:
         return cls(
             model, version, fields["ids"], fields["vectors"], fields["mean"], fields["scale"], fields["weights"],
             index, members=members, blocks=blocks, names=fields["names"], groups=fields["groups"],
+            projections=projections,
         )  # fmt: skip
 
     def group_norms(self, group: str) -> tuple[np.ndarray, np.ndarray | RowNorms] | None:
